@@ -1,0 +1,3 @@
+from taxmeter.cli import main
+
+raise SystemExit(main())
