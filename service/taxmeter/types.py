@@ -223,3 +223,29 @@ class PairObserver(Protocol):
     """The tax aggregator as the app sees it."""
 
     def observe(self, scored: ScoredPair) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """The sampler's decision for one mirrored request, as acknowledged to the sender."""
+
+    request_id: str
+    outcome: MirrorOutcome
+    reason: str = ""
+
+    @property
+    def sampled(self) -> bool:
+        return self.outcome is MirrorOutcome.SAMPLED
+
+
+class MirrorIntake(Protocol):
+    """What the ingress edge hands requests to. Exactly one call per received request.
+
+    Both methods count the request as received on ``transport`` *and* its outcome in one
+    atomic step (so the accounting identities hold at every scrape), never block, and never
+    raise for a valid request.
+    """
+
+    def submit(self, request: MirrorRequest) -> Admission: ...
+
+    def reject(self, transport: Transport, route: RouteLabel, error: Exception) -> None: ...

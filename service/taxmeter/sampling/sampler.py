@@ -1,0 +1,187 @@
+"""The sampler: the ``MirrorIntake`` the ingress hands every request to.
+
+Decides sampled / not sampled deterministically from the request id, applies the cost budget,
+enqueues the job, and counts the outcome in the ledger in one step. It never blocks: the
+whole decision is a hash, two token buckets and a non-blocking queue put.
+
+Adaptive rate: dropping at the tail is not random with respect to the tax (it clusters at peak
+hours and on long prompts), so when the shadow queue fills past ``adaptive_high_water`` the
+sampler halves a global scale factor (at most once per ``adaptive_interval_s``), and raises it
+again additively while the queue is below ``adaptive_low_water``. The scaled rate is still a
+hash threshold, so the requests that are shadowed stay a uniform sample of the traffic.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Iterator
+from typing import Protocol
+
+import structlog
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from taxmeter.errors import InvalidRequestError
+from taxmeter.sampling.config import SamplingConfig
+from taxmeter.telemetry.ledger import Ledger
+from taxmeter.types import (
+    Admission,
+    Clock,
+    MirrorOutcome,
+    MirrorRequest,
+    RouteLabel,
+    SystemClock,
+    Transport,
+)
+
+log = structlog.get_logger("taxmeter.sampling")
+
+_TWO_64 = float(2**64)
+
+
+class ShadowQueue(Protocol):
+    """The dispatcher, as the sampler sees it."""
+
+    def try_enqueue(self, request: MirrorRequest) -> bool: ...
+
+    def load(self) -> float: ...
+
+
+def sample_point(salt: str, request_id: str) -> float:
+    """A uniform number in [0, 1) from the request id: the same on every replica."""
+    digest = hashlib.blake2b(
+        request_id.encode("utf-8", "surrogatepass"), digest_size=8, key=salt.encode()[:64]
+    ).digest()
+    return int.from_bytes(digest, "big") / _TWO_64
+
+
+class TokenBucket:
+    """A token bucket refilled continuously from the injected clock. Not thread-safe."""
+
+    def __init__(self, rate_per_s: float, capacity: float, clock: Clock) -> None:
+        self._rate = rate_per_s
+        self._capacity = capacity
+        self._tokens = capacity
+        self._clock = clock
+        self._last = clock.monotonic()
+
+    def _refill(self) -> None:
+        now = self._clock.monotonic()
+        self._tokens = min(self._capacity, self._tokens + (now - self._last) * self._rate)
+        self._last = now
+
+    def available(self, cost: float) -> bool:
+        self._refill()
+        return self._tokens >= cost
+
+    def take(self, cost: float) -> None:
+        self._tokens -= cost
+
+
+class Sampler:
+    """Implements ``taxmeter.types.MirrorIntake``."""
+
+    def __init__(
+        self,
+        config: SamplingConfig,
+        queue: ShadowQueue,
+        ledger: Ledger,
+        registry: CollectorRegistry | None = None,
+        *,
+        clock: Clock | None = None,
+    ) -> None:
+        self._config = config
+        self._queue = queue
+        self._ledger = ledger
+        self._clock = clock or SystemClock()
+        self._lock = threading.Lock()
+        self._shadow_bucket = TokenBucket(
+            config.max_shadows_per_s, config.burst_shadows, self._clock
+        )
+        # Token budget: a minute's worth of depth, refilled per second.
+        self._token_bucket = TokenBucket(
+            config.max_tokens_per_min / 60.0, config.max_tokens_per_min, self._clock
+        )
+        self._scale = 1.0
+        self._last_adjust = self._clock.monotonic()
+        if registry is not None:
+            registry.register(_SamplerCollector(self))
+
+    # -- MirrorIntake ---------------------------------------------------------------------
+
+    def submit(self, request: MirrorRequest) -> Admission:
+        outcome, reason = self._decide(request)
+        self._ledger.admit(request.transport, request.route, outcome)
+        return Admission(request.request_id, outcome, reason)
+
+    def reject(self, transport: Transport, route: RouteLabel, error: Exception) -> None:
+        self._ledger.admit(transport, route, MirrorOutcome.REJECTED)
+        field = error.field if isinstance(error, InvalidRequestError) else "request"
+        log.debug("mirror_rejected", transport=transport.value, route=route, field=field)
+
+    # -- decisions ------------------------------------------------------------------------
+
+    def rate(self, route: RouteLabel) -> float:
+        """The configured rate for a route (before the adaptive scale)."""
+        return self._config.route_rates.get(route, self._config.rate)
+
+    @property
+    def scale(self) -> float:
+        return self._scale
+
+    def _decide(self, request: MirrorRequest) -> tuple[MirrorOutcome, str]:
+        with self._lock:
+            self._adapt()
+            if not request.force_sample:
+                rate = self.rate(request.route) * self._scale
+                if sample_point(self._config.salt, request.request_id) >= rate:
+                    return MirrorOutcome.NOT_SAMPLED, f"sample rate {rate:.4g}"
+            cost = float(request.estimated_tokens)
+            if not self._shadow_bucket.available(1.0):
+                return MirrorOutcome.DROPPED_BUDGET, "shadow budget (max_shadows_per_s)"
+            if not self._token_bucket.available(cost):
+                return MirrorOutcome.DROPPED_BUDGET, "token budget (max_tokens_per_min)"
+            if not self._queue.try_enqueue(request):
+                return MirrorOutcome.DROPPED_QUEUE_FULL, "shadow queue full"
+            self._shadow_bucket.take(1.0)
+            self._token_bucket.take(cost)
+            return MirrorOutcome.SAMPLED, ""
+
+    def _adapt(self) -> None:
+        cfg = self._config
+        if not cfg.adaptive:
+            return
+        now = self._clock.monotonic()
+        if now - self._last_adjust < cfg.adaptive_interval_s:
+            return
+        self._last_adjust = now
+        load = self._queue.load()
+        old = self._scale
+        if load >= cfg.adaptive_high_water:
+            self._scale = max(cfg.adaptive_min_scale, self._scale * 0.5)
+        elif load <= cfg.adaptive_low_water and self._scale < 1.0:
+            self._scale = min(1.0, self._scale + 0.1)
+        if self._scale != old:
+            log.info("sampling_scale_changed", scale=round(self._scale, 4), queue_load=load)
+
+
+class _SamplerCollector(Collector):
+    def __init__(self, sampler: Sampler) -> None:
+        self._sampler = sampler
+
+    def collect(self) -> Iterator[Metric]:
+        g = GaugeMetricFamily(
+            "taxmeter_sampling_scale",
+            "Adaptive factor (0..1] applied to every configured sample rate; below 1 while the "
+            "shadow workers fall behind.",
+        )
+        g.add_metric([], self._sampler.scale)
+        yield g
+        r = GaugeMetricFamily(
+            "taxmeter_sample_rate", "Configured sample rate per route.", labels=["route"]
+        )
+        r.add_metric(["_default"], self._sampler.rate("_default"))
+        for route, rate in sorted(self._sampler._config.route_rates.items()):
+            r.add_metric([route], rate)
+        yield r

@@ -1,0 +1,50 @@
+"""structlog setup: JSON lines on stderr (or a console renderer for humans).
+
+The one labelled place where global logging state is set; called once by the CLI.
+Prompts and answers never reach a log event: no component passes them, and a processor drops
+any event key that could carry them, as a second line of defence.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+_CONTENT_KEYS = frozenset({"prompt", "response", "answer", "messages", "body", "content", "text"})
+
+
+def _drop_content(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    for key in _CONTENT_KEYS.intersection(event_dict):
+        event_dict[key] = "[redacted]"
+    return event_dict
+
+
+def configure_logging(level: str = "info", fmt: str = "json", *, log_prompts: bool = False) -> None:
+    """Configure structlog (process-wide; call once, at startup)."""
+    numeric = logging.getLevelNamesMapping()[level.upper()]
+    processors: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    if not log_prompts:
+        processors.append(_drop_content)
+    processors.append(structlog.processors.format_exc_info)
+    if fmt == "json":
+        processors.append(structlog.processors.JSONRenderer())
+    else:
+        processors.append(structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty()))
+    structlog.configure(
+        processors=processors,
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+    # grpc and aiohttp log through the standard library.
+    logging.basicConfig(level=max(numeric, logging.WARNING), stream=sys.stderr)
