@@ -32,13 +32,13 @@ from taxmeter.judges.engine import JudgeEngine
 from taxmeter.pipeline import JudgingSink
 from taxmeter.sampling import Sampler
 from taxmeter.shadow.dispatcher import ShadowDispatcher
-from taxmeter.shadow.endpoint import make_endpoint
+from taxmeter.shadow.endpoint import build_endpoints
 from taxmeter.shadow.metrics import ShadowMetrics
 from taxmeter.tax.aggregator import TaxAggregator
 from taxmeter.telemetry.ledger import Ledger
 from taxmeter.telemetry.server import MetricsServer, build_info_family
 from taxmeter.telemetry.tracing import build_tracer_provider, tracer_from
-from taxmeter.types import Arm, SystemClock
+from taxmeter.types import SystemClock
 
 log = structlog.get_logger("taxmeter.app")
 
@@ -81,8 +81,7 @@ class App:
         self.engine = JudgeEngine.from_config(config.judges, self.registry)
         self.aggregator = TaxAggregator(config.tax, self.registry, clock=clock)
         sink = JudgingSink(self.engine, self.aggregator)
-        self.guarded = make_endpoint(config.shadow.guarded, Arm.GUARDED)
-        self.unguarded = make_endpoint(config.shadow.unguarded, Arm.UNGUARDED)
+        self.guarded, self.unguarded = build_endpoints(config.shadow, env)
         self.dispatcher = ShadowDispatcher(
             config.shadow,
             self.guarded,

@@ -1,0 +1,1 @@
+"""The demo: simulated guarded/unguarded endpoints, a built-in prompt set, a traffic generator."""
