@@ -1,0 +1,295 @@
+"""Validity of taxmeter's intervals and alert bounds, by simulation with known truth.
+
+    .venv/bin/python bench/validity.py [--quick]
+
+Grid fixed in advance (see docs/statistics.md):
+
+1. Coverage of the 95 % fixed-n intervals, n ∈ {30, 100, 1000}, 4,000 runs per cell
+   (Monte-Carlo s.e. ≈ 0.34 points at 95 %). Δ: scenarios A (clipped scores, 60 % exact
+   ties), B (rare ±1 differences among exact ties: over-refusal-like), C (clipped normal
+   scores, correlated arms), D (stress: d ∈ {0, 1}, 3 % ones). Plain t and the deployed
+   interval (t + tie floor) side by side. Proportions: Wilson at p ∈ {0.02, 0.10}.
+2. Time-uniform miscoverage of the confidence sequence, cumulative, 10⁵ pairs, 200 runs.
+3. False-alarm rate of the alert as deployed: fleet of 3 pods (round robin), each pod
+   restarting ~5 times per stream (running means reset), sliding window of N_W pairs,
+   alarm when n_W ≥ 200 and cs_low > θ, checked after every pair for 10⁵ pairs, true Δ = θ
+   = 0.03; 200 runs. Next to it the fixed-n interval (ci_low > θ) checked the same way.
+4. Detection delay: Δ moves 0.03 → 0.10 after 10⁴ stable pairs; median and p90 pairs to
+   the first alarm; 400 runs.
+
+All estimators are vectorised copies of the deployed code, cross-checked against it first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+
+import numpy as np
+import numpy.typing as npt
+from taxmeter.tax.cs import boundary
+from taxmeter.tax.estimators import paired_mean_interval, t_quantile, wilson, z_quantile
+
+F = npt.NDArray[np.float64]
+ALPHA = 0.05
+Z = z_quantile(1 - ALPHA / 2)
+
+
+# -- scenarios -------------------------------------------------------------------------------
+
+def _mix(rng: np.random.Generator, shape: tuple[int, ...], p1: float, p0: float) -> F:
+    u = rng.random(shape)
+    x = rng.beta(4.0, 2.0, shape)
+    return np.where(u < p1, 1.0, np.where(u < p1 + p0, 0.0, x))
+
+
+def scenario(name: str, rng: np.random.Generator, shape: tuple[int, ...]) -> F:
+    if name == "A":  # clipped mixture scores, 60 % exact ties
+        qu = _mix(rng, shape, 0.45, 0.10)
+        qg = np.where(rng.random(shape) < 0.6, qu, _mix(rng, shape, 0.38, 0.12))
+        return qu - qg
+    if name == "B":  # rare ±1 (over-refusal-like) among exact ties, small jitter
+        u = rng.random(shape)
+        d = np.where(u < 0.06, 1.0, np.where(u < 0.08, -1.0, 0.0))
+        jitter = (u >= 0.08) & (rng.random(shape) < 0.07)
+        return np.where(jitter, np.clip(rng.normal(0, 0.1, shape), -1, 1), d)
+    if name == "C":  # clipped normal scores, strongly correlated arms
+        qu = np.clip(rng.normal(0.8, 0.3, shape), 0, 1)
+        return qu - np.clip(qu - 0.03 + rng.normal(0, 0.1, shape), 0, 1)
+    if name == "D":  # stress: binary differences, 3 % ones
+        return (rng.random(shape) < 0.03).astype(np.float64)
+    raise ValueError(name)
+
+
+# Stream for the alert checks: E[d] = 0.4·(mean(q_u) − mean(q_g)) exactly (ties 60 %).
+# q_u: 1 w.p. .40, 0 w.p. .10, Beta(4,2) w.p. .50 → mean 0.73333.
+STREAM = {0.03: (0.35, 0.1875), 0.10: (0.25, 0.40)}  # q_g's (P[1], P[0]) for E[d]
+
+
+def stream_d(rng: np.random.Generator, shape: tuple[int, int], delta: float) -> F:
+    qu = _mix(rng, shape, 0.40, 0.10)
+    p1, p0 = STREAM[delta]
+    return qu - np.where(rng.random(shape) < 0.6, qu, _mix(rng, shape, p1, p0))
+
+
+# -- vectorised copies of the deployed estimators ---------------------------------------------
+
+def deployed_interval(n: int, s1: F, s2: F, nontie: F, s2nt: F) -> tuple[F, F]:
+    var = np.maximum(0.0, (s2 - s1 * s1 / n) / (n - 1))
+    p = nontie / n
+    zn = Z * Z / n
+    phi = np.minimum(1.0, (p + zn / 2 + Z * np.sqrt(p * (1 - p) / n + zn / (4 * n))) / (1 + zn))
+    m2 = (s2nt + 1.0) / (nontie + 1.0)
+    var = np.maximum(var, (phi - p) * m2)
+    half = t_quantile(1 - ALPHA / 2, n - 1) * np.sqrt(var / n)
+    mean = s1 / n
+    return np.maximum(-1.0, mean - half), np.minimum(1.0, mean + half)
+
+
+def plain_t(n: int, s1: F, s2: F) -> tuple[F, F]:
+    var = np.maximum(0.0, (s2 - s1 * s1 / n) / (n - 1))
+    half = t_quantile(1 - ALPHA / 2, n - 1) * np.sqrt(var / n)
+    return s1 / n - half, s1 / n + half
+
+
+def wilson_vec(k: F, n: float) -> tuple[F, F]:
+    p = k / n
+    zn = Z * Z / n
+    c = (p + zn / 2) / (1 + zn)
+    h = Z * np.sqrt(p * (1 - p) / n + zn / (4 * n)) / (1 + zn)
+    return np.maximum(0.0, c - h), np.minimum(1.0, c + h)
+
+
+def u_vec(v: F, c: float) -> F:
+    vv = np.maximum(v, 1.0)
+    ell = np.log(np.log(2.0 * vv)) + 0.72 * math.log(5.2 / (ALPHA / 2))
+    return 1.7 * np.sqrt(vv * ell) + 3.4 * c * ell
+
+
+def cross_check(rng: np.random.Generator) -> None:
+    for n in (2, 30, 1000):
+        d = scenario("B", rng, (5, n))
+        nt = np.abs(d) > 0.02
+        lo, hi = deployed_interval(n, d.sum(1), (d * d).sum(1), nt.sum(1).astype(float),
+                                   (d * d * nt).sum(1))
+        for r in range(5):
+            iv = paired_mean_interval(n, float(d[r].sum()), float((d[r] ** 2).sum()),
+                                      float(nt[r].sum()), float((d[r] ** 2 * nt[r]).sum()), ALPHA)
+            assert iv is not None
+            assert abs(iv.low - lo[r]) < 1e-9 and abs(iv.high - hi[r]) < 1e-9, (n, r)
+        w = wilson(min(3, n), n, ALPHA)
+        wl, wh = wilson_vec(np.array([float(min(3, n))]), n)
+        assert w is not None and abs(w.low - wl[0]) < 1e-12 and abs(w.high - wh[0]) < 1e-12
+    assert abs(float(u_vec(np.array([123.0]), 2.0)[0]) - boundary(123.0, 2.0, ALPHA)) < 1e-9
+
+
+# -- 1. coverage ------------------------------------------------------------------------------
+
+def coverage(rng: np.random.Generator, runs: int) -> None:
+    print(f"\n## 1. Coverage of 95 % intervals ({runs} runs per cell; MC s.e. ≈ "
+          f"{100 * math.sqrt(0.95 * 0.05 / runs):.2f} points)\n")
+    print("| Δ scenario | true Δ | n | plain t | deployed (t + tie floor) | in [93, 97]? |")
+    print("|---|---|---|---|---|---|")
+    for name in "ABCD":
+        truth = float(np.mean([scenario(name, rng, (1_000_000,)).mean() for _ in range(4)]))
+        for n in (30, 100, 1000):
+            d = scenario(name, rng, (runs, n))
+            s1, s2 = d.sum(1), (d * d).sum(1)
+            nt = np.abs(d) > 0.02
+            tl, th = plain_t(n, s1, s2)
+            dl, dh = deployed_interval(n, s1, s2, nt.sum(1).astype(float), (d * d * nt).sum(1))
+            ct = float(np.mean((tl <= truth) & (truth <= th)))
+            cd = float(np.mean((dl <= truth) & (truth <= dh)))
+            ok = "yes" if 0.93 <= cd <= 0.97 else "**no**"
+            label = name + (" (stress)" if name == "D" else "")
+            print(f"| {label} | {truth:.4f} | {n} | {100 * ct:.1f} % | {100 * cd:.1f} % | {ok} |")
+    print("\n| proportion (Wilson) | n | coverage | in [93, 97]? |")
+    print("|---|---|---|---|")
+    for p in (0.02, 0.10):
+        for n in (30, 100, 1000):
+            k = rng.binomial(n, p, runs).astype(np.float64)
+            lo, hi = wilson_vec(k, n)
+            c = float(np.mean((lo <= p) & (p <= hi)))
+            ok = "yes" if 0.93 <= c <= 0.97 else "**no**"
+            print(f"| p = {p} | {n} | {100 * c:.1f} % | {ok} |")
+
+
+# -- streams: fleet sums with per-pod predictable centring and restarts -----------------------
+
+def variance_increments(rng: np.random.Generator, x: F, pods: int, restarts_per_pod: float) -> F:
+    """(x_i − running mean of x on its pod before i)², pods round robin, random restarts."""
+    runs = x.shape[0]
+    out = np.empty_like(x)
+    for pod in range(pods):
+        xp = x[:, pod::pods]
+        m = xp.shape[1]
+        flags = rng.random((runs, m)) < restarts_per_pod / m
+        flags[:, 0] = True
+        last = np.maximum.accumulate(np.where(flags, np.arange(m), 0), axis=1)
+        cs_prev = np.cumsum(xp, axis=1) - xp
+        base = np.take_along_axis(cs_prev, last, axis=1)
+        count = np.arange(m) - last
+        mean_prev = np.where(count > 0, (cs_prev - base) / np.maximum(count, 1), 0.0)
+        out[:, pod::pods] = (xp - mean_prev) ** 2
+    return out
+
+
+def window_sums(a: F, w: int | None) -> F:
+    c = np.cumsum(a, axis=1)
+    if w is None or w >= a.shape[1]:
+        return c
+    out = c.copy()
+    out[:, w:] -= c[:, :-w]
+    return out
+
+
+def first_alarm(d: F, vinc: F, theta: float, w: int | None, min_pairs: int,
+                kind: str) -> npt.NDArray[np.int64]:
+    """Index of the first pair after which the alarm is on (−1 when never)."""
+    total = d.shape[1]
+    s1 = window_sums(d, w)
+    n = np.minimum(np.arange(1, total + 1), w if w else total).astype(np.float64)
+    if kind == "cs":
+        low = (s1 - u_vec(window_sums(vinc, w), 2.0)) / n
+    else:  # the deployed fixed-n interval, re-checked every pair (its floor is ~0 here)
+        s2 = window_sums(d * d, w)
+        var = np.maximum(0.0, (s2 - s1 * s1 / n) / np.maximum(n - 1, 1))
+        low = s1 / n - Z * np.sqrt(var / n)  # t ≈ z for n ≥ 200
+    alarm = (low > theta) & (n >= min_pairs)
+    has = alarm.any(axis=1)
+    return np.where(has, alarm.argmax(axis=1), -1)
+
+
+def rate_line(hits: int, runs: int) -> str:
+    iv = wilson(hits, runs, 0.05)
+    assert iv is not None
+    ci = f"95 % CI {100 * iv.low:.1f}–{100 * iv.high:.1f}"
+    return f"{100 * hits / runs:.1f} % ({hits}/{runs}; {ci})"
+
+
+def cs_time_uniform(rng: np.random.Generator, runs: int, total: int) -> None:
+    print(f"\n## 2. Confidence sequence, time-uniform miscoverage ({runs} runs × {total} pairs, "
+          "cumulative, one pod, checked after every pair; bound α = 5 %)\n")
+    print("| measure | P(∃t: truth outside CS_t) |")
+    print("|---|---|")
+    chunk = 50
+    for label, gen, truth, c in (
+        ("Δ, stream at 0.03", lambda sh: stream_d(rng, sh, 0.03), 0.03, 2.0),
+        ("Δ, scenario B", lambda sh: scenario("B", rng, sh), 0.06 - 0.02, 2.0),
+        ("over-refusal, p = 0.05", lambda sh: np.less(rng.random(sh), 0.05).astype(float),
+         0.05, 1.0),
+    ):
+        hits = 0
+        for _ in range(runs // chunk):
+            x = gen((chunk, total))
+            v = variance_increments(rng, x, 1, 0.0)
+            n = np.arange(1, total + 1, dtype=np.float64)
+            s = np.cumsum(x, axis=1)
+            u = u_vec(np.cumsum(v, axis=1), c)
+            miss = ((s - u) / n > truth) | ((s + u) / n < truth)
+            hits += int(miss.any(axis=1).sum())
+        print(f"| {label} | {rate_line(hits, runs)} |")
+
+
+def false_alarms(rng: np.random.Generator, runs: int, total: int) -> None:
+    theta = 0.03
+    print(f"\n## 3. False alarms on a null stream (true Δ = θ = {theta}), {runs} runs × {total} "
+          "pairs, 3 pods with ~5 restarts each, alarm when n_W ≥ 200 and low > θ, checked "
+          "after every pair\n")
+    print("| window (pairs) | alert on cs_low (deployed) | fixed-n 95 % ci_low, same checks |")
+    print("|---|---|---|")
+    chunk = 25
+    for w in (2000, 10_000, None):
+        hits = {"cs": 0, "ci": 0}
+        for _ in range(runs // chunk):
+            d = stream_d(rng, (chunk, total), 0.03)
+            v = variance_increments(rng, d, 3, 5.0)
+            for kind in hits:
+                hits[kind] += int((first_alarm(d, v, theta, w, 200, kind) >= 0).sum())
+        label = f"{w}" if w else "cumulative (no window)"
+        print(f"| {label} | {rate_line(hits['cs'], runs)} | {rate_line(hits['ci'], runs)} |")
+
+
+def detection(rng: np.random.Generator, runs: int, stable: int, after: int) -> None:
+    theta = 0.03
+    print(f"\n## 4. Detection delay: Δ 0.03 → 0.10 after {stable} stable pairs ({runs} runs, "
+          f"θ = {theta}, watched up to {after} pairs after the change)\n")
+    print("| window (pairs) | alarms before change | median delay | p90 delay | never |")
+    print("|---|---|---|---|---|")
+    chunk = 50
+    for w in (2000, 10_000, None):
+        pre = 0
+        delays: list[int] = []
+        never = 0
+        for _ in range(runs // chunk):
+            d = np.concatenate([stream_d(rng, (chunk, stable), 0.03),
+                                stream_d(rng, (chunk, after), 0.10)], axis=1)
+            v = variance_increments(rng, d, 3, 5.0 * (stable + after) / 100_000)
+            first = first_alarm(d, v, theta, w, 200, "cs")
+            pre += int(((first >= 0) & (first < stable)).sum())
+            never += int((first < 0).sum())
+            delays.extend(int(f - stable + 1) for f in first if f >= stable)
+        label = f"{w}" if w else "cumulative"
+        arr = np.array(delays) if delays else np.array([-1])
+        print(f"| {label} | {pre} | {int(np.median(arr))} | {int(np.quantile(arr, 0.9))} | "
+              f"{never} |")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="fewer runs (smoke test)")
+    args = ap.parse_args()
+    rng = np.random.default_rng(20261127)
+    t0 = time.perf_counter()
+    cross_check(rng)
+    q = args.quick
+    coverage(rng, 1000 if q else 4000)
+    cs_time_uniform(rng, 50 if q else 200, 20_000 if q else 100_000)
+    false_alarms(rng, 25 if q else 200, 20_000 if q else 100_000)
+    detection(rng, 50 if q else 400, 10_000, 20_000)
+    print(f"\n(seed 20261127, {time.perf_counter() - t0:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
