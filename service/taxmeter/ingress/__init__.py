@@ -1,0 +1,25 @@
+"""The ingress edge: the gRPC Mirror service, the HTTP mirror sink and their codec.
+
+Each received request ends in exactly one call to the :class:`taxmeter.types.MirrorIntake`
+(``submit`` for a valid request, ``reject`` for an invalid one), which counts it.
+"""
+
+from __future__ import annotations
+
+from taxmeter.ingress.codec import OTHER, UNKNOWN, MirrorCodec, Rejection, RouteNormalizer
+from taxmeter.ingress.config import DEFAULT_STRIP_HEADERS, IngressConfig
+from taxmeter.ingress.grpc_server import SERVICE_NAME, GrpcIngress
+from taxmeter.ingress.http_sink import HttpSink
+
+__all__ = [
+    "DEFAULT_STRIP_HEADERS",
+    "OTHER",
+    "SERVICE_NAME",
+    "UNKNOWN",
+    "GrpcIngress",
+    "HttpSink",
+    "IngressConfig",
+    "MirrorCodec",
+    "Rejection",
+    "RouteNormalizer",
+]

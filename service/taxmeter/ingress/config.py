@@ -1,0 +1,66 @@
+"""Configuration of the ingress edge: the gRPC Mirror service and the HTTP mirror sink.
+
+The route allowlist is not here: it belongs to the whole app (sampler rates, metric labels) and
+is passed to :class:`taxmeter.ingress.codec.RouteNormalizer` by ``app.py``.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+DEFAULT_STRIP_HEADERS: tuple[str, ...] = (
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+    "x-api-key",
+    "api-key",
+    "openai-organization",
+    "openai-project",
+    "x-goog-api-key",
+    "anthropic-api-key",
+    "x-amz-security-token",
+)
+"""Credential headers never kept from a mirrored HTTP request (matched case-insensitively)."""
+
+
+class IngressConfig(BaseModel):
+    """Where the ingress listens and what it accepts. Ports 0 bind an ephemeral port."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str = Field(default="0.0.0.0", min_length=1)
+    grpc_port: int = Field(default=50051, ge=0, le=65535)
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    http_enabled: bool = True
+    http_route_header: str = Field(default="x-taxmeter-route", min_length=1)
+    http_route_path_prefix: str = "/mirror/"
+    http_category_header: str = Field(default="x-taxmeter-category", min_length=1)
+    http_request_id_header: str = Field(default="x-request-id", min_length=1)
+    http_force_sample_header: str = Field(default="x-taxmeter-force-sample", min_length=1)
+    default_route: str = Field(default="default", min_length=1, max_length=128)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    max_messages: int = Field(default=256, ge=1, le=100_000)
+    max_request_id_bytes: int = Field(default=128, ge=8, le=4096)
+    max_stream_items: int = Field(default=100_000, ge=1)
+    max_stream_errors: int = Field(default=10, ge=0, le=1000)
+    max_concurrent_rpcs: int = Field(default=1000, ge=1)
+    strip_headers: tuple[str, ...] = DEFAULT_STRIP_HEADERS
+
+    @field_validator("strip_headers")
+    @classmethod
+    def _lowercase_headers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(h.strip().lower() for h in value if h.strip())
+
+    @field_validator("http_route_header", "http_category_header", "http_request_id_header",
+                     "http_force_sample_header")
+    @classmethod
+    def _lowercase_header(cls, value: str) -> str:
+        return value.strip().lower()
+
+    @field_validator("http_route_path_prefix")
+    @classmethod
+    def _path_prefix(cls, value: str) -> str:
+        if value and (not value.startswith("/") or not value.endswith("/")):
+            raise ValueError("must start and end with '/' (e.g. '/mirror/'), or be empty")
+        return value
