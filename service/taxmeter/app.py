@@ -69,7 +69,7 @@ class App:
         registry: CollectorRegistry | None = None,
         serve_metrics: bool = True,
     ) -> None:
-        prometheus_client.disable_created_metrics()
+        prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
         self.config = config
         env = os.environ if env is None else env
         self.registry = registry or CollectorRegistry(auto_describe=True)
@@ -95,8 +95,12 @@ class App:
         self.sampler = Sampler(config.sampling, self.dispatcher, self.ledger, self.registry)
         normalizer = RouteNormalizer(frozenset(config.routes), frozenset(config.categories))
         self.grpc = GrpcIngress(config.ingress, self.sampler, normalizer)
-        self.http = HttpSink(config.ingress, self.sampler, normalizer, readiness=self.is_ready)
-        self.registry.register(_BuildInfo(self._judge_provider))
+        self.http = (
+            HttpSink(config.ingress, self.sampler, normalizer, readiness=self.is_ready)
+            if config.ingress.http_enabled
+            else None
+        )
+        self.registry.register(_BuildInfo(self.judge_provider))
         self._metrics = (
             MetricsServer(self.registry, config.telemetry.metrics_host,
                           config.telemetry.metrics_port)
@@ -107,8 +111,13 @@ class App:
         self._stopping = asyncio.Event()
         self.ports = BoundPorts(0, 0, 0)
 
-    def _judge_provider(self) -> str:
-        return self.engine.active_provider()
+    def judge_provider(self) -> str:
+        """The judges' active provider(s): ``cpu``, ``cuda``, ``remote``; ``none`` before load."""
+        providers = set()
+        for judge in self.engine.judge_names:
+            with contextlib.suppress(Exception):
+                providers.add(self.engine.provider(judge))
+        return ",".join(sorted(providers)) or "none"
 
     def is_ready(self) -> bool:
         """Readiness: the ingress is up and not draining. Judges warm in the background."""
@@ -119,7 +128,7 @@ class App:
         await self.engine.start()
         await self.dispatcher.start()
         grpc_port = await self.grpc.start()
-        http_port = await self.http.start()
+        http_port = await self.http.start() if self.http is not None else 0
         self._serving = True
         self.ports = BoundPorts(grpc_port, http_port, metrics_port)
         log.info(
@@ -142,10 +151,13 @@ class App:
         """Stop accepting, drain in-flight shadows within the grace period, release all."""
         grace = self.config.shadow.drain_grace_s
         self._serving = False
-        self.grpc.set_serving(False)
+        await self.grpc.set_serving(False)
+        if self.http is not None:
+            self.http.set_draining()
         log.info("taxmeter_draining", grace_s=grace)
         await self.grpc.stop(1.0)
-        await self.http.stop()
+        if self.http is not None:
+            await self.http.stop()
         await self.dispatcher.drain(grace)
         await self.engine.aclose()
         for endpoint in (self.guarded, self.unguarded):
