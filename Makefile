@@ -21,7 +21,7 @@ $(VENV)/.installed: pyproject.toml
 # Real tools the tests use: Prometheus, Alertmanager, promtool, kubectl, hadolint, kubernetes-
 # validate (scripts/install_ops_tools.sh) and MLServer in its own venv (it pins older libraries).
 tools: install
-	bash scripts/install_ops_tools.sh
+	bash scripts/install_ops_tools.sh $(VENV)
 	bash scripts/setup_mlserver_venv.sh
 
 demo: install
