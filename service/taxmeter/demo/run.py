@@ -64,6 +64,13 @@ def demo_document(args: argparse.Namespace) -> dict[str, Any]:
         telemetry["metrics_port"] = args.metrics_port
     if args.rate is not None:
         doc.setdefault("demo", {})["rate_per_s"] = args.rate
+    # The simulated routes become label values: add them to the allowlists.
+    demo_routes = (doc.get("demo") or {}).get("routes")
+    if isinstance(demo_routes, list):
+        names = [r["name"] for r in demo_routes if isinstance(r, dict) and "name" in r]
+        cats = [r["category"] for r in demo_routes if isinstance(r, dict) and r.get("category")]
+        doc["routes"] = list(dict.fromkeys([*doc.get("routes", []), *names]))
+        doc["categories"] = list(dict.fromkeys([*doc.get("categories", []), *cats]))
     return doc
 
 
