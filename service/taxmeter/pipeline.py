@@ -15,8 +15,8 @@ from taxmeter.types import (
     JudgeInput,
     JudgeScores,
     PairObserver,
-    Scorer,
     ScoredPair,
+    Scorer,
     ShadowPair,
 )
 
