@@ -121,7 +121,7 @@ def test_full_queue_is_counted_as_dropped_queue_full() -> None:
     assert sum(snap.received.values()) == sum(snap.requests.values()) == 4
 
 
-def test_adaptive_scale_halves_under_load_and_recovers() -> None:
+def test_adaptive_scale_falls_under_load_and_recovers() -> None:
     cfg = SamplingConfig(rate=0.5, max_shadows_per_s=1e9, burst_shadows=1e9)
     clock = FakeClock()
     q = FakeQueue()
@@ -130,11 +130,26 @@ def test_adaptive_scale_halves_under_load_and_recovers() -> None:
     for _ in range(3):
         clock.now += 1.5
         s.submit(req("x"))
-    assert s.scale == 0.125
+    assert math.isclose(s.scale, 0.7**3)
     q.load_value = 0.0
     clock.now += 1.5
     s.submit(req("y"))
-    assert math.isclose(s.scale, 0.225)
+    assert math.isclose(s.scale, 0.7**3 * 1.25 + 0.005)
+
+
+def test_adaptive_scale_holds_while_a_full_queue_is_draining() -> None:
+    cfg = SamplingConfig(rate=0.5, max_shadows_per_s=1e9, burst_shadows=1e9)
+    clock = FakeClock()
+    q = FakeQueue()
+    s = Sampler(cfg, q, Ledger(), clock=clock)
+    q.load_value = 0.9
+    clock.now += 1.5
+    s.submit(req("x"))
+    assert math.isclose(s.scale, 0.7)
+    q.load_value = 0.8  # still above high water, but draining
+    clock.now += 1.5
+    s.submit(req("x"))
+    assert math.isclose(s.scale, 0.7)
 
 
 def test_adaptive_scale_lowers_the_sampled_share_instead_of_dropping() -> None:
@@ -146,7 +161,7 @@ def test_adaptive_scale_lowers_the_sampled_share_instead_of_dropping() -> None:
     clock.now += 2
     outcomes = [s.submit(req(i)).outcome for i in range(2000)]
     sampled = outcomes.count(MirrorOutcome.SAMPLED)
-    assert 800 < sampled < 1200  # scale 0.5
+    assert 1300 < sampled < 1500  # scale 0.7
     assert MirrorOutcome.DROPPED_QUEUE_FULL not in outcomes
 
 

@@ -6,8 +6,9 @@ whole decision is a hash, two token buckets and a non-blocking queue put.
 
 Adaptive rate: dropping at the tail is not random with respect to the tax (it clusters at peak
 hours and on long prompts), so when the shadow queue fills past ``adaptive_high_water`` the
-sampler halves a global scale factor (at most once per ``adaptive_interval_s``), and raises it
-again additively while the queue is below ``adaptive_low_water``. The scaled rate is still a
+sampler lowers a global scale factor by 30% (at most once per ``adaptive_interval_s``, and only
+while the queue is not already draining), and raises it again by 25% an interval while the
+queue is below ``adaptive_low_water``. The scaled rate is still a
 hash threshold, so the requests that are shadowed stay a uniform sample of the traffic.
 """
 
@@ -105,6 +106,7 @@ class Sampler:
         )
         self._scale = 1.0
         self._last_adjust = self._clock.monotonic()
+        self._last_load = 0.0
         if registry is not None:
             registry.register(_SamplerCollector(self))
 
@@ -158,10 +160,14 @@ class Sampler:
         self._last_adjust = now
         load = self._queue.load()
         old = self._scale
-        if load >= cfg.adaptive_high_water:
-            self._scale = max(cfg.adaptive_min_scale, self._scale * 0.5)
+        # Decrease only while the queue is not already draining (avoids overshooting to the
+        # floor while a full queue empties); increase multiplicatively, so recovery takes a
+        # few intervals from any scale rather than dozens from the floor.
+        if load >= cfg.adaptive_high_water and load >= self._last_load:
+            self._scale = max(cfg.adaptive_min_scale, self._scale * 0.7)
         elif load <= cfg.adaptive_low_water and self._scale < 1.0:
-            self._scale = min(1.0, self._scale + 0.1)
+            self._scale = min(1.0, self._scale * 1.25 + 0.005)
+        self._last_load = load
         if self._scale != old:
             log.info("sampling_scale_changed", scale=round(self._scale, 4), queue_load=load)
 
