@@ -1,0 +1,185 @@
+"""Judge engine benchmarks, measured side by side in one run.
+
+1. engine vs raw: the whole engine (batcher, thread pool, tokeniser, head mapping) against a
+   bare loop of ``JudgeTokenizer.encode`` + ``InferenceSession.run`` at the same batch size,
+   tokeniser path and thread settings (target >= 0.9x).
+2. dynamic batching vs one at a time: 64 concurrent submitters through the engine with
+   ``max_batch_size=16`` against ``max_batch_size=1`` (target >= 1.2x on a 2-core CPU).
+3. items/s at 64 and 128 tokens per sequence (an item is a prompt and a response: two
+   encoded sequences for the dual-encoder default judge).
+
+Model: the real default judge (``taxmeter.judges.build.ensure_default_repository``) unless
+``--random`` is given or it cannot be built; then a MiniLM-L6-shaped random-weight graph
+(6 layers, hidden 384, 12 heads, FFN 1536, MiniLM tokenizer). Run:
+
+    .venv/bin/python bench/judges.py [--random | --repo DIR] [--items 32] [--rounds 6] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import onnxruntime as ort
+from prometheus_client import CollectorRegistry
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from taxmeter.judges.config import JudgeEngineConfig  # noqa: E402
+from taxmeter.judges.engine import JudgeEngine  # noqa: E402
+from taxmeter.judges.repository import load_repository, onnx_backend_factory  # noqa: E402
+from taxmeter.types import JudgeInput  # noqa: E402
+
+WORDS = ("the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog", "while", "seven",
+         "cats", "quietly", "pack", "boxes", "with", "old", "books", "and", "red", "apples")
+
+
+def text_of(tokens: int, seed: int) -> str:
+    # common lowercase words are one WordPiece token each; [CLS]/[SEP] add two
+    return " ".join(WORDS[(seed + i) % len(WORDS)] for i in range(tokens - 2))
+
+
+def items_of(tokens: int, n: int) -> list[JudgeInput]:
+    return [JudgeInput(text_of(tokens, i), text_of(tokens, i + 7)) for i in range(n)]
+
+
+def repository(use_random: bool, repo: Path | None) -> tuple[Path, str]:
+    if repo is not None:
+        return repo, f"judge repository {repo} (judge 'default')"
+    if not use_random:
+        try:
+            from taxmeter.judges.build.repository import ensure_default_repository
+
+            return ensure_default_repository(), "real default judge (MiniLM-L6 + trained heads)"
+        except Exception as exc:  # the bench falls back, and says so
+            print(f"default judge unavailable ({exc}); using a random MiniLM-shaped graph")
+    from judges_fixtures import default_manifest, make_judge_graph, write_judge
+
+    tmp = Path(tempfile.mkdtemp(prefix="taxmeter-bench-"))
+    manifest = default_manifest()
+    manifest["input"]["max_length"] = 256
+    write_judge(tmp, "default", manifest=manifest,
+                model=make_judge_graph(hidden=384, layers=6, heads=12, ffn=1536))
+    return tmp, "MiniLM-L6-shaped random-weight graph (6x384, 12 heads, FFN 1536)"
+
+
+def config(repo: Path, threads: int, batch: int, delay_ms: float = 5.0) -> JudgeEngineConfig:
+    return JudgeEngineConfig(
+        repository=repo, providers=["cpu"], intra_op_threads=threads, inter_op_threads=1,
+        max_batch_size=batch, max_queue_delay_ms=delay_ms, queue_size=4096,
+        inference_threads=1,
+    )
+
+
+class RawLoop:
+    """Bare loop: the judge's own tokenizer, then InferenceSession.run, batch by batch, with
+    the engine's session settings."""
+
+    def __init__(self, repo: Path, cfg: JudgeEngineConfig) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = ThreadPoolExecutor(1)
+        [self.judge] = load_repository(repo, cfg,
+                                       backend_factory=onnx_backend_factory(cfg, pool))
+        pool.shutdown()
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = cfg.intra_op_threads
+        so.inter_op_num_threads = cfg.inter_op_threads
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.sess = ort.InferenceSession(str(self.judge.path / self.judge.manifest.model), so,
+                                         providers=["CPUExecutionProvider"])
+        self.names = {i.name for i in self.sess.get_inputs()}
+        self.batch = cfg.max_batch_size
+
+    def run(self, items: list[JudgeInput]) -> None:
+        for i in range(0, len(items), self.batch):
+            feeds = self.judge.tokenizer.encode(items[i : i + self.batch])
+            self.sess.run(None, {k: v for k, v in feeds.items() if k in self.names})
+
+
+async def started(cfg: JudgeEngineConfig) -> JudgeEngine:
+    engine = JudgeEngine.from_config(cfg, CollectorRegistry())
+    await engine.start()
+    await engine.wait_ready(timeout_s=600)
+    return engine
+
+
+async def with_submitters(engine: JudgeEngine, items: list[JudgeInput], n: int) -> None:
+    it = iter(items)
+
+    async def worker() -> None:
+        for item in it:  # shared iterator: each submitter scores the next item, one at a time
+            await engine.score(item)
+
+    await asyncio.gather(*(worker() for _ in range(n)))
+
+
+async def measure(repo: Path, threads: int, n: int, rounds: int) -> None:
+    """Every contender runs a chunk in turn, round after round, so that load from other
+    processes on the machine falls on all of them alike; times are summed per contender."""
+    cfg16 = config(repo, threads, 16)
+    cfg1 = config(repo, threads, 1, 0.0)
+    raw = RawLoop(repo, cfg16)
+    eng16, eng1 = await started(cfg16), await started(cfg1)
+    items64, items128 = items_of(64, n), items_of(128, n)
+    raw.run(items64[:16])  # warm the shapes everyone uses
+    await eng16.score_many(items64[:16])
+    await eng1.score_many(items64[:16])
+    async def raw_loop() -> None:  # on the loop's thread: nothing else runs meanwhile
+        raw.run(items64)
+
+    contenders = {
+        "raw": raw_loop,
+        "engine": lambda: eng16.score_many(items64),
+        "dynamic": lambda: with_submitters(eng16, items64, 64),
+        "single": lambda: with_submitters(eng1, items64, 64),
+        "engine128": lambda: eng16.score_many(items128),
+    }
+    spent = dict.fromkeys(contenders, 0.0)
+    for _ in range(rounds):
+        for name, run in contenders.items():
+            t0 = time.perf_counter()
+            await run()
+            spent[name] += time.perf_counter() - t0
+    await eng16.aclose()
+    await eng1.aclose()
+    rate = {k: n * rounds / v for k, v in spent.items()}
+    print(f"items per contender: {n * rounds} ({rounds} interleaved rounds of {n})")
+    print(f"[1] batch 16, 64 tokens: raw session.run {rate['raw']:.1f} items/s, engine "
+          f"{rate['engine']:.1f} items/s -> engine/raw = {rate['engine'] / rate['raw']:.2f}x")
+    print(f"[2] 64 submitters, 64 tokens: dynamic batching (max 16) {rate['dynamic']:.1f} "
+          f"items/s, one at a time {rate['single']:.1f} items/s -> "
+          f"{rate['dynamic'] / rate['single']:.2f}x")
+    print(f"[3] engine, batch 16: {rate['engine']:.1f} items/s at 64 tokens, "
+          f"{rate['engine128']:.1f} items/s at 128 tokens (2 sequences per item: "
+          f"{2 * rate['engine']:.0f} / {2 * rate['engine128']:.0f} sequences/s)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--random", action="store_true", help="use the random MiniLM-shaped graph")
+    ap.add_argument("--repo", type=Path, help="an already built repository with 'default'")
+    ap.add_argument("--items", type=int, default=32, help="items per round and contender")
+    ap.add_argument("--rounds", type=int, default=6)
+    ap.add_argument("--threads", type=int, default=2, help="ONNX Runtime intra-op threads")
+    args = ap.parse_args()
+    repo, label = repository(args.random, args.repo)
+    print(f"model: {label}")
+    print(f"load average before the run: {os.getloadavg()[0]:.1f} ({os.cpu_count()} CPUs)")
+    print(f"machine: {platform.machine()}, onnxruntime {ort.__version__}, CPU EP, "
+          f"intra_op_threads={args.threads}, inference_threads=1")
+
+    asyncio.run(measure(repo, args.threads, args.items, args.rounds))
+    print(f"load average after the run: {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,16 @@
+"""Judge engine: judge repository and manifests, ONNX Runtime sessions (CUDA EP with CPU
+fallback), tokenisation, a dynamic batcher per judge, and the ``taxmeter score`` command.
+
+This module deliberately imports nothing: the CLI imports the judge modules lazily, and the
+GPU benchmark loads single modules from this folder on machines without the full dependency
+set. Import what you need from the submodules:
+
+- ``taxmeter.judges.backend``      ``InferenceBackend`` protocol and ``TensorSpec``
+- ``taxmeter.judges.config``       ``JudgeEngineConfig``
+- ``taxmeter.judges.manifest``     ``JudgeManifest`` and its parts
+- ``taxmeter.judges.repository``   ``load_repository`` and ``LoadedJudge``
+- ``taxmeter.judges.onnx_backend`` ``OnnxBackend``
+- ``taxmeter.judges.batcher``      ``DynamicBatcher``
+- ``taxmeter.judges.engine``       ``JudgeEngine``
+- ``taxmeter.judges.score``        the ``taxmeter score`` command
+"""

@@ -1,0 +1,311 @@
+"""The judge engine: every judge of a repository behind one ``Scorer``.
+
+Per judge: a ``DynamicBatcher`` whose handler tokenises a batch (in the bounded pool), runs it
+on the judge's ``InferenceBackend`` and maps the outputs to calibrated head scores. ``score``
+fans one ``JudgeInput`` out to every judge and merges the heads, keyed ``"<judge>.<head>"``.
+
+Lifecycle: ``start()`` returns at once and loads, validates and warms every judge in the
+background; ``ready`` turns True when every judge has run a warm-up batch, and until then
+``score()`` raises ``JudgeNotReadyError("warming_up")`` (callers shed and count).
+``wait_ready()`` waits for that and re-raises a load error. ``aclose()`` drains the batchers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
+from typing import NamedTuple
+
+import numpy as np
+import structlog
+from prometheus_client import CollectorRegistry
+
+from taxmeter.errors import ConfigError, JudgeError, JudgeLoadError, JudgeNotReadyError
+from taxmeter.judges.backend import SyncInferenceBackend
+from taxmeter.judges.batcher import BatcherStatistics, DynamicBatcher
+from taxmeter.judges.config import JudgeEngineConfig
+from taxmeter.judges.metrics import JudgeMetrics
+from taxmeter.judges.repository import (
+    BackendFactory,
+    LoadedJudge,
+    load_repository,
+    onnx_backend_factory,
+)
+from taxmeter.types import Clock, HeadKey, HeadScore, JudgeInput, JudgeScores, SystemClock
+
+__all__ = ["HeadInfo", "JudgeEngine"]
+
+_log = structlog.get_logger("taxmeter.judges")
+
+_WARMUP_ITEM = JudgeInput(prompt="Hello, can you help me?", response="Sure, here is how.")
+
+BackendFactoryMaker = Callable[[JudgeEngineConfig, Executor], BackendFactory]
+"""Builds the per-judge backend factory from the config and the engine's bounded pool."""
+
+
+class HeadInfo(NamedTuple):
+    """One head as the rest of the app sees it (to find e.g. the quality head by role)."""
+
+    key: HeadKey
+    judge: str
+    head: str
+    role: str
+    threshold: float
+
+
+class JudgeEngine:
+    """Implements ``taxmeter.types.Scorer``."""
+
+    def __init__(
+        self,
+        judges: Sequence[LoadedJudge],
+        config: JudgeEngineConfig,
+        registry: CollectorRegistry,
+        *,
+        clock: Clock | None = None,
+        executor: ThreadPoolExecutor | None = None,
+    ) -> None:
+        if not judges:
+            raise ConfigError("judges.repository", "the judge engine needs at least one judge")
+        names = [j.name for j in judges]
+        if len(set(names)) != len(names):
+            raise ConfigError("judges.repository", f"duplicate judge names in {names}")
+        self._judges = list(judges)
+        self._config = config
+        self._clock: Clock = clock or SystemClock()
+        self._metrics = JudgeMetrics(registry)
+        self._owns_executor = executor is None
+        self._executor = executor or ThreadPoolExecutor(
+            max_workers=config.inference_threads, thread_name_prefix="taxmeter-judge"
+        )
+        self._batchers: dict[str, DynamicBatcher[JudgeInput, dict[HeadKey, HeadScore]]] = {}
+        self._ready = False
+        self._closed = False
+        self._load_error: BaseException | None = None
+        self._start_task: asyncio.Task[None] | None = None
+        self._heads = tuple(
+            HeadInfo(f"{j.name}.{h.name}", j.name, h.name, h.role, h.threshold)
+            for j in self._judges
+            for h in j.manifest.heads
+        )
+        for j in self._judges:
+            self._metrics.set_ready(j.name, False)
+
+    @classmethod
+    def from_config(
+        cls,
+        config: JudgeEngineConfig,
+        registry: CollectorRegistry,
+        *,
+        backend_factory: BackendFactoryMaker | None = None,
+        clock: Clock | None = None,
+    ) -> JudgeEngine:
+        """Load the repository named by ``config`` (synchronous checks: folders, manifests,
+        files, tokenizers). Raises ``ConfigError`` / ``JudgeLoadError``."""
+        executor = ThreadPoolExecutor(
+            max_workers=config.inference_threads, thread_name_prefix="taxmeter-judge"
+        )
+        try:
+            if backend_factory is not None:
+                factory = backend_factory(config, executor)
+                requested = "remote" if config.backend == "kserve" else None
+            elif config.backend == "onnxruntime":
+                factory = onnx_backend_factory(config, executor)
+                requested = None
+            else:
+                from taxmeter.judges.kserve import kserve_backend_factory
+
+                if config.kserve is None:
+                    raise ConfigError(
+                        "judges.kserve", "backend 'kserve' needs a kserve block (target at least)"
+                    )
+                factory = kserve_backend_factory(config.kserve, registry)
+                requested = "remote"
+            judges = load_repository(
+                config.repository, config, backend_factory=factory,
+                requested_provider=requested,
+            )
+        except BaseException:
+            executor.shutdown(wait=False)
+            raise
+        return cls(judges, config, registry, clock=clock, executor=executor)
+
+    # -- Scorer ---------------------------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        return self._ready and not self._closed
+
+    @property
+    def heads(self) -> tuple[HeadInfo, ...]:
+        return self._heads
+
+    @property
+    def judge_names(self) -> list[str]:
+        return [j.name for j in self._judges]
+
+    def provider(self, judge: str) -> str:
+        """The provider the judge actually runs on (``cuda``, ``cpu``, ``remote``)."""
+        for j in self._judges:
+            if j.name == judge:
+                return j.backend.provider
+        raise KeyError(judge)
+
+    async def start(self) -> None:
+        """Begin loading and warming every judge in the background; returns at once."""
+        if self._start_task is None:
+            self._start_task = asyncio.get_running_loop().create_task(self._load_and_warm())
+
+    async def wait_ready(self, timeout_s: float | None = None) -> None:
+        """Wait until every judge is warm; re-raises the load error if loading failed."""
+        if self._start_task is None:
+            await self.start()
+        assert self._start_task is not None
+        await asyncio.wait_for(asyncio.shield(self._start_task), timeout_s)
+        if self._load_error is not None:
+            raise self._load_error
+
+    async def score(self, item: JudgeInput) -> JudgeScores:
+        self._check_ready()
+        futures: list[asyncio.Future[dict[HeadKey, HeadScore]]] = []
+        try:
+            for batcher in self._batchers.values():
+                futures.append(batcher.submit(item))  # ShedError when a queue is full
+            results = await asyncio.gather(*futures)
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
+        merged: dict[HeadKey, HeadScore] = {}
+        for r in results:
+            merged.update(r)
+        return merged
+
+    async def score_many(self, items: Sequence[JudgeInput]) -> list[JudgeScores]:
+        """Score many items, keeping at most half a queue of them in flight at once."""
+        self._check_ready()
+        chunk = max(1, self._config.queue_size // 2)
+        out: list[JudgeScores] = []
+        for i in range(0, len(items), chunk):
+            part = items[i : i + chunk]
+            out.extend(await asyncio.gather(*(self.score(it) for it in part)))
+        return out
+
+    def statistics(self) -> Mapping[str, BatcherStatistics]:
+        return {name: b.statistics() for name, b in self._batchers.items()}
+
+    async def aclose(self, timeout_s: float = 5.0) -> None:
+        """Stop taking items, drain the batchers within ``timeout_s``, release backends."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._start_task is not None and not self._start_task.done():
+            self._start_task.cancel()
+            await asyncio.gather(self._start_task, return_exceptions=True)
+        await asyncio.gather(*(b.aclose(timeout_s) for b in self._batchers.values()))
+        for j in self._judges:
+            await j.backend.aclose()
+            self._metrics.set_ready(j.name, False)
+        if self._owns_executor:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _check_ready(self) -> None:
+        if self._closed:
+            for j in self._judges:
+                self._metrics.failure(j.name, "closed")
+            raise JudgeNotReadyError("closed", "the judge engine is closed")
+        if not self._ready:
+            for j in self._judges:
+                self._metrics.failure(j.name, "not_ready")
+            if self._load_error is not None:
+                raise JudgeNotReadyError("load_failed", str(self._load_error))
+            raise JudgeNotReadyError("warming_up")
+
+    async def _load_and_warm(self) -> None:
+        try:
+            await asyncio.gather(*(self._start_judge(j) for j in self._judges))
+        except JudgeError as exc:
+            self._load_error = exc
+            _log.error("judge_load_failed", error=str(exc))
+            return
+        except Exception as exc:  # a backend bug: report it as a load error, never hang
+            self._load_error = JudgeLoadError("?", f"{type(exc).__name__}: {exc}")
+            _log.error("judge_load_failed", error=str(self._load_error))
+            return
+        self._ready = True
+        _log.info("judges_ready", judges=[j.name for j in self._judges])
+
+    async def _start_judge(self, judge: LoadedJudge) -> None:
+        try:
+            await judge.start()
+        except JudgeError:
+            self._metrics.failure(judge.name, "load")
+            raise
+        self._metrics.set_provider(judge.name, judge.requested_provider, judge.backend.provider)
+        batcher: DynamicBatcher[JudgeInput, dict[HeadKey, HeadScore]] = DynamicBatcher(
+            self._handler(judge),
+            max_batch_size=self._config.max_batch_size,
+            max_queue_delay_s=self._config.max_queue_delay_ms / 1000.0,
+            queue_size=self._config.queue_size,
+            max_concurrent_batches=self._config.inference_threads,
+            length=judge.tokenizer.estimate_length,
+            clock=self._clock,
+            observer=self._metrics.observer(judge.name),
+        )
+        # warm-up: one batch straight through the handler (the batcher is not public yet)
+        await self._handler(judge)([_WARMUP_ITEM])
+        batcher.start()
+        self._batchers[judge.name] = batcher
+        self._metrics.track_queue(judge.name, lambda: batcher.queue_depth)
+        self._metrics.set_ready(judge.name, True)
+        _log.info("judge_ready", judge=judge.name, provider=judge.backend.provider)
+
+    def _handler(
+        self, judge: LoadedJudge
+    ) -> Callable[[Sequence[JudgeInput]], Awaitable[list[dict[HeadKey, HeadScore]]]]:
+        loop = asyncio.get_running_loop()
+        inference = self._metrics.inference_seconds
+        feed_names = judge.feed_names
+        heads = [(f"{judge.name}.{h.name}", h) for h in judge.manifest.heads]
+
+        backend = judge.backend
+        infer_sync = backend.infer_sync if isinstance(backend, SyncInferenceBackend) else None
+
+        def feeds_of(items: Sequence[JudgeInput]) -> dict[str, np.ndarray]:
+            by_role = judge.tokenizer.encode(items)
+            return {graph: by_role[role] for role, graph in feed_names.items()}
+
+        def tokenize_and_run(items: Sequence[JudgeInput]) -> dict[str, np.ndarray]:
+            assert infer_sync is not None
+            return infer_sync(feeds_of(items))
+
+        async def run(items: Sequence[JudgeInput]) -> list[dict[HeadKey, HeadScore]]:
+            t0 = time.perf_counter()
+            if infer_sync is not None:  # in-process: one trip to the pool per batch
+                outputs = await loop.run_in_executor(self._executor, tokenize_and_run, items)
+            else:
+                feeds = await loop.run_in_executor(self._executor, feeds_of, items)
+                outputs = await backend.infer(feeds)
+            columns = [(key, h.scores(outputs[h.output]), h.threshold) for key, h in heads]
+            inference.labels(judge=judge.name, provider=judge.backend.provider).observe(
+                time.perf_counter() - t0
+            )
+            return _rows(columns, len(items))
+
+        return run
+
+
+def _rows(
+    columns: Sequence[tuple[HeadKey, np.ndarray, float]], n: int
+) -> list[dict[HeadKey, HeadScore]]:
+    rows: list[dict[HeadKey, HeadScore]] = [{} for _ in range(n)]
+    for key, values, threshold in columns:
+        if values.shape[0] != n:
+            raise JudgeError(f"head {key} returned {values.shape[0]} scores for {n} items")
+        for row, v in zip(rows, values.tolist(), strict=True):
+            row[key] = HeadScore(value=float(v), decision=v >= threshold)
+    return rows
