@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -50,6 +51,38 @@ def items_of(tokens: int, n: int) -> list[JudgeInput]:
     return [JudgeInput(text_of(tokens, i), text_of(tokens, i + 7)) for i in range(n)]
 
 
+def random_repository(tokenizer: Path | None) -> tuple[Path, str]:
+    """A MiniLM-L6-shaped judge with seeded random weights, fp32 and fp16, built by the default
+    judge's own graph builder (so the weights need not travel to a GPU machine)."""
+    import numpy as np
+    import yaml
+    from taxmeter.judges.build import graph
+
+    tmp = Path(tempfile.mkdtemp(prefix="taxmeter-bench-")) / "default"
+    tmp.mkdir(parents=True)
+    cfg = graph.EncoderConfig()
+    weights = graph.random_encoder_weights(cfg, seed=0)
+    rng = np.random.default_rng(1)
+    heads = [graph.DenseLayer(
+        (rng.standard_normal((graph.feature_dim(cfg.hidden_size), 3)) * 0.05).astype(np.float32),
+        np.zeros(3, np.float32))]
+    for dtype, name in (("float32", "model.onnx"), ("float16", "model.fp16.onnx")):
+        model = graph.build_judge_graph(weights, heads, dtype=dtype)
+        (tmp / name).write_bytes(model.SerializeToString())
+    if tokenizer is None:
+        from judges_fixtures import minilm_tokenizer_path
+
+        tokenizer = minilm_tokenizer_path()
+    shutil.copyfile(tokenizer, tmp / "tokenizer.json")
+    from judges_fixtures import default_manifest
+
+    manifest = default_manifest()
+    manifest["input"]["max_length"] = 256
+    manifest["variants"] = {"fp16": "model.fp16.onnx"}
+    (tmp / "manifest.yaml").write_text(yaml.safe_dump(manifest), encoding="utf-8")
+    return tmp.parent, "MiniLM-L6-shaped random-weight graph from the builder (fp32 + fp16)"
+
+
 def repository(use_random: bool, repo: Path | None) -> tuple[Path, str]:
     if repo is not None:
         return repo, f"judge repository {repo} (judge 'default')"
@@ -70,11 +103,16 @@ def repository(use_random: bool, repo: Path | None) -> tuple[Path, str]:
     return tmp, "MiniLM-L6-shaped random-weight graph (6x384, 12 heads, FFN 1536)"
 
 
+PROVIDER = "cpu"
+PRECISION = "auto"
+
+
 def config(repo: Path, threads: int, batch: int, delay_ms: float = 5.0) -> JudgeEngineConfig:
+    providers = ["cuda", "cpu"] if PROVIDER == "cuda" else ["cpu"]
     return JudgeEngineConfig(
-        repository=repo, providers=["cpu"], intra_op_threads=threads, inter_op_threads=1,
+        repository=repo, providers=providers, intra_op_threads=threads, inter_op_threads=1,
         max_batch_size=batch, max_queue_delay_ms=delay_ms, queue_size=4096,
-        inference_threads=1,
+        inference_threads=1, precision=PRECISION,
     )
 
 
@@ -94,8 +132,16 @@ class RawLoop:
         so.inter_op_num_threads = cfg.inter_op_threads
         so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.sess = ort.InferenceSession(str(self.judge.path / self.judge.manifest.model), so,
-                                         providers=["CPUExecutionProvider"])
+        model = self.judge.manifest.model
+        cuda = PROVIDER == "cuda"
+        fp16 = self.judge.manifest.variants.get("fp16")
+        if fp16 and (PRECISION == "fp16" or (cuda and PRECISION == "auto")):
+            model = fp16
+        providers = (["CUDAExecutionProvider", "CPUExecutionProvider"] if cuda
+                     else ["CPUExecutionProvider"])
+        self.sess = ort.InferenceSession(str(self.judge.path / model), so, providers=providers)
+        self.model = model
+        self.active = self.sess.get_providers()[0]
         self.names = {i.name for i in self.sess.get_inputs()}
         self.batch = cfg.max_batch_size
 
@@ -122,13 +168,14 @@ async def with_submitters(engine: JudgeEngine, items: list[JudgeInput], n: int) 
     await asyncio.gather(*(worker() for _ in range(n)))
 
 
-async def measure(repo: Path, threads: int, n: int, rounds: int) -> None:
+async def measure(repo: Path, threads: int, n: int, rounds: int, batch: int = 16) -> None:
     """Every contender runs a chunk in turn, round after round, so that load from other
     processes on the machine falls on all of them alike; times are summed per contender."""
-    cfg16 = config(repo, threads, 16)
+    cfg16 = config(repo, threads, batch)
     cfg1 = config(repo, threads, 1, 0.0)
     raw = RawLoop(repo, cfg16)
     eng16, eng1 = await started(cfg16), await started(cfg1)
+    print(f"raw session: {raw.model} on {raw.active}; engine: {eng16.provider('default')}")
     items64, items128 = items_of(64, n), items_of(128, n)
     raw.run(items64[:16])  # warm the shapes everyone uses
     await eng16.score_many(items64[:16])
@@ -153,12 +200,13 @@ async def measure(repo: Path, threads: int, n: int, rounds: int) -> None:
     await eng1.aclose()
     rate = {k: n * rounds / v for k, v in spent.items()}
     print(f"items per contender: {n * rounds} ({rounds} interleaved rounds of {n})")
-    print(f"[1] batch 16, 64 tokens: raw session.run {rate['raw']:.1f} items/s, engine "
+    b = cfg16.max_batch_size
+    print(f"[1] batch {b}, 64 tokens: raw session.run {rate['raw']:.1f} items/s, engine "
           f"{rate['engine']:.1f} items/s -> engine/raw = {rate['engine'] / rate['raw']:.2f}x")
-    print(f"[2] 64 submitters, 64 tokens: dynamic batching (max 16) {rate['dynamic']:.1f} "
+    print(f"[2] 64 submitters, 64 tokens: dynamic batching (max {b}) {rate['dynamic']:.1f} "
           f"items/s, one at a time {rate['single']:.1f} items/s -> "
           f"{rate['dynamic'] / rate['single']:.2f}x")
-    print(f"[3] engine, batch 16: {rate['engine']:.1f} items/s at 64 tokens, "
+    print(f"[3] engine, batch {b}: {rate['engine']:.1f} items/s at 64 tokens, "
           f"{rate['engine128']:.1f} items/s at 128 tokens (2 sequences per item: "
           f"{2 * rate['engine']:.0f} / {2 * rate['engine128']:.0f} sequences/s)")
 
@@ -170,14 +218,24 @@ def main() -> None:
     ap.add_argument("--items", type=int, default=32, help="items per round and contender")
     ap.add_argument("--rounds", type=int, default=6)
     ap.add_argument("--threads", type=int, default=2, help="ONNX Runtime intra-op threads")
+    ap.add_argument("--provider", choices=["cpu", "cuda"], default="cpu")
+    ap.add_argument("--precision", choices=["auto", "fp32", "fp16"], default="auto")
+    ap.add_argument("--batch", type=int, default=16, help="engine max_batch_size and raw batch")
+    ap.add_argument("--tokenizer", type=Path, help="tokenizer.json for --random (GPU machine)")
     args = ap.parse_args()
-    repo, label = repository(args.random, args.repo)
+    global PROVIDER, PRECISION
+    PROVIDER, PRECISION = args.provider, args.precision
+    if args.random and (args.provider == "cuda" or args.tokenizer is not None):
+        repo, label = random_repository(args.tokenizer)
+    else:
+        repo, label = repository(args.random, args.repo)
     print(f"model: {label}")
     print(f"load average before the run: {os.getloadavg()[0]:.1f} ({os.cpu_count()} CPUs)")
-    print(f"machine: {platform.machine()}, onnxruntime {ort.__version__}, CPU EP, "
-          f"intra_op_threads={args.threads}, inference_threads=1")
+    print(f"machine: {platform.machine()}, onnxruntime {ort.__version__}, "
+          f"provider={args.provider}, precision={args.precision}, "
+          f"intra_op_threads={args.threads}, inference_threads=1, batch={args.batch}")
 
-    asyncio.run(measure(repo, args.threads, args.items, args.rounds))
+    asyncio.run(measure(repo, args.threads, args.items, args.rounds, args.batch))
     print(f"load average after the run: {os.getloadavg()[0]:.1f}")
 
 

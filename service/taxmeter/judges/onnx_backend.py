@@ -10,6 +10,7 @@ back from ``session.get_providers()`` and reported (``provider``), and a fallbac
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor
 from pathlib import Path
@@ -150,6 +151,12 @@ class OnnxBackend:
         """Whether a session asking for the CUDA EP really gets it (a one-node probe graph)."""
         if "CUDAExecutionProvider" not in ort.get_available_providers():
             return False
+        preload = getattr(ort, "preload_dlls", None)
+        if preload is not None:
+            # onnxruntime-gpu from PyPI finds CUDA/cuDNN in the nvidia-* wheels only once they
+            # are loaded; a system CUDA install makes this a no-op.
+            with contextlib.suppress(Exception):
+                preload()
         from onnx import TensorProto, helper
 
         x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
