@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The one GPU session script (device machine: Python 3.12 with torch, onnx, tokenizers, numpy;
-# no registry). Expects the onnxruntime-gpu wheel parts already copied to /tmp/ortparts by the
+# no registry; its grpcio is 1.84, so carry grpcio==1.85.1 in .whl/ too). Expects the onnxruntime-gpu wheel parts already copied to /tmp/ortparts by the
 # earlier calls, and carried: .ortgpu/{install.sh,WHEEL,SHA256}, .whl/ (pydantic, structlog),
 # .gpu/tokenizer.json. Writes its logs and JSON under $OUT.
 set -uo pipefail
