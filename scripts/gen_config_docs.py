@@ -16,7 +16,6 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
-
 from taxmeter.config import Config
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"

@@ -3,7 +3,6 @@ from __future__ import annotations
 import math
 
 from prometheus_client import CollectorRegistry
-
 from taxmeter.sampling import Sampler, SamplingConfig
 from taxmeter.sampling.sampler import sample_point
 from taxmeter.telemetry.ledger import Ledger

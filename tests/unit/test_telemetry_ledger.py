@@ -3,7 +3,6 @@ from __future__ import annotations
 import threading
 
 from prometheus_client import CollectorRegistry
-
 from taxmeter.telemetry.ledger import Ledger
 from taxmeter.types import Arm, JobOutcome, MirrorOutcome, Transport
 
