@@ -48,7 +48,9 @@ judges:
 ```
 
 Durations are in seconds (`_s`) or milliseconds (`_ms`), sizes in bytes, rates per second
-unless the name says otherwise.
+unless the name says otherwise. Prose on the sections: `docs/configuration-ingress.md`
+(ingress), `docs/configuration-shadow.md` (endpoints and dispatcher), `docs/judges.md` and
+`docs/judges-remote.md` (judges), `docs/statistics.md` (tax).
 """
 
 
