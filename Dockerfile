@@ -4,7 +4,8 @@
 #   docker build --target cuda -t taxmeter:0.1.0-cuda .
 # Base images are build arguments (pin them by digest in your registry mirror).
 ARG CPU_BASE_IMAGE=python:3.11.14-slim-bookworm
-ARG CUDA_BASE_IMAGE=nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04
+# onnxruntime-gpu 1.31.1 is a CUDA 13 build with cuDNN 9: the CUDA base must match.
+ARG CUDA_BASE_IMAGE=nvidia/cuda:13.0.1-cudnn-runtime-ubuntu24.04
 
 # ---- CPU build: venv + default judges -------------------------------------------------------
 FROM ${CPU_BASE_IMAGE} AS build-cpu
