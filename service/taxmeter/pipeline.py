@@ -2,14 +2,22 @@
 
 Shadow job → (this sink) → judge engine → ``ScoredPair`` → tax aggregator.
 Incomplete pairs never get here (the dispatcher counts them). While the judges warm up, or
-their backend is down, jobs are shed with a reason (``ShedError``), never queued without bound.
+their backend is down, jobs are shed with a reason (``ShedError``), never queued without bound:
+
+- ``judges_not_ready``: the engine has not warmed up (yet, or ever: a load error); the scorer is
+  not called;
+- ``judges_<reason>``: ``score`` raised ``JudgeNotReadyError(reason)``, e.g.
+  ``judges_backend_unavailable`` or ``judges_breaker_open`` (a remote pool down mid-run);
+- ``judges_inference_error``: a judge batch failed (e.g. the pool died under the batch); the
+  pair is complete but unjudged, so it is shed, not counted as a failed job;
+- ``judge_queue_full``: a judge's batch queue is full (raised by the batcher).
 """
 
 from __future__ import annotations
 
 import asyncio
 
-from taxmeter.errors import JudgeNotReadyError, ShedError
+from taxmeter.errors import JudgeInferenceError, JudgeNotReadyError, ShedError
 from taxmeter.types import (
     ArmResult,
     JudgeInput,
@@ -42,6 +50,8 @@ class JudgingSink:
             )
         except JudgeNotReadyError as exc:
             raise ShedError(f"judges_{exc.reason}") from exc
+        except JudgeInferenceError as exc:
+            raise ShedError("judges_inference_error") from exc
         self._observer.observe(
             ScoredPair(
                 pair=pair,

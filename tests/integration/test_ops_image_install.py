@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ops_fixtures.servers import free_port, wait_http_ok
 from ops_fixtures.tools import REPO_ROOT
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 # What the Dockerfile's build stages COPY into /src.
 IMAGE_SOURCES = ["pyproject.toml", "README.md", "deploy/docker", "service"]

@@ -23,6 +23,7 @@ ALERTS = {
     "TaxmeterDroppingMirrors",
     "TaxmeterEndpointErrors",
     "TaxmeterJudgeOnCPU",
+    "TaxmeterJudgesNotReady",
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from taxmeter.judges.kserve import KServeBackendConfig
 
@@ -47,6 +47,11 @@ class JudgeEngineConfig(BaseModel):
     inference_threads: int = Field(default=1, ge=1, le=64)
     """Threads running session calls (the bounded pool), shared by all judges; also the
     number of batches each judge may have in flight."""
+    warmup_retry_initial_s: float = Field(default=0.5, gt=0.0, le=60.0)
+    """First delay before retrying a warm-up that found the backend unavailable (a remote pool
+    not up yet); doubles per attempt up to ``warmup_retry_max_s``. Retries never stop while the
+    backend is merely unavailable; a load error (mismatch) is final."""
+    warmup_retry_max_s: float = Field(default=10.0, gt=0.0, le=600.0)
     judges: list[str] | None = None
     """Load only these judges of the repository (``None``: all of them)."""
     kserve: KServeBackendConfig | None = None
@@ -59,6 +64,12 @@ class JudgeEngineConfig(BaseModel):
         if len(set(v)) != len(v):
             raise ValueError("providers must not repeat a provider")
         return v
+
+    @model_validator(mode="after")
+    def _retry_bounds_ordered(self) -> JudgeEngineConfig:
+        if self.warmup_retry_max_s < self.warmup_retry_initial_s:
+            raise ValueError("warmup_retry_max_s must be >= warmup_retry_initial_s")
+        return self
 
     @field_validator("judges")
     @classmethod

@@ -6,8 +6,27 @@ fans one ``JudgeInput`` out to every judge and merges the heads, keyed ``"<judge
 
 Lifecycle: ``start()`` returns at once and loads, validates and warms every judge in the
 background; ``ready`` turns True when every judge has run a warm-up batch, and until then
-``score()`` raises ``JudgeNotReadyError("warming_up")`` (callers shed and count).
-``wait_ready()`` waits for that and re-raises a load error. ``aclose()`` drains the batchers.
+``score()`` raises ``JudgeNotReadyError`` (callers shed and count). ``wait_ready()`` waits for
+that and re-raises a load error. ``aclose()`` cancels a warm-up still going and drains the
+batchers.
+
+Warm-up against a backend that is *unavailable* (a remote pool not up yet, its breaker open, or
+a remote batch that failed) is retried in the background with capped exponential backoff
+(``warmup_retry_initial_s`` .. ``warmup_retry_max_s``; a backend with ``wait_healthy`` wakes the
+retry as soon as it is healthy), so a sidecar that starts before its judge pool recovers by
+itself. Meanwhile ``score()`` raises ``JudgeNotReadyError`` with the backend's reason
+(``backend_unavailable``, ``breaker_open``, ``backend_error``). A load error (manifest, tensor
+or remote metadata mismatch: ``JudgeLoadError``) or a failing in-process warm-up batch is final:
+``load_failed``, logged once as ``judge_load_failed`` naming the judge.
+
+Once ready, ``score()`` still checks every judge's backend first and fails fast with
+``JudgeNotReadyError(reason)`` while one is down (a remote pool gone, its breaker open), without
+queueing or tokenising. ``taxmeter_judge_ready`` is read at scrape time: 1 while the judge is
+warm *and* its backend ready.
+
+Reasons of ``JudgeNotReadyError`` (bounded): ``warming_up``, ``load_failed``, ``closed``,
+``backend_unavailable``, ``breaker_open``, ``backend_error``, ``not_started`` and whatever other
+bounded reason a backend reports.
 """
 
 from __future__ import annotations
@@ -16,14 +35,20 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
-from typing import NamedTuple
+from typing import NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 import structlog
 from prometheus_client import CollectorRegistry
 
-from taxmeter.errors import ConfigError, JudgeError, JudgeLoadError, JudgeNotReadyError
-from taxmeter.judges.backend import SyncInferenceBackend
+from taxmeter.errors import (
+    ConfigError,
+    JudgeError,
+    JudgeInferenceError,
+    JudgeLoadError,
+    JudgeNotReadyError,
+)
+from taxmeter.judges.backend import InferenceBackend, SyncInferenceBackend
 from taxmeter.judges.batcher import BatcherStatistics, DynamicBatcher
 from taxmeter.judges.config import JudgeEngineConfig
 from taxmeter.judges.metrics import JudgeMetrics
@@ -43,6 +68,40 @@ _WARMUP_ITEM = JudgeInput(prompt="Hello, can you help me?", response="Sure, here
 
 BackendFactoryMaker = Callable[[JudgeEngineConfig, Executor], BackendFactory]
 """Builds the per-judge backend factory from the config and the engine's bounded pool."""
+
+
+# Reasons a backend reports that end warm-up for good instead of being retried.
+_FINAL_REASONS = frozenset({"closed", "model_mismatch"})
+
+
+@runtime_checkable
+class ReasonedBackend(Protocol):
+    """Optional extra of a backend: why it is not ready (a bounded label), or ``None``."""
+
+    @property
+    def not_ready_reason(self) -> str | None: ...
+
+
+@runtime_checkable
+class HealthWaitingBackend(Protocol):
+    """Optional extra of a backend: wait until it is healthy (``False`` on timeout)."""
+
+    async def wait_healthy(self, timeout_s: float) -> bool: ...
+
+
+@runtime_checkable
+class MismatchReportingBackend(Protocol):
+    """Optional extra of a remote backend: the metadata mismatch that keeps it not ready."""
+
+    @property
+    def mismatch_error(self) -> JudgeLoadError | None: ...
+
+
+def backend_not_ready_reason(backend: InferenceBackend) -> str | None:
+    """Why ``backend`` cannot take a batch now (bounded label), or ``None`` when it can."""
+    if isinstance(backend, ReasonedBackend):
+        return backend.not_ready_reason
+    return None if backend.ready else "backend_unavailable"
 
 
 class HeadInfo(NamedTuple):
@@ -85,13 +144,15 @@ class JudgeEngine:
         self._closed = False
         self._load_error: BaseException | None = None
         self._start_task: asyncio.Task[None] | None = None
+        self._warm: dict[str, bool] = {j.name: False for j in judges}
+        self._waiting: dict[str, str] = {}  # judge -> why its warm-up is being retried
         self._heads = tuple(
             HeadInfo(f"{j.name}.{h.name}", j.name, h.name, h.role, h.threshold)
             for j in self._judges
             for h in j.manifest.heads
         )
         for j in self._judges:
-            self._metrics.set_ready(j.name, False)
+            self._metrics.ready.labels(judge=j.name).set_function(self._ready_gauge(j))
 
     @classmethod
     def from_config(
@@ -136,7 +197,24 @@ class JudgeEngine:
 
     @property
     def ready(self) -> bool:
+        """True once every judge has warmed up, until ``aclose()``. A backend that goes down
+        later does not clear it: ``score()`` then fails fast with the backend's reason."""
         return self._ready and not self._closed
+
+    @property
+    def not_ready_reason(self) -> str | None:
+        """Why ``score()`` would raise ``JudgeNotReadyError`` now (bounded), or ``None``."""
+        if self._closed:
+            return "closed"
+        if not self._ready:
+            if self._load_error is not None:
+                return "load_failed"
+            return next(iter(self._waiting.values()), "warming_up")
+        for j in self._judges:
+            reason = backend_not_ready_reason(j.backend)
+            if reason is not None:
+                return reason
+        return None
 
     @property
     def heads(self) -> tuple[HeadInfo, ...]:
@@ -207,11 +285,17 @@ class JudgeEngine:
         await asyncio.gather(*(b.aclose(timeout_s) for b in self._batchers.values()))
         for j in self._judges:
             await j.backend.aclose()
-            self._metrics.set_ready(j.name, False)
         if self._owns_executor:
             self._executor.shutdown(wait=False, cancel_futures=True)
 
     # -- internals ------------------------------------------------------------------------
+
+    def _ready_gauge(self, judge: LoadedJudge) -> Callable[[], float]:
+        def value() -> float:
+            up = not self._closed and self._warm[judge.name]
+            return 1.0 if up and backend_not_ready_reason(judge.backend) is None else 0.0
+
+        return value
 
     def _check_ready(self) -> None:
         if self._closed:
@@ -223,18 +307,37 @@ class JudgeEngine:
                 self._metrics.failure(j.name, "not_ready")
             if self._load_error is not None:
                 raise JudgeNotReadyError("load_failed", str(self._load_error))
-            raise JudgeNotReadyError("warming_up")
+            waiting = next(iter(self._waiting.values()), "warming_up")
+            raise JudgeNotReadyError(waiting, "the judges have not warmed up yet")
+        for j in self._judges:  # fail fast while a backend is down: no queue, no tokenising
+            reason = backend_not_ready_reason(j.backend)
+            if reason is not None:
+                self._metrics.failure(j.name, "not_ready")
+                raise JudgeNotReadyError(reason, f"judge {j.name!r}: backend {reason}")
 
     async def _load_and_warm(self) -> None:
+        tasks = [
+            asyncio.create_task(self._start_judge(j), name=f"judge-start-{j.name}")
+            for j in self._judges
+        ]
         try:
-            await asyncio.gather(*(self._start_judge(j) for j in self._judges))
-        except JudgeError as exc:
+            done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        except asyncio.CancelledError:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        for t in pending:  # one judge failed for good: stop warming the others
+            t.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        errors = [t.exception() for t in done if not t.cancelled() and t.exception()]
+        if errors:
+            exc = errors[0]
+            if not isinstance(exc, JudgeError):  # a backend bug: a load error, never a hang
+                exc = JudgeLoadError("?", f"{type(exc).__name__}: {exc}")
             self._load_error = exc
+            self._waiting.clear()
             _log.error("judge_load_failed", error=str(exc))
-            return
-        except Exception as exc:  # a backend bug: report it as a load error, never hang
-            self._load_error = JudgeLoadError("?", f"{type(exc).__name__}: {exc}")
-            _log.error("judge_load_failed", error=str(self._load_error))
             return
         self._ready = True
         _log.info("judges_ready", judges=[j.name for j in self._judges])
@@ -256,13 +359,62 @@ class JudgeEngine:
             clock=self._clock,
             observer=self._metrics.observer(judge.name),
         )
-        # warm-up: one batch straight through the handler (the batcher is not public yet)
-        await self._handler(judge)([_WARMUP_ITEM])
+        await self._warm_up(judge)
         batcher.start()
         self._batchers[judge.name] = batcher
         self._metrics.track_queue(judge.name, lambda: batcher.queue_depth)
-        self._metrics.set_ready(judge.name, True)
+        self._warm[judge.name] = True
         _log.info("judge_ready", judge=judge.name, provider=judge.backend.provider)
+
+    async def _warm_up(self, judge: LoadedJudge) -> None:
+        """One batch straight through the handler (the batcher is not public yet), retried
+        with capped exponential backoff while the backend is unavailable."""
+        cfg = self._config
+        delay_s = cfg.warmup_retry_initial_s
+        attempts = 0
+        last_reason: str | None = None
+        handler = self._handler(judge)
+        while True:
+            reason = backend_not_ready_reason(judge.backend)
+            if reason is None:
+                try:
+                    await handler([_WARMUP_ITEM])
+                except JudgeNotReadyError as exc:
+                    reason = exc.reason
+                except JudgeInferenceError as exc:
+                    if judge.backend.provider != "remote":
+                        self._metrics.failure(judge.name, "load")
+                        raise JudgeLoadError(judge.name, f"warm-up batch failed: {exc}") from exc
+                    reason = "backend_error"
+                else:
+                    break
+            if reason in _FINAL_REASONS:
+                self._metrics.failure(judge.name, "load")
+                raise self._final_error(judge, reason)
+            attempts += 1
+            self._waiting[judge.name] = reason
+            log = _log.warning if reason != last_reason else _log.debug
+            log("judge_warmup_waiting", judge=judge.name, reason=reason, attempt=attempts,
+                retry_in_s=round(delay_s, 3))
+            last_reason = reason
+            backend = judge.backend
+            if reason == "backend_unavailable" and isinstance(backend, HealthWaitingBackend):
+                if await backend.wait_healthy(delay_s):
+                    await asyncio.sleep(0)  # healthy: retry now
+                # (a remote that reports healthy but mismatched is caught on the next pass)
+            else:
+                await asyncio.sleep(delay_s)
+            delay_s = min(cfg.warmup_retry_max_s, delay_s * 2.0)
+        self._waiting.pop(judge.name, None)
+        if attempts:
+            _log.info("judge_warmup_recovered", judge=judge.name, attempts=attempts)
+
+    @staticmethod
+    def _final_error(judge: LoadedJudge, reason: str) -> JudgeLoadError:
+        backend = judge.backend
+        if isinstance(backend, MismatchReportingBackend) and backend.mismatch_error is not None:
+            return backend.mismatch_error
+        return JudgeLoadError(judge.name, f"backend not usable: {reason}")
 
     def _handler(
         self, judge: LoadedJudge

@@ -676,6 +676,12 @@ class KServeBackend:
         return None
 
     @property
+    def mismatch_error(self) -> JudgeLoadError | None:
+        """The metadata mismatch (naming the judge and the tensor) that keeps the backend not
+        ready, or ``None``."""
+        return self._mismatch
+
+    @property
     def breaker_state(self) -> BreakerState:
         return self._breaker.state
 

@@ -93,7 +93,7 @@ class JudgeMetrics:
             registry=registry,
         )
         self.ready = Gauge(
-            "taxmeter_judge_ready", "1 once the judge has run its warm-up batch", ["judge"],
+            "taxmeter_judge_ready", "1 while the judge is warmed up and its backend ready", ["judge"],
             registry=registry,
         )
         self._depth = _QueueDepthCollector()
