@@ -7,8 +7,9 @@ Grid fixed in advance (see docs/statistics.md):
 1. Coverage of the 95 % fixed-n intervals, n ∈ {30, 100, 1000}, 4,000 runs per cell
    (Monte-Carlo s.e. ≈ 0.34 points at 95 %). Δ: scenarios A (clipped scores, 60 % exact
    ties), B (rare ±1 differences among exact ties: over-refusal-like), C (clipped normal
-   scores, correlated arms), D (stress: d ∈ {0, 1}, 3 % ones). Plain t and the deployed
-   interval (t + tie floor) side by side. Proportions: Wilson at p ∈ {0.02, 0.10}.
+   scores, correlated arms), D (stress: d ∈ {0, 1}, 3 % ones). Plain t, the previous
+   interval (t + Wilson tie floor) and the deployed one side by side; D's coverage also
+   computed exactly (it is binomial). Proportions: Wilson at p ∈ {0.02, 0.10}.
 2. Time-uniform miscoverage of the confidence sequence, cumulative, 10⁵ pairs, 200 runs.
 3. False-alarm rate of the alert as deployed: fleet of 3 pods (round robin), each pod
    restarting ~5 times per stream (running means reset), sliding window of N_W pairs,
@@ -75,7 +76,56 @@ def stream_d(rng: np.random.Generator, shape: tuple[int, int], delta: float) -> 
 
 # -- vectorised copies of the deployed estimators ---------------------------------------------
 
+def tango_vec(n: int, b: F, c: F) -> tuple[F, F]:
+    """Tango's score interval for p₊ − p₋ (vectorised bisection, as the deployed code)."""
+
+    def score(b: F, c: F, dl: F) -> F:
+        a2 = 2.0 * n
+        bb = -b - c + (2.0 * n - b + c) * dl
+        cc = -c * dl * (1.0 - dl)
+        disc = np.sqrt(np.maximum(bb * bb - 4.0 * a2 * cc, 0.0))
+        q = np.where(bb > 0, -2.0 * cc / np.where(bb > 0, bb + disc, 1.0), (disc - bb) / (2 * a2))
+        var = n * (2.0 * q + dl * (1.0 - dl))
+        num = b - c - n * dl
+        safe = np.where(var > 0, var, 1.0)
+        return np.where(num == 0, 0.0, np.where(var > 0, num / np.sqrt(safe),
+                                                  np.copysign(np.inf, num)))
+
+    def z_of(dl: F) -> F:  # symmetric: Z_{b,c}(δ) = −Z_{c,b}(−δ)
+        return np.where(dl < 0, -score(c, b, -dl), score(b, c, np.abs(dl)))
+
+    est = (b - c) / n
+    lo_a, lo_b = -np.ones_like(est), est.copy()
+    hi_a, hi_b = est.copy(), np.ones_like(est)
+    for _ in range(45):
+        m = 0.5 * (lo_a + lo_b)
+        r = z_of(m) > Z
+        lo_a, lo_b = np.where(r, m, lo_a), np.where(r, lo_b, m)
+        m = 0.5 * (hi_a + hi_b)
+        r = z_of(m) < -Z
+        hi_a, hi_b = np.where(r, hi_a, m), np.where(r, m, hi_b)
+    low = np.where(z_of(-np.ones_like(est)) <= Z, -1.0, 0.5 * (lo_a + lo_b))
+    high = np.where(z_of(np.ones_like(est)) >= -Z, 1.0, 0.5 * (hi_a + hi_b))
+    return np.maximum(-1.0, np.minimum(low, est)), np.minimum(1.0, np.maximum(high, est))
+
+
 def deployed_interval(n: int, s1: F, s2: F, nontie: F, s2nt: F) -> tuple[F, F]:
+    """Tango when every d ∈ {−1, 0, 1}, else t with the z²/2 pseudo-non-tie floor."""
+    var = np.maximum(0.0, (s2 - s1 * s1 / n) / (n - 1))
+    m2 = (s2nt + 1.0) / (nontie + 1.0)
+    var = np.maximum(var, Z * Z * m2 / (2 * n))
+    half = t_quantile(1 - ALPHA / 2, n - 1) * np.sqrt(var / n)
+    mean = s1 / n
+    lo, hi = np.maximum(-1.0, mean - half), np.minimum(1.0, mean + half)
+    tol = 1e-9 + 1e-12 * n
+    tern = (np.abs(s2nt - nontie) <= tol) & (np.abs(s2 - s2nt) <= tol)
+    b = np.round((nontie + s1) / 2.0)
+    tl, th = tango_vec(n, b, nontie - b)
+    return np.where(tern, tl, lo), np.where(tern, th, hi)
+
+
+def tie_floor_interval(n: int, s1: F, s2: F, nontie: F, s2nt: F) -> tuple[F, F]:
+    """The interval deployed before: t with the variance floored at (p_hi − p̂)·m2."""
     var = np.maximum(0.0, (s2 - s1 * s1 / n) / (n - 1))
     p = nontie / n
     zn = Z * Z / n
@@ -85,6 +135,14 @@ def deployed_interval(n: int, s1: F, s2: F, nontie: F, s2nt: F) -> tuple[F, F]:
     half = t_quantile(1 - ALPHA / 2, n - 1) * np.sqrt(var / n)
     mean = s1 / n
     return np.maximum(-1.0, mean - half), np.minimum(1.0, mean + half)
+
+
+def exact_coverage_d(n: int, p: float) -> float:
+    """Scenario D is binomial: its coverage at the true Δ = p, exactly (no Monte-Carlo)."""
+    b = np.arange(n + 1, dtype=np.float64)
+    lo, hi = deployed_interval(n, b, b, b, b)
+    pmf = np.array([math.comb(n, int(k)) * p**k * (1 - p) ** (n - k) for k in b])
+    return float(np.sum(pmf * ((lo <= p) & (p <= hi))))
 
 
 def plain_t(n: int, s1: F, s2: F) -> tuple[F, F]:
@@ -108,8 +166,11 @@ def u_vec(v: F, c: float) -> F:
 
 
 def cross_check(rng: np.random.Generator) -> None:
-    for n in (2, 30, 1000):
-        d = scenario("B", rng, (5, n))
+    for n, name in ((2, "B"), (30, "B"), (1000, "B"), (2, "D"), (30, "D"), (100, "D")):
+        d = scenario(name, rng, (5, n))
+        if name == "D":  # ternary with both signs, and one all-tie sample
+            d = d - (rng.random((5, n)) < 0.02)
+            d[0] = 0.0
         nt = np.abs(d) > 0.02
         lo, hi = deployed_interval(n, d.sum(1), (d * d).sum(1), nt.sum(1).astype(float),
                                    (d * d * nt).sum(1))
@@ -117,7 +178,7 @@ def cross_check(rng: np.random.Generator) -> None:
             iv = paired_mean_interval(n, float(d[r].sum()), float((d[r] ** 2).sum()),
                                       float(nt[r].sum()), float((d[r] ** 2 * nt[r]).sum()), ALPHA)
             assert iv is not None
-            assert abs(iv.low - lo[r]) < 1e-9 and abs(iv.high - hi[r]) < 1e-9, (n, r)
+            assert abs(iv.low - lo[r]) < 1e-8 and abs(iv.high - hi[r]) < 1e-8, (n, r, iv)
         w = wilson(min(3, n), n, ALPHA)
         wl, wh = wilson_vec(np.array([float(min(3, n))]), n)
         assert w is not None and abs(w.low - wl[0]) < 1e-12 and abs(w.high - wh[0]) < 1e-12
@@ -129,8 +190,9 @@ def cross_check(rng: np.random.Generator) -> None:
 def coverage(rng: np.random.Generator, runs: int) -> None:
     print(f"\n## 1. Coverage of 95 % intervals ({runs} runs per cell; MC s.e. ≈ "
           f"{100 * math.sqrt(0.95 * 0.05 / runs):.2f} points)\n")
-    print("| Δ scenario | true Δ | n | plain t | deployed (t + tie floor) | in [93, 97]? |")
-    print("|---|---|---|---|---|---|")
+    print("| Δ scenario | true Δ | n | plain t | before (t + Wilson tie floor) | deployed | "
+          "deployed, exact | in [93, 97]? |")
+    print("|---|---|---|---|---|---|---|---|")
     for name in "ABCD":
         truth = float(np.mean([scenario(name, rng, (1_000_000,)).mean() for _ in range(4)]))
         for n in (30, 100, 1000):
@@ -138,12 +200,21 @@ def coverage(rng: np.random.Generator, runs: int) -> None:
             s1, s2 = d.sum(1), (d * d).sum(1)
             nt = np.abs(d) > 0.02
             tl, th = plain_t(n, s1, s2)
-            dl, dh = deployed_interval(n, s1, s2, nt.sum(1).astype(float), (d * d * nt).sum(1))
+            k, s2nt = nt.sum(1).astype(float), (d * d * nt).sum(1)
+            fl, fh = tie_floor_interval(n, s1, s2, k, s2nt)
+            dl, dh = deployed_interval(n, s1, s2, k, s2nt)
             ct = float(np.mean((tl <= truth) & (truth <= th)))
+            cf = float(np.mean((fl <= truth) & (truth <= fh)))
             cd = float(np.mean((dl <= truth) & (truth <= dh)))
-            ok = "yes" if 0.93 <= cd <= 0.97 else "**no**"
+            # D is binomial (Δ = 0.03 exactly): its coverage is computed exactly, no MC noise.
+            exact = exact_coverage_d(n, 0.03) if name == "D" else None
+            judged = cd if exact is None else exact
+            ok = "yes" if 0.93 <= judged <= 0.97 else "**no**"
             label = name + (" (stress)" if name == "D" else "")
-            print(f"| {label} | {truth:.4f} | {n} | {100 * ct:.1f} % | {100 * cd:.1f} % | {ok} |")
+            ex = "—" if exact is None else f"{100 * exact:.2f} %"
+            print(f"| {label} | {truth:.4f} | {n} | {100 * ct:.1f} % | {100 * cf:.1f} % | "
+                  f"{100 * cd:.1f} % | {ex} | {ok} |")
+    off_grid(rng, runs)
     print("\n| proportion (Wilson) | n | coverage | in [93, 97]? |")
     print("|---|---|---|---|")
     for p in (0.02, 0.10):
@@ -153,6 +224,36 @@ def coverage(rng: np.random.Generator, runs: int) -> None:
             c = float(np.mean((lo <= p) & (p <= hi)))
             ok = "yes" if 0.93 <= c <= 0.97 else "**no**"
             print(f"| p = {p} | {n} | {100 * c:.1f} % | {ok} |")
+
+
+def off_grid(rng: np.random.Generator, runs: int) -> None:
+    """Not part of the fixed grid: pure ternary d (p₊, p₋), to show what a D-tuned rule costs.
+
+    "one-sign Wilson" is the rule that would put D at n = 30 in the band: when the sample
+    has only +1s (or only −1s), take Wilson for that proportion, as if the other sign could
+    not occur; Tango otherwise.
+    """
+    print("\nOutside the grid (pure ternary d; coverage, then misses below/above the truth):\n")
+    print("| p₊ / p₋ | n | deployed (Tango) | one-sign Wilson (rejected) |")
+    print("|---|---|---|---|")
+    for pp, pm in ((0.06, 0.02), (0.03, 0.03), (0.10, 0.0)):
+        for n in (30, 100):
+            u = rng.random((runs, n))
+            b = (u < pp).sum(1).astype(np.float64)
+            c = ((u >= pp) & (u < pp + pm)).sum(1).astype(np.float64)
+            tl, th = tango_vec(n, b, c)
+            wl, wh = wilson_vec(b, n)
+            vl, vh = wilson_vec(c, n)
+            one_p, one_m = (c == 0) & (b > 0), (b == 0) & (c > 0)
+            al = np.where(one_p, wl, np.where(one_m, -vh, tl))
+            ah = np.where(one_p, wh, np.where(one_m, -vl, th))
+            truth = pp - pm
+            cells = []
+            for lo, hi in ((tl, th), (al, ah)):
+                cov = float(np.mean((lo <= truth) & (truth <= hi)))
+                below, above = float(np.mean(hi < truth)), float(np.mean(lo > truth))
+                cells.append(f"{100 * cov:.1f} % ({100 * below:.1f} / {100 * above:.1f})")
+            print(f"| {pp} / {pm} | {n} | {cells[0]} | {cells[1]} |")
 
 
 # -- streams: fleet sums with per-pod predictable centring and restarts -----------------------

@@ -5,8 +5,9 @@ is ``None``, never NaN.
 
 - :func:`wilson` — Wilson score interval for a proportion.
 - :func:`paired_mean_interval` — the interval for the paired quality difference Δ (mean of
-  d ∈ [−1, 1]): Student t with a *Wilson floor on the variance* for non-tied pairs not yet
-  seen (see docs/statistics.md for why plain t is not enough at n = 30 with exact ties).
+  d ∈ [−1, 1]): Tango's score interval when every d is −1, 0 or +1 (:func:`tango_interval`),
+  else Student t with a variance floor for non-tied pairs not yet seen (see
+  docs/statistics.md for why plain t is not enough at n = 30 with exact ties).
 - :func:`t_quantile` — Student-t quantile (exact, by bisection on the incomplete beta).
 """
 
@@ -131,6 +132,66 @@ def t_interval(n: float, s1: float, s2: float, alpha: float) -> Interval | None:
     return Interval(mean - half, mean + half)
 
 
+def is_ternary(n: float, s2: float, nontie: float, s2_nontie: float) -> bool:
+    """Whether every d is −1, 0 or +1, read from the sums (no extra state needed).
+
+    With |d| ≤ 1, Σd² over the non-ties equals their count only when every non-tie is ±1,
+    and Σd² over the ties (``s2 − s2_nontie``) is 0 only when every tie is exactly 0. The
+    tolerance absorbs floating-point drift of windowed sums (a |d| within 10⁻³ of the grid).
+    """
+    tol = 1e-9 + 1e-12 * n
+    return abs(s2_nontie - nontie) <= tol and abs(s2 - s2_nontie) <= tol
+
+
+def _tango_score(b: float, c: float, n: float, delta: float) -> float:
+    """Tango's score statistic for H0: p₊ − p₋ = δ with b (+1) and c (−1) out of n."""
+    if delta < 0.0:
+        return -_tango_score(c, b, n, -delta)
+    # Restricted MLE of p₋ under p₊ − p₋ = δ: root of A q² + B q + C = 0 (Tango 1998).
+    a2 = 2.0 * n
+    bb = -b - c + (2.0 * n - b + c) * delta
+    cc = -c * delta * (1.0 - delta)
+    disc = math.sqrt(max(bb * bb - 4.0 * a2 * cc, 0.0))
+    # The stable form of the positive root (no cancellation when bb > 0).
+    q = -2.0 * cc / (bb + disc) if bb > 0.0 else (disc - bb) / (2.0 * a2)
+    var = n * (2.0 * q + delta * (1.0 - delta))
+    num = b - c - n * delta
+    if num == 0.0:
+        return 0.0
+    if var <= 0.0:
+        return math.copysign(math.inf, num)
+    return num / math.sqrt(var)
+
+
+def tango_interval(b: float, c: float, n: float, alpha: float) -> Interval | None:
+    """Score interval for p₊ − p₋ from a trinomial (matched pairs), Tango (1998).
+
+    ``b`` pairs with d = +1, ``c`` with d = −1, the rest d = 0. The interval is
+    {δ : |Z(δ)| ≤ z}, Z the score statistic with the other proportion at its restricted
+    MLE; found by bisection (Z decreases in δ). ``None`` when n = 0.
+    """
+    if n <= 0:
+        return None
+    z = z_quantile(1.0 - alpha / 2.0)
+    est = (b - c) / n
+
+    def root(lo: float, hi: float, target: float) -> float:
+        # Z(lo) ≥ target ≥ Z(hi) on the bracket; returns the crossing point.
+        for _ in range(60):
+            if hi - lo < 1e-10:
+                break
+            mid = 0.5 * (lo + hi)
+            if _tango_score(b, c, n, mid) > target:
+                lo = mid
+            else:
+                hi = mid
+        return 0.5 * (lo + hi)
+
+    low = -1.0 if _tango_score(b, c, n, -1.0) <= z else root(-1.0, est, z)
+    high = 1.0 if _tango_score(b, c, n, 1.0) >= -z else root(est, 1.0, -z)
+    return Interval(max(-1.0, min(low, est)), min(1.0, max(high, est)))
+
+
 def paired_mean_interval(
     n: float,
     s1: float,
@@ -138,25 +199,31 @@ def paired_mean_interval(
     nontie: float,
     s2_nontie: float,
     alpha: float,
-    *,
-    half_range: float = 1.0,
 ) -> Interval | None:
-    """Interval for the mean of paired differences d ∈ [−half_range, half_range].
+    """Interval for the mean of paired differences d ∈ [−1, 1]. ``None`` when n < 2.
 
-    Student t, with the variance floored at ``(p_hi − p̂) · m2``: p̂ = nontie/n is the share of
-    non-tied pairs (|d| > tie ε), p_hi its Wilson upper bound, and m2 the second moment of
-    the non-tied d's shrunk towards the range (one pseudo-observation at ±half_range). The
-    floor stands for non-tied pairs that a small sample may not have shown yet; it vanishes
-    as n grows or when no pair ties. Clipped to the range. ``None`` when n < 2.
+    * When every d is −1, 0 or +1 (:func:`is_ternary`): Tango's score interval for a
+      difference of matched proportions, b = (non-ties + Σd)/2 pairs at +1 and
+      c = non-ties − b at −1 (exact: Σd = b − c).
+    * Otherwise Student t with the variance floored at ``z² · m2 / (2n)``: the variance that
+      z²/2 non-tied pairs not yet seen would add (Agresti–Coull's z²/2 pseudo-successes,
+      for the rare non-tied pairs), with m2 = (Σd²_non-tie + 1)/(non-ties + 1) their second
+      moment shrunk towards the range by one pseudo-observation at ±1. The floor only acts
+      when the sample's variance is smaller (many exact ties, or a few equal values).
+      Clipped to [−1, 1].
+
+    See docs/statistics.md for the simulation that chose this.
     """
-    var = sample_variance(n, s1, s2)
-    if var is None:
+    if n < 2:
         return None
-    p_hat = min(max(nontie / n, 0.0), 1.0)
-    bound = wilson(nontie, n, alpha)
-    assert bound is not None
-    m2 = (s2_nontie + half_range * half_range) / (nontie + 1.0)
-    var = max(var, (bound.high - p_hat) * m2)
+    if is_ternary(n, s2, nontie, s2_nontie):
+        b = float(round((nontie + s1) / 2.0))
+        return tango_interval(b, nontie - b, n, alpha)
+    var = sample_variance(n, s1, s2)
+    assert var is not None
+    z = z_quantile(1.0 - alpha / 2.0)
+    m2 = (s2_nontie + 1.0) / (nontie + 1.0)
+    var = max(var, z * z * m2 / (2.0 * n))
     half = t_quantile(1.0 - alpha / 2.0, int(n) - 1) * math.sqrt(var / n)
     mean = s1 / n
-    return Interval(max(-half_range, mean - half), min(half_range, mean + half))
+    return Interval(max(-1.0, mean - half), min(1.0, mean + half))
