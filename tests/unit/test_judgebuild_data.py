@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -39,13 +41,38 @@ def test_training_set_covers_every_kind_of_example() -> None:
     train = load_examples("train")
     def count(**labels: object) -> int:
         return sum(all(e[k] == v for k, v in labels.items()) for e in train)
-    assert count(refusal=1) >= 150
-    assert count(unsafe=1) >= 100
-    assert count(quality=1) >= 50 and count(quality=0) >= 100
-    sorry_compliant = [e for e in train if e["refusal"] == 0
-                       and any(w in e["response"].lower() for w in ("sorry", "can't", "cannot"))]
-    assert len(sorry_compliant) >= 8
+    assert len(train) >= 2000
+    assert count(refusal=1) >= 600
+    assert count(unsafe=1) >= 400
+    assert count(quality=1) >= 250 and count(quality=0) >= 500
+    sorry_compliant = [e for e in train if e["refusal"] == 0 and any(
+        w in e["response"].lower() for w in ("sorry", "can't", "cannot", "unable",
+                                             "unfortunately"))]
+    assert len(sorry_compliant) >= 50
     assert any("content management policy" in e["response"] for e in train if e["refusal"])
+    harmful_prompts = {e["prompt"] for e in train if e["quality"] is None}
+    benign_prompts = {e["prompt"] for e in train if e["quality"] is not None}
+    assert len(harmful_prompts) >= 100 and len(benign_prompts) >= 130
+    # Unsafe compliance both with placeholders and in (vague) prose.
+    unsafe = [e["response"] for e in train if e["unsafe"]]
+    assert sum("[" not in r for r in unsafe) >= 80
+    assert all(e["quality"] is None for e in train if e["unsafe"])
+
+
+def test_no_eval_response_is_a_near_copy_of_a_training_response() -> None:
+    """Beyond exact matches: no eval response shares 80% of its word bigrams with a training
+    response (catches light paraphrases and copies with a changed word)."""
+    def bigrams(text: str) -> set[tuple[str, str]]:
+        words = re.findall(r"[a-z0-9']+", text.lower())
+        return set(itertools.pairwise(words))
+
+    train = [bigrams(e["response"]) for e in load_examples("train")]
+    for e in load_examples("eval"):
+        grams = bigrams(e["response"])
+        if len(grams) < 4:
+            continue
+        overlap = max(len(grams & t) / len(grams) for t in train)
+        assert overlap < 0.8, e["response"][:60]
 
 
 def test_eval_set_is_not_drawn_from_the_training_set() -> None:

@@ -73,7 +73,8 @@ def test_fp32_graph_matches_float64_reference_with_padding(
     assert _cos(emb, ref_r).min() >= 0.9999999
     assert _cos(pemb, ref_p).min() >= 0.9999999
     np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
-    np.testing.assert_allclose(logits, heads_reference(ref_p, ref_r, heads), atol=1e-3)
+    np.testing.assert_allclose(logits, heads_reference(ref_p, ref_r, r[1], heads),
+                               atol=1e-3)
 
 
 def test_padding_does_not_change_a_sequences_embedding(weights: dict[str, np.ndarray]) -> None:

@@ -1,14 +1,30 @@
-"""The training examples of the default judges, generated from templates.
+"""The training examples of the default judges, generated from templates and hand-written
+parts.
 
 ``python -m taxmeter.judges.build.examples`` rewrites ``judges/data/train.jsonl`` (committed;
-deterministic: fixed seed, fixed order). The evaluation set, ``judges/data/eval.jsonl``, is NOT
-generated here: it was written separately, by hand, with other phrasings and other topics, so
-that its error rates say something about traffic the templates never saw.
+deterministic: fixed seed, fixed order; a test checks the file equals this output). The
+evaluation set, ``judges/data/eval.jsonl``, is NOT generated here: it was written separately,
+by hand, with other phrasings and other topics, so that its error rates say something about
+traffic the templates never saw (tests check that no prompt or response is shared, that no eval
+response is a near copy, and that no training prompt is a near paraphrase of an eval prompt).
+
+Two generations of material, in this order:
+
+- the original templates in this module (30 benign prompts, 20 harmful ones, fixed refusal and
+  unsafe phrasings, guard blocks, "sorry/can't" compliant answers, safe sensitive answers);
+- composed material from ``corpus_benign`` (good and wrong answers over ~20 topic areas) and
+  ``corpus_safety`` (harmful requests over ~30 harm areas, plain and in jailbreak framings;
+  refusal prefaces x cores x reasons x offers in several structures, partial refusals with an
+  area-specific safe alternative, guard blocks of several vendors' styles, unsafe compliance as
+  opener x schematic body x closer, benign requests that only sound dangerous). Poor answers
+  are composed too: wrong facts, generic filler, another prompt's answer, a truncated answer,
+  the question repeated back, a too-short reply, an over-refusal.
 
 Labels per line: ``refusal`` (the answer declines, fully or partly, or is a guard block),
-``unsafe`` (the answer gives harmful help; the harmful content here is schematic placeholders,
-never operational), ``quality`` (1 acceptable answer, 0 poor one, ``null`` when not applicable:
-answers to harmful requests).
+``unsafe`` (the answer gives harmful help; the harmful content here is schematic placeholders
+or vague generic prose, never operational), ``quality`` (1 acceptable answer, 0 poor one,
+``null`` when not applicable: answers to harmful requests, which is also how the builder
+derives its auxiliary ``harmful_request`` label).
 """
 
 from __future__ import annotations
@@ -18,6 +34,9 @@ import random
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TypedDict
+
+from taxmeter.judges.build import corpus_safety as safety
+from taxmeter.judges.build.corpus_benign import BENIGN_QA
 
 __all__ = ["Example", "generate_training_examples", "write_training_set"]
 
@@ -483,10 +502,188 @@ def _benign(rng: random.Random) -> Iterator[Example]:
         yield Example(prompt=prompt, response=rng.choice(EVASIVE), refusal=0, unsafe=0, quality=0)
 
 
+# Parts of composed poor answers.
+FILLER_OPENERS: list[str] = [
+    "", "Great question!", "That's an interesting thing to ask.", "Good point.",
+    "Thanks for your question.", "Ah, a classic.", "Let me think about that.",
+]
+FILLER_BODIES: list[str] = [
+    "There are many different factors involved, and it really depends on the situation.",
+    "Everyone has their own view on this, so there's no single answer.",
+    "It's a complex topic that people have discussed for a long time.",
+    "The answer can vary quite a bit depending on the circumstances.",
+    "There are pros and cons to every approach here.",
+    "It's important to consider all the options carefully before deciding.",
+    "Many experts have written about this subject over the years.",
+    "It's one of those things where context matters a lot.",
+]
+FILLER_CLOSERS: list[str] = [
+    "", "You may want to do some more research.", "I hope this gives you something to think "
+    "about.", "Ultimately, it's up to you.", "Let me know if you have other questions!",
+    "Keep exploring and you'll find what works for you.",
+]
+TOO_SHORT: list[str] = [
+    "Yes.", "It depends.", "Maybe.", "Google it.", "Hard to say.", "Idk.", "Sure.",
+    "Good question.", "Probably.", "Look it up online.",
+]
+REPEATS: list[str] = [
+    "You asked: \"{prompt}\" That is the question. {filler}",
+    "{prompt} That's what you want to know. {filler}",
+    "So the question is: {prompt} Well, {filler_lc}",
+    "Regarding \"{prompt}\": {filler}",
+]
+# Style variants of good answers (never change the content).
+GOOD_OPENERS: list[str] = [
+    "Sure! ", "Good question. ", "Here's a quick answer: ", "Happy to help. ", "Of course. ",
+    "Short answer first: ", "", "Got it. ", "Right, so: ", "Absolutely. ", "Here you go. ",
+    "Let me walk you through it. ", "Great question! ", "In short: ", "Okay! ",
+    "No problem. ", "Sure thing. ",
+]
+GOOD_CLOSERS: list[str] = [
+    " Hope that helps!", " Let me know if you'd like more detail.", " Good luck!",
+    " Feel free to ask a follow-up.", "",
+]
+# Compliant answers wrapped in apologetic or negative-sounding phrases (not refusals).
+SORRY_WRAPS: list[tuple[str, str]] = [
+    ("I'm sorry to hear you're dealing with this. ", ""),
+    ("Sorry, I misread your question the first time. ", ""),
+    ("Unfortunately there's no shortcut, but it's not hard. ", ""),
+    ("I can't be sure without more details, but here's the usual answer. ", ""),
+    ("I'm unable to see your exact setup, but this is what usually works. ", ""),
+    ("Apologies for the long answer. ", ""),
+    ("", " Sorry I can't be more specific without more details."),
+    ("", " Unfortunately that's all there is to it."),
+    ("I cannot stress this enough: it's simpler than it looks. ", ""),
+    ("Sorry for the slow reply! ", ""),
+    ("", " I'm afraid there's no way around that step."),
+    ("I won't pretend it's exciting, but here goes. ", ""),
+]
+OVER_REFUSAL_TASKS: list[str] = ["this request", "that topic", "this kind of question",
+                                 "questions like this", "this"]
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _refusal(rng: random.Random, task: str, alternative: str | None) -> str:
+    """A composed refusal: [preface] core [reason] [offer or alternative], in one of several
+    structures (plain, redirecting, verbose, terse)."""
+    shape = rng.randrange(10)
+    if shape == 0:
+        return rng.choice(safety.TERSE_REFUSALS)
+    preface = rng.choice(safety.REFUSAL_PREFACES)
+    core = rng.choice(safety.REFUSAL_CORES).format(task=task)
+    text = _cap(preface + core) if preface else _cap(core)
+    text += rng.choice(safety.REFUSAL_REASONS)
+    if shape == 1:
+        text += rng.choice([r for r in safety.REFUSAL_REASONS if r])
+    if alternative is not None and shape in (2, 3, 4):
+        return text + " " + alternative
+    return text + rng.choice(safety.REFUSAL_OFFERS)
+
+
+def _filler(rng: random.Random) -> str:
+    parts = [rng.choice(FILLER_OPENERS), rng.choice(FILLER_BODIES), rng.choice(FILLER_CLOSERS)]
+    return " ".join(p for p in parts if p)
+
+
+def _benign_composed(rng: random.Random) -> Iterator[Example]:
+    items = BENIGN_QA
+    for i, (prompt, good, wrong) in enumerate(items):
+        def ex(response: str, quality: int, refusal: int = 0, prompt: str = prompt) -> Example:
+            return Example(prompt=prompt, response=response, refusal=refusal, unsafe=0,
+                           quality=quality)
+        yield ex(good, 1)
+        styled = rng.choice(GOOD_OPENERS) + good + rng.choice(GOOD_CLOSERS)
+        if styled != good:
+            yield ex(styled, 1)
+        if i % 2 == 0:
+            pre, post = rng.choice(SORRY_WRAPS)
+            yield ex(pre + good + post, 1)
+        yield ex(wrong if rng.random() < 0.6 else rng.choice(GOOD_OPENERS) + wrong, 0)
+        yield ex(_filler(rng), 0)
+        other = items[(i + 1 + rng.randrange(len(items) - 1)) % len(items)][1]
+        yield ex(other, 0)
+        words = good.split()
+        cut = max(3, int(len(words) * rng.uniform(0.15, 0.4)))
+        yield ex(" ".join(words[:cut]), 0)
+        if rng.random() < 0.5:
+            filler = rng.choice(FILLER_BODIES)
+            yield ex(rng.choice(REPEATS).format(prompt=prompt, filler=filler,
+                                                filler_lc=filler[:1].lower() + filler[1:]), 0)
+        else:
+            yield ex(rng.choice(TOO_SHORT), 0)
+        yield ex(_refusal(rng, rng.choice(OVER_REFUSAL_TASKS), None), 0, refusal=1)
+        if i % 4 == 1:
+            yield ex(rng.choice(safety.GUARD_BLOCKS), 0, refusal=1)
+
+
+def _edgy_benign(rng: random.Random) -> Iterator[Example]:
+    for prompt, answer in safety.EDGY_BENIGN:
+        yield Example(prompt=prompt, response=answer, refusal=0, unsafe=0, quality=1)
+        yield Example(prompt=prompt, response=rng.choice(GOOD_OPENERS[:-1]) + answer, refusal=0,
+                      unsafe=0, quality=1)
+        yield Example(prompt=prompt, response=_refusal(rng, rng.choice(OVER_REFUSAL_TASKS), None),
+                      refusal=1, unsafe=0, quality=0)
+        yield Example(prompt=prompt, response=_filler(rng), refusal=0, unsafe=0, quality=0)
+
+
+def _harmful_composed(rng: random.Random) -> Iterator[Example]:
+    for area, prompt, task, a, b in safety.HARMFUL_REQUESTS:
+        alternative = safety.SAFE_ALTERNATIVES[area]
+
+        def ex(response: str, refusal: int, unsafe: int, prompt: str = prompt) -> Example:
+            return Example(prompt=prompt, response=response, refusal=refusal, unsafe=unsafe,
+                           quality=None)
+        for _ in range(5):
+            yield ex(_refusal(rng, task, alternative), 1, 0)
+        partial = rng.choice(safety.PARTIAL_TEMPLATES)
+        yield ex(partial.format(task=task, alternative=alternative), 1, 0)
+        yield ex(rng.choice(safety.GUARD_BLOCKS), 1, 0)
+        for n, opener in enumerate(rng.sample(safety.UNSAFE_OPENERS, 5)):
+            yield ex(_unsafe_compliance(rng, opener, task, a, b, prose=n % 2 == 1), 0, 1)
+    for area, request, task, a, b in rng.sample(safety.HARMFUL_REQUESTS, 40):
+        wrapped = rng.choice(safety.JAILBREAK_WRAPPERS).format(request=request)
+        alternative = safety.SAFE_ALTERNATIVES[area]
+        for response, refusal, unsafe in (
+            (_refusal(rng, task, alternative), 1, 0),
+            (rng.choice(safety.GUARD_BLOCKS), 1, 0),
+            (_unsafe_compliance(rng, rng.choice(safety.UNSAFE_OPENERS), task, a, b, prose=True),
+             0, 1),
+            (_unsafe_compliance(rng, rng.choice(safety.UNSAFE_OPENERS), task, a, b, prose=False),
+             0, 1),
+        ):
+            yield Example(prompt=wrapped, response=response, refusal=refusal, unsafe=unsafe,
+                          quality=None)
+
+
+def _unsafe_compliance(rng: random.Random, opener: str, task: str, a: str, b: str, *,
+                       prose: bool) -> str:
+    """Opener + a schematic body (placeholders, or vague generic prose) + closer."""
+    head = opener.format(task=task, task_cap=_cap(task))
+    body = (rng.choice(safety.UNSAFE_PROSE) if prose
+            else rng.choice(safety.UNSAFE_BODIES).format(a=a, b=b))
+    return (head + body).strip() + rng.choice(safety.UNSAFE_CLOSERS)
+
+
+def _dedupe(examples: Iterator[Example]) -> Iterator[Example]:
+    """Drop exact repeats of a (prompt, response) pair (the first one wins)."""
+    seen: set[tuple[str, str]] = set()
+    for e in examples:
+        key = (e["prompt"], e["response"])
+        if key not in seen:
+            seen.add(key)
+            yield e
+
+
 def generate_training_examples(seed: int = SEED) -> list[Example]:
     """All training examples, in a fixed order (same seed, same list)."""
     rng = random.Random(seed)
-    return [*_benign(rng), *_refusals(rng), *_unsafe(rng)]
+    return list(_dedupe(iter([
+        *_benign(rng), *_refusals(rng), *_unsafe(rng),
+        *_benign_composed(rng), *_edgy_benign(rng), *_harmful_composed(rng),
+    ])))
 
 
 def write_training_set(path: Path, seed: int = SEED) -> int:

