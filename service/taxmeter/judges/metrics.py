@@ -93,7 +93,9 @@ class JudgeMetrics:
             registry=registry,
         )
         self.ready = Gauge(
-            "taxmeter_judge_ready", "1 while the judge is warmed up and its backend ready", ["judge"],
+            "taxmeter_judge_ready",
+            "1 while the judge is warmed up and its backend ready",
+            ["judge"],
             registry=registry,
         )
         self._depth = _QueueDepthCollector()
