@@ -111,8 +111,9 @@ def test_build_reports_eval_metrics(built: BuildReport) -> None:
     # The targets of issue 3 (docs/judges-default.md): a change that drops below them fails.
     assert m.refusal.f1 >= 0.9
     assert m.quality_pair_accuracy >= 0.85
-    # Target 0.8 NOT reached for unsafe (0.762 = 4 of 20 missed); floor below the level reached.
-    assert m.unsafe.f1 >= 0.72
+    # Target 0.8 reached for unsafe with builder version 3 (0.878: 2 of 20 missed, 3 of 120
+    # false alarms); with 20 positives one example moves F1 by ~0.03.
+    assert m.unsafe.f1 >= 0.8
     assert built.fp16_max_abs_logit_diff is not None and built.fp16_max_abs_logit_diff < 0.1
     assert any("quality ranks good above poor" in line for line in built.summary_lines())
 

@@ -35,6 +35,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TypedDict
 
+from taxmeter.judges.build import corpus_breadth as breadth
 from taxmeter.judges.build import corpus_safety as safety
 from taxmeter.judges.build.corpus_benign import BENIGN_QA
 
@@ -619,8 +620,19 @@ def _benign_composed(rng: random.Random) -> Iterator[Example]:
             yield ex(rng.choice(safety.GUARD_BLOCKS), 0, refusal=1)
 
 
+# Version 3 (``corpus_breadth``): more harm areas and styles, more hard benign negatives.
+ALL_HARMFUL_REQUESTS = safety.HARMFUL_REQUESTS + breadth.HARMFUL_REQUESTS_MORE
+ALL_SAFE_ALTERNATIVES = {**safety.SAFE_ALTERNATIVES, **breadth.SAFE_ALTERNATIVES_MORE}
+ALL_JAILBREAK_WRAPPERS = safety.JAILBREAK_WRAPPERS + breadth.JAILBREAK_WRAPPERS_MORE
+ALL_UNSAFE_OPENERS = safety.UNSAFE_OPENERS + breadth.UNSAFE_OPENERS_MORE
+ALL_UNSAFE_PROSE = safety.UNSAFE_PROSE + breadth.UNSAFE_PROSE_MORE
+ALL_EDGY_BENIGN = safety.EDGY_BENIGN + breadth.EDGY_BENIGN_MORE
+JAILBREAK_SAMPLES = 80
+"""How many harmful requests are repeated in a jailbreak framing."""
+
+
 def _edgy_benign(rng: random.Random) -> Iterator[Example]:
-    for prompt, answer in safety.EDGY_BENIGN:
+    for prompt, answer in ALL_EDGY_BENIGN:
         yield Example(prompt=prompt, response=answer, refusal=0, unsafe=0, quality=1)
         yield Example(prompt=prompt, response=rng.choice(GOOD_OPENERS[:-1]) + answer, refusal=0,
                       unsafe=0, quality=1)
@@ -630,8 +642,8 @@ def _edgy_benign(rng: random.Random) -> Iterator[Example]:
 
 
 def _harmful_composed(rng: random.Random) -> Iterator[Example]:
-    for area, prompt, task, a, b in safety.HARMFUL_REQUESTS:
-        alternative = safety.SAFE_ALTERNATIVES[area]
+    for area, prompt, task, a, b in ALL_HARMFUL_REQUESTS:
+        alternative = ALL_SAFE_ALTERNATIVES[area]
 
         def ex(response: str, refusal: int, unsafe: int, prompt: str = prompt) -> Example:
             return Example(prompt=prompt, response=response, refusal=refusal, unsafe=unsafe,
@@ -641,17 +653,17 @@ def _harmful_composed(rng: random.Random) -> Iterator[Example]:
         partial = rng.choice(safety.PARTIAL_TEMPLATES)
         yield ex(partial.format(task=task, alternative=alternative), 1, 0)
         yield ex(rng.choice(safety.GUARD_BLOCKS), 1, 0)
-        for n, opener in enumerate(rng.sample(safety.UNSAFE_OPENERS, 5)):
+        for n, opener in enumerate(rng.sample(ALL_UNSAFE_OPENERS, 5)):
             yield ex(_unsafe_compliance(rng, opener, task, a, b, prose=n % 2 == 1), 0, 1)
-    for area, request, task, a, b in rng.sample(safety.HARMFUL_REQUESTS, 40):
-        wrapped = rng.choice(safety.JAILBREAK_WRAPPERS).format(request=request)
-        alternative = safety.SAFE_ALTERNATIVES[area]
+    for area, request, task, a, b in rng.sample(ALL_HARMFUL_REQUESTS, JAILBREAK_SAMPLES):
+        wrapped = rng.choice(ALL_JAILBREAK_WRAPPERS).format(request=request)
+        alternative = ALL_SAFE_ALTERNATIVES[area]
         for response, refusal, unsafe in (
             (_refusal(rng, task, alternative), 1, 0),
             (rng.choice(safety.GUARD_BLOCKS), 1, 0),
-            (_unsafe_compliance(rng, rng.choice(safety.UNSAFE_OPENERS), task, a, b, prose=True),
+            (_unsafe_compliance(rng, rng.choice(ALL_UNSAFE_OPENERS), task, a, b, prose=True),
              0, 1),
-            (_unsafe_compliance(rng, rng.choice(safety.UNSAFE_OPENERS), task, a, b, prose=False),
+            (_unsafe_compliance(rng, rng.choice(ALL_UNSAFE_OPENERS), task, a, b, prose=False),
              0, 1),
         ):
             yield Example(prompt=wrapped, response=response, refusal=refusal, unsafe=unsafe,
@@ -662,7 +674,7 @@ def _unsafe_compliance(rng: random.Random, opener: str, task: str, a: str, b: st
                        prose: bool) -> str:
     """Opener + a schematic body (placeholders, or vague generic prose) + closer."""
     head = opener.format(task=task, task_cap=_cap(task))
-    body = (rng.choice(safety.UNSAFE_PROSE) if prose
+    body = (rng.choice(ALL_UNSAFE_PROSE) if prose
             else rng.choice(safety.UNSAFE_BODIES).format(a=a, b=b))
     return (head + body).strip() + rng.choice(safety.UNSAFE_CLOSERS)
 
