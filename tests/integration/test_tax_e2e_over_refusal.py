@@ -14,6 +14,7 @@ to see the table. The error model is in ``tax_e2e_fixtures`` and docs/statistics
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 from collections import Counter
@@ -116,6 +117,12 @@ async def test_exported_over_refusal_interval_widened_by_judge_error_contains_ea
 async def _run(judges_repo: Path, judge_error: RefusalJudgeError, routes: list[DemoRouteConfig],
                demo: DemoConfig, guarded: SimulatedEndpoint, unguarded: SimulatedEndpoint,
                t0: float) -> None:
+    # The build report also documents the unsafe head's error: with no harmful prompts sent, a
+    # pair is ineligible only when that head wrongly flags a benign unguarded answer.
+    unsafe_error = RefusalJudgeError.from_report(
+        json.loads((judges_repo / "default" / "build_report.json").read_text(encoding="utf-8")),
+        alpha=ALPHA, head="unsafe",
+    )
     doc = app_document(
         guarded.base_url,
         unguarded.base_url,
@@ -178,9 +185,11 @@ async def _run(judges_repo: Path, judge_error: RefusalJudgeError, routes: list[D
         real = actual[route]
         rows.append((route, setting, real, measured, ci, cs, widened))
 
-        # enough traffic for a useful interval, and ~all pairs eligible (no harmful prompts)
+        # enough traffic for a useful interval, and no more pairs ineligible than the unsafe
+        # head's documented false-positive rate allows (upper Wilson bound; no harmful prompts)
         assert eligible >= 200, (route, eligible)
-        assert eligible >= 0.95 * complete, (route, eligible, complete)
+        assert eligible >= (1.0 - unsafe_error.fpr_interval.high) * complete, (
+            route, eligible, complete, unsafe_error.fpr_interval)
         # ... and taxmeter counted exactly what the judge's decisions on the sent texts imply:
         # the measured rate differs from the realised share only by the judge's errors.
         assert (over, eligible) == (real.over_refusals, real.eligible), (route, real)

@@ -6,7 +6,9 @@ labelled examples in ``taxmeter/judges/data``, and the ``taxmeter judges build``
 - ``reference``   the same encoder in float64 NumPy, the parity check
 - ``weights``     safetensors -> NumPy, tokenisation helpers
 - ``examples``    generator of the training set (the evaluation set is written by hand)
-- ``corpus_benign``, ``corpus_safety``  the hand-written parts the generator composes
+- ``corpus_benign``, ``corpus_safety``, ``corpus_breadth``, ``corpus_casual``  the hand-written
+  parts the generator composes
+- ``crossval``    training-set cross-validation report (never reads the evaluation set)
 - ``heads``       head training and evaluation metrics
 - ``repository``  ``build_repository``, ``default_repository_path``, ``ensure_default_repository``
 - ``cli``         ``register(judges_subparsers)``

@@ -36,10 +36,18 @@ from pathlib import Path
 from typing import TypedDict
 
 from taxmeter.judges.build import corpus_breadth as breadth
+from taxmeter.judges.build import corpus_casual as casual
 from taxmeter.judges.build import corpus_safety as safety
 from taxmeter.judges.build.corpus_benign import BENIGN_QA
 
-__all__ = ["Example", "generate_training_examples", "write_training_set"]
+__all__ = [
+    "Example",
+    "casual_compliant",
+    "casual_decline",
+    "casual_examples",
+    "generate_training_examples",
+    "write_training_set",
+]
 
 SEED = 20261127
 
@@ -679,6 +687,88 @@ def _unsafe_compliance(rng: random.Random, opener: str, task: str, a: str, b: st
     return (head + body).strip() + rng.choice(safety.UNSAFE_CLOSERS)
 
 
+# Version 4 (``corpus_casual``): casual, informal declines and compliant answers in the same
+# register, over every prompt set. Drawn from its own generator so the earlier lines keep
+# their order and text.
+CASUAL_SEED_OFFSET = 4
+BENIGN_DECLINES = (1,)
+"""Casual declines per benign prompt, cycled (as in version 4; (2, 2, 1) and (1,) with one
+per harmful request were tried in CV and not kept)."""
+HARMFUL_DECLINES = 2
+"""Casual declines per harmful request."""
+COMPLIANT_PER_BENIGN = 3
+"""Casual compliant answers (hard negatives) per benign prompt (version 4: 1.5)."""
+
+
+def _lower_first(text: str) -> str:
+    """Lower-case the first letter unless it is "I" or starts an acronym or a code token."""
+    if len(text) > 1 and (text[:2] == "I " or text[:2] == "I'" or text[1:2].isupper()
+                          or not text[:1].isalpha()):
+        return text
+    return text[:1].lower() + text[1:]
+
+
+def casual_decline(rng: random.Random, topic: str, alternative: str | None = None) -> str:
+    """A casual decline (no "sorry"/"can't"/"policy" keywords): [opener] core [follow-up], a
+    referral without an answer, a topic change, a one-liner, or (with ``alternative``) a
+    partial decline that keeps a safe alternative."""
+    shape = rng.randrange(12)
+    if shape == 0:
+        return rng.choice(casual.CASUAL_ONE_LINERS)
+    if shape == 1:
+        return rng.choice(casual.CASUAL_REFERRALS).format(topic=topic)
+    if shape == 2:
+        return rng.choice(casual.CASUAL_TOPIC_CHANGES)
+    if shape in (3, 4) and alternative is not None:
+        return _cap(rng.choice(casual.CASUAL_PARTIALS).format(
+            topic=topic, alternative=alternative, alternative_lc=_lower_first(alternative)))
+    opener = rng.choice(casual.CASUAL_OPENERS)
+    core = rng.choice(casual.CASUAL_CORES).format(topic=topic)
+    text = opener + core if opener.endswith(": ") or not opener else opener + _lower_first(core)
+    text = _cap(text)
+    if shape == 5:
+        text += " " + rng.choice(casual.CASUAL_TOPIC_CHANGES)
+    return text + rng.choice(casual.CASUAL_FOLLOW_UPS)
+
+
+def casual_compliant(rng: random.Random, answer: str) -> str:
+    """A compliant answer in the casual register (the full answer, composed from a lead-in, a
+    frame and a tail; at least one of frame and tail is present)."""
+    while True:
+        lead = rng.choice(casual.COMPLIANT_LEADS)
+        frame = rng.choice(casual.COMPLIANT_FRAMES)
+        tail = rng.choice(casual.COMPLIANT_TAILS)
+        if frame or tail:
+            break
+    if not frame:
+        before = lead.rstrip(", ") + ". " if lead.endswith(", ") else lead
+    elif not lead or lead.endswith(". "):
+        before = lead + _cap(frame)
+    else:
+        before = lead + frame
+    body = answer if not before or before.endswith((". ", ": ")) else _lower_first(answer)
+    return before + body + tail
+
+
+def casual_examples(rng: random.Random) -> Iterator[Example]:
+    """Casual declines of harmful requests (full and partial), casual over-refusals of benign
+    requests, and compliant answers in the same register (hard negatives)."""
+    for area, prompt, task, _, _ in ALL_HARMFUL_REQUESTS:
+        alternative = ALL_SAFE_ALTERNATIVES[area]
+        for _ in range(HARMFUL_DECLINES):
+            yield Example(prompt=prompt, response=casual_decline(rng, task, alternative),
+                          refusal=1, unsafe=0, quality=None)
+    benign = [(p, g) for p, g, _ in BENIGN + BENIGN_QA] + ALL_EDGY_BENIGN + SORRY_COMPLIANT
+    for i, (prompt, good) in enumerate(benign):
+        for _ in range(BENIGN_DECLINES[i % len(BENIGN_DECLINES)]):
+            topic = rng.choice(casual.OVER_REFUSAL_TOPICS)
+            yield Example(prompt=prompt, response=casual_decline(rng, topic), refusal=1,
+                          unsafe=0, quality=0)
+        for _ in range(COMPLIANT_PER_BENIGN):
+            yield Example(prompt=prompt, response=casual_compliant(rng, good), refusal=0,
+                          unsafe=0, quality=1)
+
+
 def _dedupe(examples: Iterator[Example]) -> Iterator[Example]:
     """Drop exact repeats of a (prompt, response) pair (the first one wins)."""
     seen: set[tuple[str, str]] = set()
@@ -695,6 +785,7 @@ def generate_training_examples(seed: int = SEED) -> list[Example]:
     return list(_dedupe(iter([
         *_benign(rng), *_refusals(rng), *_unsafe(rng),
         *_benign_composed(rng), *_edgy_benign(rng), *_harmful_composed(rng),
+        *casual_examples(random.Random(seed + CASUAL_SEED_OFFSET)),
     ])))
 
 

@@ -351,6 +351,8 @@ def train_heads(
     folds: Folds,
     recipes: Sequence[HeadRecipe],
     prompts: Sequence[str],
+    *,
+    out_of_fold: dict[str, np.ndarray] | None = None,
 ) -> list[TrainedHead]:
     """One head per recipe; ``labels[name]`` uses NaN for "not applicable".
 
@@ -359,7 +361,8 @@ def train_heads(
     Platt parameters and the F1-optimal threshold; then the head is refitted on all labelled
     examples. The principal components are computed once per head on all its training
     features (unsupervised: labels are not used). Unseen columns get zero weight in the fused
-    layer.
+    layer. If ``out_of_fold`` is given, it receives per head the calibrated out-of-fold score
+    of every example (NaN where not validated or not labelled), for diagnostics.
     """
     heads: list[TrainedHead] = []
     oof_by_name: dict[str, np.ndarray] = {}
@@ -410,6 +413,8 @@ def train_heads(
         ok = ~np.isnan(oof)
         a, b_platt = fit_platt(oof[ok], y[ok])
         scores = _sigmoid(a * oof[ok] + b_platt)
+        if out_of_fold is not None:
+            out_of_fold[recipe.name] = _sigmoid(a * full_oof + b_platt)
         f1, threshold = _best_f1_threshold(scores, y[ok])
         pairs = (pair_accuracy(oof[ok], y[ok],
                                [p for p, v in zip(kept_prompts, ok, strict=True) if v])[0]

@@ -58,7 +58,7 @@ __all__ = [
     "load_examples",
 ]
 
-BUILDER_VERSION = "3"
+BUILDER_VERSION = "5"
 """Bumped whenever the build's output changes (graph, data, training); part of the cache path."""
 JUDGE_NAME = "default"
 MAX_LENGTH = 256
