@@ -187,7 +187,13 @@ def _signals(app: App) -> Iterator[None]:
 async def serve(config: Config) -> int:
     """Run the sidecar until SIGTERM/SIGINT; drain; return the exit code."""
     app = App(config)
-    await app.start()
+    try:
+        await app.start()
+    except BaseException:
+        # e.g. a port already in use: release what did start, then report the cause.
+        with contextlib.suppress(Exception):
+            await app.stop()
+        raise
     with _signals(app):
         await app.wait_for_shutdown()
     await app.stop()

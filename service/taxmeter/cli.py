@@ -53,6 +53,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         return asyncio.run(serve(config))
     except (JudgeLoadError, ConfigError) as exc:
         return _fail(f"startup error: {exc}")
+    except OSError as exc:  # a port in use, an unreadable file
+        return _fail(f"startup error: {exc}")
 
 
 def _cmd_check_config(args: argparse.Namespace) -> int:

@@ -123,3 +123,21 @@ def test_demo_runs_with_tiny_judges_and_prints_route_summaries_with_pairs(judges
     assert sum(p for _, _, p in rows.values()) > 0
     # a route with a few sampled requests has scored pairs (the simulator never errors)
     assert all(p > 0 for _, s, p in rows.values() if s >= 3), res.stdout
+
+
+def test_serve_with_its_grpc_port_in_use_exits_2_with_a_clear_message(
+    tmp_path: Path, judges: Path
+) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        doc = _doc(judges)
+        doc["ingress"] = {**doc.get("ingress", {}), "host": "127.0.0.1", "grpc_port": port}
+        r = _run(["serve", "--config", str(_write(tmp_path / "c.yaml", doc))], timeout_s=60)
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert "startup error" in r.stderr
+    assert str(port) in r.stderr
+    assert "Traceback" not in r.stderr

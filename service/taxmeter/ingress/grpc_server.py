@@ -74,7 +74,13 @@ class GrpcIngress:
              reflection.SERVICE_NAME),
             server,
         )
-        port = server.add_insecure_port(f"{cfg.host}:{cfg.grpc_port}")
+        try:
+            port = server.add_insecure_port(f"{cfg.host}:{cfg.grpc_port}")
+        except RuntimeError as exc:  # grpc reports a failed bind as a RuntimeError
+            raise OSError(
+                f"cannot bind the gRPC ingress on {cfg.host}:{cfg.grpc_port} "
+                "(ingress.grpc_port: address in use or not permitted)"
+            ) from exc
         if port == 0:
             raise OSError(f"cannot bind gRPC ingress on {cfg.host}:{cfg.grpc_port}")
         await server.start()
