@@ -25,6 +25,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from taxmeter import __version__
 from taxmeter.config import Config
+from taxmeter.errors import ConfigError
 from taxmeter.ingress.codec import RouteNormalizer
 from taxmeter.ingress.grpc_server import GrpcIngress
 from taxmeter.ingress.http_sink import HttpSink
@@ -48,6 +49,20 @@ class BoundPorts:
     grpc: int
     http: int
     metrics: int
+
+
+def check_tax_heads(config: Config, available: set[str]) -> None:
+    """The heads the statistics read must exist in the loaded judges, or no tax is exported."""
+    wanted = [("tax.refusal_head", config.tax.refusal_head),
+              ("tax.unsafe_head", config.tax.unsafe_head)]
+    wanted += [(f"tax.quality_heads[{i}]", h) for i, h in enumerate(config.tax.quality_heads)]
+    for field, head in wanted:
+        if head not in available:
+            raise ConfigError(
+                field,
+                f"head {head!r} is not in the loaded judges (available: "
+                f"{', '.join(sorted(available)) or 'none'})",
+            )
 
 
 class _BuildInfo(Collector):
@@ -79,7 +94,12 @@ class App:
 
         self.ledger = Ledger(self.registry)
         self.engine = JudgeEngine.from_config(config.judges, self.registry)
-        self.aggregator = TaxAggregator(config.tax, self.registry, clock=clock)
+        check_tax_heads(config, {h.key for h in self.engine.heads})
+        # One category allowlist: the top-level one, unless the tax section names its own.
+        tax = config.tax
+        if not tax.categories and config.categories:
+            tax = tax.model_copy(update={"categories": list(config.categories)})
+        self.aggregator = TaxAggregator(tax, self.registry, clock=clock)
         sink = JudgingSink(self.engine, self.aggregator)
         self.guarded, self.unguarded = build_endpoints(config.shadow, env)
         self.dispatcher = ShadowDispatcher(

@@ -65,6 +65,15 @@ class Config(BaseModel):
                     raise ValueError(f"{name}: {v!r} is reserved")
             if len(values) > 200:
                 raise ValueError(f"{name}: at most 200 entries (series budget), got {len(values)}")
+        # Rates are looked up by the exported route label: a rate for a route that is not in
+        # the allowlist would be accepted and never applied.
+        labels = {*self.routes, "other", self.ingress.default_route}
+        for route in self.sampling.route_rates:
+            if route not in labels:
+                raise ValueError(
+                    f"sampling.route_rates.{route}: not in `routes` (requests from routes outside "
+                    "the allowlist are labelled `other`; add it to `routes` or use `other`)"
+                )
         return self
 
 

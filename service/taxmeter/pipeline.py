@@ -42,12 +42,20 @@ class JudgingSink:
         arms: list[ArmResult] = [pair.guarded, pair.unguarded]
         if pair.repeat is not None and pair.repeat.answered:
             arms.append(pair.repeat)
+        tasks = [
+            asyncio.ensure_future(self._scorer.score(JudgeInput(pair.prompt, a.text)))
+            for a in arms
+        ]
         try:
-            scores: list[JudgeScores] = list(
-                await asyncio.gather(
-                    *(self._scorer.score(JudgeInput(pair.prompt, a.text)) for a in arms)
-                )
-            )
+            try:
+                scores: list[JudgeScores] = list(await asyncio.gather(*tasks))
+            except BaseException:
+                # One answer shed or failed: the others must not keep judge capacity (or the
+                # prompt and answers in memory) for a pair that will not be aggregated.
+                for t in tasks:
+                    t.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                raise
         except JudgeNotReadyError as exc:
             raise ShedError(f"judges_{exc.reason}") from exc
         except JudgeInferenceError as exc:

@@ -140,3 +140,31 @@ async def test_dispatcher_counts_jobs_shed_by_unready_judges_with_reason_in_the_
     assert rig.value("taxmeter_shadow_jobs_shed_total", route="chat",
                      reason="judges_not_ready") == 5
     assert observer.scored == []
+
+
+async def test_when_one_answer_is_shed_the_other_answers_scoring_is_cancelled() -> None:
+    import asyncio
+
+    started: list[str] = []
+    cancelled: list[str] = []
+
+    class SlowThenShed:
+        ready = True
+
+        async def score(self, item: JudgeInput) -> JudgeScores:
+            started.append(item.response)
+            if item.response.startswith("g"):
+                await asyncio.sleep(0)
+                raise ShedError("judge_queue_full")
+            try:
+                await asyncio.sleep(10)
+            except asyncio.CancelledError:
+                cancelled.append(item.response)
+                raise
+            return {}
+
+    sink = JudgingSink(SlowThenShed(), RecordingObserver())
+    with pytest.raises(ShedError):
+        await asyncio.wait_for(sink.accept(_pair()), timeout=5)
+    assert len(started) == 2
+    assert cancelled == ["u" * 80]

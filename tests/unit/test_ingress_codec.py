@@ -137,3 +137,12 @@ def test_bad_config_names_the_field(kwargs: dict[str, object], field: str) -> No
 def test_config_lowercases_header_names() -> None:
     cfg = IngressConfig(http_route_header="X-Route", strip_headers=("Authorization", " "))
     assert (cfg.http_route_header, cfg.strip_headers) == ("x-route", ("authorization",))
+
+
+def test_integer_over_the_digit_limit_is_a_counted_invalid_argument_not_a_crash() -> None:
+    codec = MirrorCodec(IngressConfig(), RouteNormalizer(frozenset({"chat"})))
+    body = b'{"messages": [{"role": "user", "content": "x"}], "seed": ' + b"9" * 5000 + b"}"
+    decoded = codec.decode_grpc(grpc_bytes(route=b"chat", body=body))
+    assert isinstance(decoded, Rejection)
+    assert decoded.error.field == "body"  # type: ignore[attr-defined]
+    assert "not valid JSON" in str(decoded.error)

@@ -104,3 +104,12 @@ def test_content_filter_errors_are_recognised_in_openai_and_azure_shapes() -> No
     )
     assert not is_content_filter_error({"error": {"code": "invalid_value", "message": "bad"}})
     assert not is_content_filter_error(None)
+
+
+def test_rewritten_body_keeps_an_unpaired_surrogate_escape_instead_of_failing() -> None:
+    raw = b'{"model": "m", "messages": [{"role": "user", "content": "a \\ud800 b"}]}'
+    req = mirror(json.loads(raw), raw=raw)
+    out, _ = build_body(EndpointConfig(base_url="http://x/v1", model="other-model"), req)
+    parsed = json.loads(out)
+    assert parsed["model"] == "other-model"
+    assert parsed["messages"][0]["content"] == "a \ud800 b"

@@ -125,6 +125,18 @@ async def test_production_answer_from_the_other_arm_is_not_reused() -> None:
     await rig.dispatcher.drain(1)
 
 
+async def test_empty_production_answer_is_not_reused_the_arm_is_called_instead() -> None:
+    g, u = FakeEndpoint(Arm.GUARDED), FakeEndpoint(Arm.UNGUARDED)
+    rig = make_rig(shadow_config(production_arm="guarded"), g, u)
+    await rig.dispatcher.start()
+    rig.submit(mirror(chat_body(), production=ProductionAnswer(text="", arm=Arm.GUARDED)))
+    await rig.wait_idle()
+    assert len(g.calls) == 1 and len(u.calls) == 1
+    [pair] = rig.sink.pairs
+    assert not pair.guarded.reused_production
+    await rig.dispatcher.drain(1)
+
+
 async def test_noise_floor_repeats_alternate_between_arms() -> None:
     g, u = FakeEndpoint(Arm.GUARDED), FakeEndpoint(Arm.UNGUARDED)
     rig = make_rig(shadow_config(noise_floor_rate=1.0, concurrency=1), g, u)

@@ -248,6 +248,8 @@ class MirrorCodec:
             ) from None
         except RecursionError:
             raise InvalidRequestError("body", "JSON nested too deeply") from None
+        except ValueError as exc:  # e.g. an integer literal over Python's digit limit
+            raise InvalidRequestError("body", f"not valid JSON: {exc}") from None
         if not isinstance(body, dict):
             raise InvalidRequestError("body", f"must be a JSON object, got {_kind(body)}")
         _check_messages(body.get("messages", _MISSING), cfg.max_messages)

@@ -141,7 +141,9 @@ class DynamicBatcher(Generic[T, R]):
 
     @property
     def queue_depth(self) -> int:
-        return len(self._queue) + sum(len(b) for b in self._ready)
+        # Read from the metrics thread: tuple() copies the deque atomically (under the GIL), so
+        # the event loop's popleft()/extend() cannot mutate it mid-iteration.
+        return len(self._queue) + sum(len(b) for b in tuple(self._ready))
 
     async def run(self) -> None:
         """Form batches and hand them to the handler until ``aclose()``; drains on close."""

@@ -457,7 +457,9 @@ def _rows(
     rows: list[dict[HeadKey, HeadScore]] = [{} for _ in range(n)]
     for key, values, threshold in columns:
         if values.shape[0] != n:
-            raise JudgeError(f"head {key} returned {values.shape[0]} scores for {n} items")
+            raise JudgeInferenceError(
+                f"head {key} returned {values.shape[0]} scores for {n} items"
+            )
         for row, v in zip(rows, values.tolist(), strict=True):
             row[key] = HeadScore(value=float(v), decision=v >= threshold)
     return rows

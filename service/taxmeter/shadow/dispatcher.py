@@ -264,6 +264,8 @@ class ShadowDispatcher:
         production = request.production
         if production is None or self._config.production_arm == "none":
             return None
+        if not production.text and production.finish_reason != "content_filter":
+            return None  # nothing to judge (e.g. a tool-call-only answer): call the arm instead
         return production.arm if production.arm.value == self._config.production_arm else None
 
     def _repeat_arm(self, reused: Arm | None) -> Arm:

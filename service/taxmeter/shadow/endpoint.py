@@ -142,7 +142,9 @@ def build_body(config: EndpointConfig, request: MirrorRequest) -> tuple[bytes, b
         if "stream" in out:
             out["stream"] = False
         out.pop("stream_options", None)
-    return json.dumps(out, ensure_ascii=False, separators=(",", ":")).encode(), stream
+    # ensure_ascii: an unpaired surrogate escape ("\ud800") in the app's JSON stays an escape
+    # instead of failing to encode as UTF-8.
+    return json.dumps(out, ensure_ascii=True, separators=(",", ":")).encode(), stream
 
 
 class _Failure(Exception):
