@@ -213,3 +213,24 @@ async def test_unknown_path_is_not_a_mirror_and_not_counted(sink: Sink) -> None:
     async with sink.session.post(sink.base + "/v1/completions", data=b"{}") as resp:
         assert resp.status == 404
     assert sink.intake.calls == 0
+
+
+async def test_client_that_disconnects_mid_body_is_counted_as_rejected(sink: Sink) -> None:
+    import asyncio
+
+    host, port = sink.base.removeprefix("http://").split(":")
+    _reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nx-taxmeter-route: chat\r\n"
+                 b"Content-Type: application/json\r\nContent-Length: 5000\r\n\r\n{\"messa")
+    await writer.drain()
+    writer.close()
+    await writer.wait_closed()
+    for _ in range(100):
+        if sink.intake.calls:
+            break
+        await asyncio.sleep(0.02)
+    assert sink.intake.submitted == []
+    [rejected] = sink.intake.rejected
+    assert (rejected.transport, rejected.route) == (Transport.HTTP, "chat")
+    assert isinstance(rejected.error, InvalidRequestError)
+    assert rejected.error.field == "body"

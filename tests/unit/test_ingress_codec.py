@@ -146,3 +146,12 @@ def test_integer_over_the_digit_limit_is_a_counted_invalid_argument_not_a_crash(
     assert isinstance(decoded, Rejection)
     assert decoded.error.field == "body"  # type: ignore[attr-defined]
     assert "not valid JSON" in str(decoded.error)
+
+
+def test_production_text_larger_than_the_body_limit_is_rejected_naming_the_field() -> None:
+    body = json.dumps({"messages": [{"role": "user", "content": "x"}]}).encode()
+    prod = mirror_pb2.ProductionAnswer(text=b"a" * (CONFIG.max_body_bytes + 1),
+                                       arm=mirror_pb2.ARM_GUARDED)
+    decoded = CODEC.decode_grpc(grpc_bytes(route=b"chat", body=body, production=prod))
+    assert isinstance(decoded, Rejection)
+    assert decoded.error.field == "production.text"  # type: ignore[attr-defined]

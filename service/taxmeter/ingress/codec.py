@@ -114,7 +114,11 @@ class MirrorCodec:
         try:
             request_id = self._request_id(msg.request_id)
             category = self._normalizer.category(_text(msg.category, "category", MAX_LABEL_BYTES))
-            production = _production(msg.production) if msg.HasField("production") else None
+            production = (
+                _production(msg.production, self._config.max_body_bytes)
+                if msg.HasField("production")
+                else None
+            )
             body = self.validate_body(msg.body)
         except InvalidRequestError as exc:
             return Rejection(route, exc)
@@ -345,8 +349,10 @@ def _check_messages(messages: Any, max_messages: int) -> None:
                 )
 
 
-def _production(msg: mirror_pb2.ProductionAnswer) -> ProductionAnswer:
-    text = _text(msg.text, "production.text", 16 * 1024 * 1024)
+def _production(msg: mirror_pb2.ProductionAnswer, max_text_bytes: int) -> ProductionAnswer:
+    # Bounded like the body, so a whole MirrorRequest always fits the gRPC receive limit
+    # (2 × max_body_bytes + 64 KiB) and an oversized one is a counted INVALID_ARGUMENT.
+    text = _text(msg.text, "production.text", max_text_bytes)
     finish = _text(msg.finish_reason, "production.finish_reason", 64) or None
     arm = _ARMS.get(msg.arm)
     if arm is None:

@@ -14,11 +14,13 @@ app's readiness callback agrees (judges warming up do not gate it).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 from collections.abc import Callable
 from typing import Final
 
+import aiohttp
 import structlog
 from aiohttp import web
 
@@ -121,6 +123,11 @@ class HttpSink:
             )
         except RequestTooLargeError as exc:
             return self._reject_early(request, exc)
+        except (aiohttp.ClientPayloadError, ConnectionError, asyncio.IncompleteReadError):
+            # The sender went away mid-body: still one received request, counted as rejected.
+            return self._reject_early(
+                request, InvalidRequestError("body", "connection closed before the body ended")
+            )
         decoded = self._codec.decode_http(body, request.headers, request.path)
         if isinstance(decoded, Rejection):
             self._intake.reject(Transport.HTTP, decoded.route, decoded.error)
