@@ -20,6 +20,7 @@ import grpc
 from aiohttp import web
 from judges_fixtures import write_judge
 from prometheus_client.parser import text_string_to_metric_families
+from shadow_fixtures import LoopbackServer
 from taxmeter.proto.taxmeter.v1 import mirror_pb2, mirror_pb2_grpc
 
 FAIL_MARKER = "please-fail-this-call"
@@ -38,7 +39,7 @@ def _user_text(body: Mapping[str, Any]) -> str:
     return "\n".join(parts)
 
 
-class ScriptedEndpoint:
+class ScriptedEndpoint(LoopbackServer):
     """An OpenAI-compatible chat-completions server on loopback (port 0).
 
     Answers after ``latency_s`` (streaming when the body asks), counts every request it got
@@ -59,23 +60,6 @@ class ScriptedEndpoint:
         self.block_marked = block_marked
         self.count = 0
         self.streamed = 0
-        self.base_url = ""
-        self._runner: web.AppRunner | None = None
-
-    async def start(self) -> str:
-        app = web.Application()
-        app.router.add_post("/v1/chat/completions", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        host, port = self._runner.addresses[0][:2]
-        self.base_url = f"http://{host}:{port}/v1"
-        return self.base_url
-
-    async def aclose(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self.count += 1

@@ -29,14 +29,8 @@ def minilm_tokenizer_path() -> Path:
 
 MINILM_VOCAB = 30522
 
-DUAL_INPUTS = (
-    "prompt_input_ids",
-    "prompt_attention_mask",
-    "prompt_token_type_ids",
-    "response_input_ids",
-    "response_attention_mask",
-    "response_token_type_ids",
-)
+# The dual-input names are the default judge's contract: one definition, in the builder.
+from taxmeter.judges.build.graph import DUAL_INPUTS  # noqa: E402
 
 
 class _G:

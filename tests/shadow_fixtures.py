@@ -53,16 +53,14 @@ class RecordedRequest:
     headers: dict[str, str]
 
 
-class FaultyEndpoint:
-    """An OpenAI-compatible server that fails on demand (``mode``) and records every request."""
+class LoopbackServer:
+    """An aiohttp ``POST /v1/chat/completions`` server on 127.0.0.1, ephemeral port.
 
-    def __init__(self, mode: str = "ok", *, answer: str = "A fine answer.") -> None:
-        assert mode in FAULT_MODES
-        self.mode = mode
-        self.answer = answer
-        self.requests: list[RecordedRequest] = []
-        self.base_url = ""
-        self._runner: web.AppRunner | None = None
+    Subclasses implement ``_handle``; ``start()`` returns the base URL (ending in ``/v1``).
+    """
+
+    base_url: str = ""
+    _runner: web.AppRunner | None = None
 
     async def start(self) -> str:
         app = web.Application()
@@ -77,6 +75,20 @@ class FaultyEndpoint:
     async def aclose(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+            self._runner = None
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        raise NotImplementedError
+
+
+class FaultyEndpoint(LoopbackServer):
+    """An OpenAI-compatible server that fails on demand (``mode``) and records every request."""
+
+    def __init__(self, mode: str = "ok", *, answer: str = "A fine answer.") -> None:
+        assert mode in FAULT_MODES
+        self.mode = mode
+        self.answer = answer
+        self.requests: list[RecordedRequest] = []
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()

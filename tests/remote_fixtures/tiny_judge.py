@@ -15,15 +15,8 @@ from pathlib import Path
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
+from taxmeter.judges.build.graph import DUAL_INPUTS as INPUT_NAMES
 
-INPUT_NAMES = (
-    "prompt_input_ids",
-    "prompt_attention_mask",
-    "prompt_token_type_ids",
-    "response_input_ids",
-    "response_attention_mask",
-    "response_token_type_ids",
-)
 _VOCAB = 1000
 _HIDDEN = 32
 EMBED_DIM = 384
