@@ -8,7 +8,7 @@
 3. items/s at 64 and 128 tokens per sequence (an item is a prompt and a response: two
    encoded sequences for the dual-encoder default judge).
 
-Model: the real default judge (``taxmeter.judges.build.ensure_default_repository``) unless
+Model: the real default judge (``taxmeter.judgetools.ensure_default_repository``) unless
 ``--random`` is given or it cannot be built; then a MiniLM-L6-shaped random-weight graph
 (6 layers, hidden 384, 12 heads, FFN 1536, MiniLM tokenizer). Run:
 
@@ -56,7 +56,7 @@ def random_repository(tokenizer: Path | None) -> tuple[Path, str]:
     judge's own graph builder (so the weights need not travel to a GPU machine)."""
     import numpy as np
     import yaml
-    from taxmeter.judges.build import graph
+    from taxmeter.judgetools import graph
 
     tmp = Path(tempfile.mkdtemp(prefix="taxmeter-bench-")) / "default"
     tmp.mkdir(parents=True)
@@ -88,7 +88,7 @@ def repository(use_random: bool, repo: Path | None) -> tuple[Path, str]:
         return repo, f"judge repository {repo} (judge 'default')"
     if not use_random:
         try:
-            from taxmeter.judges.build.repository import ensure_default_repository
+            from taxmeter.judgetools.repository import ensure_default_repository
 
             return ensure_default_repository(), "real default judge (MiniLM-L6 + trained heads)"
         except Exception as exc:  # the bench falls back, and says so

@@ -11,7 +11,7 @@ remote (protobuf/gRPC, MLServer's Python codec, a second process), not the speed
 pool: it says how much sidecar-side CPU the remote path does *not* save when the pool is no
 faster than the sidecar, and how batching amortises the per-call overhead.
 
-Model: the real default judge (``taxmeter.judges.build.ensure_default_repository``) unless
+Model: the real default judge (``taxmeter.judgetools.ensure_default_repository``) unless
 ``--tiny`` is given or it cannot be built; then the tiny random-weights test judge. Run:
 
     .venv/bin/python bench/remote_judges.py [--tiny] [--items 256] [--batch-sizes 1,4,16,32]
@@ -44,7 +44,7 @@ from taxmeter.errors import TaxmeterError  # noqa: E402
 from taxmeter.judges.config import JudgeEngineConfig  # noqa: E402
 from taxmeter.judges.engine import JudgeEngine  # noqa: E402
 from taxmeter.judges.kserve import KServeBackendConfig, kserve_backend_factory  # noqa: E402
-from taxmeter.judges.triton_export import export_triton_repository  # noqa: E402
+from taxmeter.judgetools.triton_export import export_triton_repository  # noqa: E402
 from taxmeter.types import JudgeInput  # noqa: E402
 
 WORDS = ("the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog", "while", "seven",
@@ -63,7 +63,7 @@ def items(n: int, words: int) -> list[JudgeInput]:
 def judge_repo(tiny: bool, scratch: Path) -> tuple[Path, str]:
     if not tiny:
         try:
-            from taxmeter.judges.build.repository import ensure_default_repository
+            from taxmeter.judgetools.repository import ensure_default_repository
 
             return ensure_default_repository(), "default judge (MiniLM-L6, built)"
         except Exception as exc:  # the builder may be missing or fail: fall back, say so

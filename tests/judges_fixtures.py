@@ -30,7 +30,7 @@ def minilm_tokenizer_path() -> Path:
 MINILM_VOCAB = 30522
 
 # The dual-input names are the default judge's contract: one definition, in the builder.
-from taxmeter.judges.build.graph import DUAL_INPUTS  # noqa: E402
+from taxmeter.judgetools.graph import DUAL_INPUTS  # noqa: E402
 
 
 class _G:

@@ -157,7 +157,7 @@ def default_judges() -> Path:
     given = os.environ.get(JUDGES_ENV)
     if given:
         return Path(given)
-    from taxmeter.judges.build import ensure_default_repository
+    from taxmeter.judgetools import ensure_default_repository
 
     return ensure_default_repository()
 

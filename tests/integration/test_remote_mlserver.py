@@ -42,7 +42,7 @@ from taxmeter.judges.kserve import (
     kserve_backend_factory,
 )
 from taxmeter.judges.manifest import load_manifest
-from taxmeter.judges.triton_export import export_triton_repository
+from taxmeter.judgetools.triton_export import export_triton_repository
 from taxmeter.types import JudgeInput
 
 if not mlserver_available():

@@ -56,7 +56,7 @@ ALPHA = 0.05
 
 @pytest.fixture(scope="session")
 def judges_repo() -> Path:
-    from taxmeter.judges.build.weights import MissingWeightsError
+    from taxmeter.judgetools.weights import MissingWeightsError
 
     try:
         return default_judges()

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
-from taxmeter.judges.build.graph import DUAL_INPUTS as INPUT_NAMES
+from taxmeter.judgetools.graph import DUAL_INPUTS as INPUT_NAMES
 
 _VOCAB = 1000
 _HIDDEN = 32

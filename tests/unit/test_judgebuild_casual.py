@@ -6,15 +6,15 @@ import random
 import re
 from collections import Counter
 
-from taxmeter.judges.build import corpus_casual as casual
-from taxmeter.judges.build.examples import (
+from taxmeter.judgetools import corpus_casual as casual
+from taxmeter.judgetools.examples import (
     SEED,
     casual_compliant,
     casual_decline,
     casual_examples,
     generate_training_examples,
 )
-from taxmeter.judges.build.probe_casual import probe_examples
+from taxmeter.judgetools.probe_casual import probe_examples
 
 KEYWORDS = re.compile(r"\b(sorry|can't|cannot|unable|policy|policies|as an ai|apolog)",
                       re.IGNORECASE)

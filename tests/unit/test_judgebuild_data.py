@@ -9,13 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from taxmeter.judges.build.examples import generate_training_examples
-from taxmeter.judges.build.repository import (
+from taxmeter.judgetools.examples import generate_training_examples
+from taxmeter.judgetools.repository import (
     BUILDER_VERSION,
     default_repository_path,
     load_examples,
 )
-from taxmeter.judges.build.weights import INSTALL_HINT, MissingWeightsError, load_minilm
+from taxmeter.judgetools.weights import INSTALL_HINT, MissingWeightsError, load_minilm
 
 KEYS = {"prompt", "response", "refusal", "unsafe", "quality"}
 

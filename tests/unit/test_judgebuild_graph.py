@@ -6,7 +6,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from taxmeter.judges.build.graph import (
+from taxmeter.judgetools.graph import (
     DUAL_INPUTS,
     DenseLayer,
     EncoderConfig,
@@ -14,7 +14,7 @@ from taxmeter.judges.build.graph import (
     feature_dim,
     random_encoder_weights,
 )
-from taxmeter.judges.build.reference import encode_reference, heads_reference
+from taxmeter.judgetools.reference import encode_reference, heads_reference
 
 TINY = EncoderConfig(vocab_size=50, hidden_size=32, num_layers=2, num_heads=4,
                      intermediate_size=64, max_position=40)

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from taxmeter.judges.build.graph import DenseLayer
-from taxmeter.judges.build.heads import (
+from taxmeter.judgetools.graph import DenseLayer
+from taxmeter.judgetools.heads import (
     HEAD_NAMES,
     HeadRecipe,
     TrainedHead,

@@ -15,7 +15,7 @@ from google.protobuf import text_format
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from remote_fixtures.tiny_judge import write_tiny_judge
 from taxmeter.errors import JudgeLoadError
-from taxmeter.judges.triton_export import (
+from taxmeter.judgetools.triton_export import (
     export_triton_repository,
     register,
 )

@@ -89,7 +89,7 @@ async def run_demo(args: argparse.Namespace) -> int:
     elif config.judges.repository and str(config.judges.repository) not in ("", "."):
         judges_repo = Path(config.judges.repository)
     else:
-        from taxmeter.judges.build import ensure_default_repository
+        from taxmeter.judgetools import ensure_default_repository
 
         print("taxmeter demo: preparing the default judges (first run builds them)...",
               file=sys.stderr)

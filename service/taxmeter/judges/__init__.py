@@ -1,5 +1,7 @@
 """Judge engine: judge repository and manifests, ONNX Runtime sessions (CUDA EP with CPU
-fallback), tokenisation, a dynamic batcher per judge, and the ``taxmeter score`` command.
+fallback), tokenisation and a dynamic batcher per judge: scoring only. Offline tooling (the
+default judge builder, `judges import`, the Triton export, `taxmeter score`) is in
+``taxmeter.judgetools``.
 
 This module deliberately imports nothing: the CLI imports the judge modules lazily, and the
 GPU benchmark loads single modules from this folder on machines without the full dependency
@@ -12,5 +14,4 @@ set. Import what you need from the submodules:
 - ``taxmeter.judges.onnx_backend`` ``OnnxBackend``
 - ``taxmeter.judges.batcher``      ``DynamicBatcher``
 - ``taxmeter.judges.engine``       ``JudgeEngine``
-- ``taxmeter.judges.score``        the ``taxmeter score`` command
 """

@@ -508,7 +508,7 @@ class KServeMetrics(Collector):
 
 def _onnx_specs(judge: str, path: Path) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
     """The local graph's tensors (the judge repository's ``model.onnx``)."""
-    from taxmeter.judges.triton_export import TritonTensor, graph_tensors
+    from taxmeter.judgetools.triton_export import TritonTensor, graph_tensors
 
     inputs, outputs = graph_tensors(path, judge)
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from taxmeter.judges.build.graph import DenseLayer, EncoderConfig, features_numpy
+from taxmeter.judgetools.graph import DenseLayer, EncoderConfig, features_numpy
 
 __all__ = ["encode_reference", "heads_reference"]
 

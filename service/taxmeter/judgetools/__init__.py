@@ -16,13 +16,13 @@ labelled examples in ``taxmeter/judges/data``, and the ``taxmeter judges build``
 
 from __future__ import annotations
 
-from taxmeter.judges.build.repository import (
+from taxmeter.judgetools.repository import (
     BuildReport,
     build_repository,
     default_repository_path,
     ensure_default_repository,
 )
-from taxmeter.judges.build.weights import INSTALL_HINT, MissingWeightsError
+from taxmeter.judgetools.weights import INSTALL_HINT, MissingWeightsError
 
 __all__ = [
     "INSTALL_HINT",

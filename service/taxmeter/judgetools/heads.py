@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from taxmeter.judges.build.graph import DenseLayer
+from taxmeter.judgetools.graph import DenseLayer
 
 __all__ = [
     "CV_FOLDS",

@@ -1,7 +1,7 @@
 """The training examples of the default judges, generated from templates and hand-written
 parts.
 
-``python -m taxmeter.judges.build.examples`` rewrites ``judges/data/train.jsonl`` (committed;
+``python -m taxmeter.judgetools.examples`` rewrites ``judges/data/train.jsonl`` (committed;
 deterministic: fixed seed, fixed order; a test checks the file equals this output). The
 evaluation set, ``judges/data/eval.jsonl``, is NOT generated here: it was written separately,
 by hand, with other phrasings and other topics, so that its error rates say something about
@@ -35,10 +35,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TypedDict
 
-from taxmeter.judges.build import corpus_breadth as breadth
-from taxmeter.judges.build import corpus_casual as casual
-from taxmeter.judges.build import corpus_safety as safety
-from taxmeter.judges.build.corpus_benign import BENIGN_QA
+from taxmeter.judgetools import corpus_breadth as breadth
+from taxmeter.judgetools import corpus_casual as casual
+from taxmeter.judgetools import corpus_safety as safety
+from taxmeter.judgetools.corpus_benign import BENIGN_QA
 
 __all__ = [
     "Example",
@@ -796,6 +796,6 @@ def write_training_set(path: Path, seed: int = SEED) -> int:
 
 
 if __name__ == "__main__":
-    target = Path(__file__).resolve().parent.parent / "data" / "train.jsonl"
+    target = Path(__file__).resolve().parents[1] / "judges" / "data" / "train.jsonl"
     target.parent.mkdir(parents=True, exist_ok=True)
     print(f"wrote {write_training_set(target)} examples to {target}")

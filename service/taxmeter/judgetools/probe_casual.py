@@ -5,7 +5,7 @@ anything but the report of its rates).
 each answer an informal core plus probe-only lead-ins and sign-offs (none of these parts is in
 the training corpora). A judge that took the casual register for a decline, or a casual answer
 for harmful help, shows up here as refusal / unsafe false positives.
-``python -m taxmeter.judges.build.crossval --fp-probe`` reports the rates; written by hand for
+``python -m taxmeter.judgetools.crossval --fp-probe`` reports the rates; written by hand for
 the judge, without reading the demo modules or the evaluation set.
 """
 

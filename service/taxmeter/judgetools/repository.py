@@ -24,13 +24,13 @@ import numpy as np
 import structlog
 import yaml
 
-from taxmeter.judges.build.graph import (
+from taxmeter.judgetools.graph import (
     DUAL_INPUTS,
     build_judge_graph,
     feature_dim,
     features_numpy,
 )
-from taxmeter.judges.build.heads import (
+from taxmeter.judgetools.heads import (
     HEAD_NAMES,
     EvalMetrics,
     HeadRecipe,
@@ -40,7 +40,7 @@ from taxmeter.judges.build.heads import (
     fuse_heads,
     train_heads,
 )
-from taxmeter.judges.build.weights import (
+from taxmeter.judgetools.weights import (
     encode_texts,
     judge_tokenizer_json,
     load_minilm,
@@ -64,7 +64,7 @@ JUDGE_NAME = "default"
 MAX_LENGTH = 256
 EMBED_BATCH = 32
 FP16_CHECK_EXAMPLES = 48
-_log = structlog.get_logger("taxmeter.judges.build")
+_log = structlog.get_logger("taxmeter.judgetools")
 
 
 @dataclass(frozen=True, slots=True)

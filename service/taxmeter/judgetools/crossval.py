@@ -1,6 +1,6 @@
 """Cross-validation of the default judge heads on the training set alone (no evaluation set).
 
-``python -m taxmeter.judges.build.crossval [--train FILE] [--probe]`` embeds the training
+``python -m taxmeter.judgetools.crossval [--train FILE] [--probe]`` embeds the training
 examples with the MiniLM encoder (as ``build_repository`` does), trains the heads with the
 crossed grouped cross-validation of ``heads.py`` and prints each head's CV numbers, plus the
 out-of-fold refusal recall / false-positive rate per example family (casual declines, casual
@@ -23,28 +23,28 @@ from typing import Any
 
 import numpy as np
 
-from taxmeter.judges.build.examples import (
+from taxmeter.judgetools.examples import (
     CASUAL_SEED_OFFSET,
     SEED,
     casual_examples,
     generate_training_examples,
 )
-from taxmeter.judges.build.graph import build_judge_graph, features_numpy
-from taxmeter.judges.build.heads import (
+from taxmeter.judgetools.graph import build_judge_graph, features_numpy
+from taxmeter.judgetools.heads import (
     HeadRecipe,
     TrainedHead,
     calibrated,
     crossed_folds,
     train_heads,
 )
-from taxmeter.judges.build.probe_casual import probe_examples
-from taxmeter.judges.build.repository import (
+from taxmeter.judgetools.probe_casual import probe_examples
+from taxmeter.judgetools.repository import (
     MAX_LENGTH,
     _labels,
     _Runner,
     head_recipes,
 )
-from taxmeter.judges.build.weights import judge_tokenizer_json, load_minilm, token_counts
+from taxmeter.judgetools.weights import judge_tokenizer_json, load_minilm, token_counts
 
 __all__ = ["CvRun", "cross_validate", "family", "first_casual_index", "main"]
 

@@ -29,8 +29,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run_build(args: argparse.Namespace) -> int:
-    from taxmeter.judges.build.repository import build_repository, default_repository_path
-    from taxmeter.judges.build.weights import MissingWeightsError
+    from taxmeter.judgetools.repository import build_repository, default_repository_path
+    from taxmeter.judgetools.weights import MissingWeightsError
 
     dest: Path = args.dir if args.dir is not None else default_repository_path()
     try:

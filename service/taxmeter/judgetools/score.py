@@ -111,7 +111,7 @@ def _logs_to_stderr() -> None:
 
 def _default_repository() -> Path | None:
     try:
-        from taxmeter.judges import build
+        from taxmeter import judgetools as build
     except ImportError:
         return None
     ensure = getattr(build, "ensure_default_repository", None)

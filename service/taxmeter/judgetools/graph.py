@@ -303,7 +303,7 @@ def build_judge_graph(
     model = helper.make_model(
         graph,
         opset_imports=[helper.make_opsetid("", OPSET)],
-        producer_name="taxmeter.judges.build",
+        producer_name="taxmeter.judgetools",
         ir_version=8,
     )
     onnx.checker.check_model(model, full_check=False)
