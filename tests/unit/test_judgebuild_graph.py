@@ -132,3 +132,66 @@ def test_encoder_only_graph_has_no_logits(weights: dict[str, np.ndarray]) -> Non
 def test_unknown_dtype_is_rejected(weights: dict[str, np.ndarray]) -> None:
     with pytest.raises(ValueError, match="bfloat16"):
         build_judge_graph(weights, [], config=TINY, dtype="bfloat16")
+
+
+def _hits_by_loops(ids: np.ndarray, mask: np.ndarray, phrases: np.ndarray,
+                   opening: int) -> np.ndarray:
+    """Phrase hits written with plain loops (independent of the builder's NumPy version)."""
+    out = np.zeros((len(ids), 2 * len(phrases)))
+    for i in range(len(ids)):
+        n = int(mask[i].sum())
+        seq = [int(t) for t in ids[i, :n]]
+        for j, row in enumerate(phrases):
+            toks = [int(t) for t in row]
+            for start in range(n):
+                if all(t < 0 or (start + k < n and seq[start + k] == t)
+                       for k, t in enumerate(toks)):
+                    out[i, len(phrases) + j] = 1
+                    if start < opening:
+                        out[i, j] = 1
+    return out
+
+
+def test_lexicon_and_opening_pool_features_match_independent_references(
+    weights: dict[str, np.ndarray],
+) -> None:
+    from taxmeter.judgetools.graph import Lexicon, features_numpy, lexicon_hits_numpy
+
+    rng = np.random.default_rng(3)
+    p = _batch(rng, [5, 12, 3, 9, 6])
+    r = _batch(rng, [17, 4, 11, 2, 20])
+    # Plant phrases: one at the start of answer 0, one late in answer 4, one in padding only.
+    r[0][0, 1:3] = [7, 8]
+    r[0][4, 15:18] = [9, 10, 11]
+    phrases = np.array([[7, 8, -1], [9, 10, 11], [9, -1, 11], [0, 0, -1], [12, -1, -1]],
+                       dtype=np.int64)
+    lex = Lexicon(phrases=phrases, opening_tokens=6)
+    model = build_judge_graph(weights, [], config=TINY, lexicon=lex, features_output=True)
+    feats = _session(model).run(["features"], dict(zip(DUAL_INPUTS, (*p, *r), strict=True)))[0]
+    d = TINY.hidden_size
+    assert feats.shape == (5, feature_dim(d, lex.size))
+    hits = _hits_by_loops(r[0], r[1], phrases, 6)
+    assert hits[0, 0] == 1 and hits[4, 5 + 1] == 1 and hits[4, 1] == 0
+    assert hits[:, 3].sum() == 0  # [PAD] ids never match
+    np.testing.assert_array_equal(feats[:, -2 * lex.size:], hits)
+    np.testing.assert_array_equal(lexicon_hits_numpy(r[0], r[1], lex), hits)
+    ref_p = encode_reference(weights, *p, config=TINY)
+    ref_r = encode_reference(weights, *r, config=TINY)
+    ref_o = encode_reference(weights, *r, config=TINY, pool_tokens=6)
+    base = features_numpy(ref_p, ref_r, r[1].sum(axis=1))
+    np.testing.assert_allclose(feats[:, : base.shape[1]], base, atol=1e-4)
+    assert _cos(feats[:, base.shape[1]: base.shape[1] + d], ref_o).min() >= 0.999999
+    fp16 = build_judge_graph(weights, [], config=TINY, lexicon=lex, features_output=True,
+                             dtype="float16")
+    f16 = _session(fp16).run(["features"], dict(zip(DUAL_INPUTS, (*p, *r), strict=True)))[0]
+    np.testing.assert_array_equal(f16[:, -2 * lex.size:], hits)
+    np.testing.assert_allclose(f16, feats, atol=2e-2)
+
+
+def test_a_lexicon_must_be_int64_rows_that_start_with_a_token() -> None:
+    from taxmeter.judgetools.graph import Lexicon
+
+    with pytest.raises(ValueError, match="int64"):
+        Lexicon(phrases=np.array([[1, 2]], dtype=np.int32))
+    with pytest.raises(ValueError, match="wildcard"):
+        Lexicon(phrases=np.array([[-1, 2]], dtype=np.int64))

@@ -35,8 +35,11 @@ def encode_reference(
     token_type_ids: np.ndarray | None = None,
     *,
     config: EncoderConfig | None = None,
+    pool_tokens: int | None = None,
 ) -> np.ndarray:
-    """L2-normalised mean-pooled sentence embeddings ``[B, D]`` (float64)."""
+    """L2-normalised mean-pooled sentence embeddings ``[B, D]`` (float64); with
+    ``pool_tokens``, the mean covers only the first ``pool_tokens`` positions (the opening
+    pool), while attention still sees the whole sequence."""
     cfg = config or EncoderConfig()
     w = {k: np.asarray(v, dtype=np.float64) for k, v in weights.items()}
     ids = np.asarray(input_ids, dtype=np.int64)
@@ -78,6 +81,8 @@ def encode_reference(
         out = lin(h, f"{n}.output.dense")
         x = _layer_norm(out + x, w[f"{n}.output.LayerNorm.weight"],
                         w[f"{n}.output.LayerNorm.bias"], eps)
+    if pool_tokens is not None:
+        mask = mask * (np.arange(seq) < pool_tokens)[None, :]
     pooled = (x * mask[:, :, None]).sum(axis=1) / np.maximum(mask.sum(axis=1, keepdims=True),
                                                              1e-9)
     norms = np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
