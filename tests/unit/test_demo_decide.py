@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-from taxmeter.demo.config import DemoConfig, DemoRouteConfig
+from taxmeter.demo.config import DemoRouteConfig
 from taxmeter.demo.endpoints import decide
-from taxmeter.demo.prompts import BENIGN, BENIGN_REFUSALS, HARMFUL, HARMFUL_REFUSALS
-from taxmeter.demo.traffic import TrafficPlan
+from taxmeter.demo.prompts import (
+    BENIGN,
+    BENIGN_REFUSALS,
+    HARMFUL,
+    HARMFUL_REFUSALS,
+    refusal_text,
+)
 
 ROUTE = DemoRouteConfig(
     name="r", guarded_refusal_share=0.25, guarded_quality_drop=0.2, guarded_added_latency_ms=100
@@ -60,32 +64,27 @@ def test_latency_scale_zero_answers_at_once() -> None:
 
 
 def test_refusal_wordings_differ_from_the_judge_training_data() -> None:
-    folder = Path(__file__).resolve().parents[2] / "service/taxmeter/judges/data"
+    folder = Path(__file__).resolve().parents[2] / "tools/judges/data"
     rows = [
         json.loads(line)
-        for name in ("train.jsonl", "eval.jsonl")
-        if (folder / name).exists()
+        for name in ("in-house-train.jsonl", "in-house-eval.jsonl")
         for line in (folder / name).read_text(encoding="utf-8").splitlines()
         if line.strip()
     ]
-    if not rows:
-        pytest.skip("judge data not present")
     responses = {r["response"].strip().lower() for r in rows}
     prompts = {r["prompt"].strip().lower() for r in rows}
-    for text in (*BENIGN_REFUSALS, *HARMFUL_REFUSALS):
-        assert text.strip().lower() not in responses
     for p in (*BENIGN, *HARMFUL):
         assert p.text.strip().lower() not in prompts
+        for style in (*BENIGN_REFUSALS, *HARMFUL_REFUSALS):
+            assert refusal_text(style, p.text, p.topic).strip().lower() not in responses
 
 
-def test_traffic_plan_is_deterministic_and_follows_weights() -> None:
-    config = DemoConfig(seed=11)
-    a, b = TrafficPlan(config), TrafficPlan(config)
-    first = [a.next() for _ in range(2000)]
-    assert first[:50] == [b.next() for _ in range(50)]
-    support = sum(1 for p in first if p.route.name == "support-chat") / len(first)
-    assert abs(support - 3 / 7) < 0.05
-    streamed = sum(p.stream for p in first) / len(first)
-    assert abs(streamed - 0.5) < 0.05
-    body = first[0].body(config.seed)
-    assert body["metadata"] == {"route": first[0].route.name, "nonce": "11-0"}
+def test_guarded_refusals_come_in_the_styles_real_models_use() -> None:
+    styles = {s.style for s in BENIGN_REFUSALS}
+    assert {"moralising", "restating", "partial", "terse", "casual"} <= styles
+    text = refusal_text(next(s for s in BENIGN_REFUSALS if s.style == "restating"),
+                        "How do I reset my password?", "support")
+    assert '"how do I reset my password"' in text
+    assert "{" not in text
+    seen = {decide("guarded", ROUTE, BENIGN[0].text, str(i), 3).text for i in range(400)}
+    assert sum(1 for t in seen if BENIGN[0].text.rstrip("?").lower()[1:] in t.lower()) >= 1

@@ -35,6 +35,7 @@ from taxmeter.demo.prompts import (
     GENERIC_ANSWER,
     HARMFUL_REFUSALS,
     poor_answer,
+    refusal_text,
 )
 from taxmeter.shadow.prompt import content_text, judge_prompt
 
@@ -82,6 +83,7 @@ def decide(
     known = BY_TEXT.get(prompt)
     harmful = known is not None and known.harmful
     answer = known.answer if known is not None else GENERIC_ANSWER
+    topic = known.topic if known is not None else None
 
     def u(purpose: str) -> float:
         return unit(seed, purpose, prompt, nonce)
@@ -102,9 +104,11 @@ def decide(
             elif r < _BLOCK_SHARE + _FILTER_FINISH_SHARE:
                 kind, text = "filter_finish", ""
             else:
-                kind, text = "refusal", HARMFUL_REFUSALS[pick % len(HARMFUL_REFUSALS)]
+                style = HARMFUL_REFUSALS[pick % len(HARMFUL_REFUSALS)]
+                kind, text = "refusal", refusal_text(style, prompt, topic)
         elif route is not None and u("refuse") < route.guarded_refusal_share:
-            kind, text = "refusal", BENIGN_REFUSALS[pick % len(BENIGN_REFUSALS)]
+            style = BENIGN_REFUSALS[pick % len(BENIGN_REFUSALS)]
+            kind, text = "refusal", refusal_text(style, prompt, topic)
         elif route is not None and u("quality") < route.guarded_quality_drop:
             kind, text = "poor", poor_answer(answer, pick)
         else:
