@@ -21,7 +21,6 @@ import asyncio
 import collections
 import contextlib
 import json
-import random
 import threading
 from collections.abc import AsyncIterator, Mapping
 from concurrent.futures import Future
@@ -33,6 +32,7 @@ import grpc
 import structlog
 
 from taxmeter.proto.taxmeter.v1 import mirror_pb2
+from taxmeter.resilience import Backoff
 
 __all__ = ["AsyncMirrorClient", "ClientStats", "MirrorClient", "ProductionInfo"]
 
@@ -223,7 +223,7 @@ class AsyncMirrorClient:
             self._full.set()
 
     async def _run(self) -> None:
-        backoff = self._backoff_initial_s
+        backoff = Backoff(self._backoff_initial_s, self._backoff_max_s)
         while True:
             await self._wake.wait()
             self._wake.clear()
@@ -247,12 +247,10 @@ class AsyncMirrorClient:
                 self._sending = 0
             self._wake.set()
             if ok:
-                backoff = self._backoff_initial_s
+                backoff.reset()
             elif not self._stop.is_set():
-                delay = backoff * (0.5 + random.random() / 2)
-                backoff = min(backoff * 2, self._backoff_max_s)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), delay)
+                    await asyncio.wait_for(self._stop.wait(), backoff.next_s())
 
     async def _send(self, batch: list[bytes]) -> bool:
         if self._channel is None:
