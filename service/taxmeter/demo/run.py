@@ -21,8 +21,8 @@ from typing import Any
 
 import yaml
 
-from taxmeter.config import Config, config_from_dict
-from taxmeter.demo.config import DemoConfig
+from taxmeter.config import Config
+from taxmeter.demo.config import DemoConfig, demo_document_from_dict
 from taxmeter.demo.endpoints import SimulatedEndpoint
 from taxmeter.demo.traffic import TrafficGenerator
 from taxmeter.demo.view import render_view, summary_lines
@@ -79,8 +79,8 @@ async def run_demo(args: argparse.Namespace) -> int:
 
     doc = demo_document(args)
     # Validate once without endpoint URLs to fail fast on the user's file (names the field).
-    config = config_from_dict(doc, os.environ)
-    demo = config.demo or DemoConfig()
+    document = demo_document_from_dict(doc, os.environ)
+    config, demo = document.config, document.demo
     configure_logging(config.telemetry.log_level, config.telemetry.log_format)
 
     judges_repo: Path
@@ -105,7 +105,7 @@ async def run_demo(args: argparse.Namespace) -> int:
         "shadow": {"guarded": {"base_url": g_url}, "unguarded": {"base_url": u_url}},
         "judges": {"repository": str(judges_repo)},
     })
-    config = config_from_dict(doc, os.environ)
+    config = demo_document_from_dict(doc, os.environ).config
     app = App(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
