@@ -20,9 +20,10 @@ import pytest
 from prometheus_client import CollectorRegistry
 from taxmeter.errors import JudgeInferenceError
 from taxmeter.judges.manifest import JudgeManifest
-from taxmeter.judges.remote.backend import KServeBackend, kserve_backend_factory
+from taxmeter.judges.remote.backend import KServeBackend
 from taxmeter.judges.remote.config import KServeBackendConfig
 from taxmeter.judges.remote.credentials import load_tls_credentials
+from taxmeter.judges.remote.factory import kserve_backend_factory
 from taxmeter.judges.remote.metrics import KServeMetrics
 from taxmeter.judges.remote.resilience import BreakerState
 from taxmeter.proto.inference import grpc_predict_v2_pb2 as pb

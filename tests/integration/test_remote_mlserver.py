@@ -33,12 +33,13 @@ from taxmeter.errors import JudgeInferenceError, JudgeLoadError, JudgeNotReadyEr
 from taxmeter.judges.config import JudgeEngineConfig
 from taxmeter.judges.engine import JudgeEngine
 from taxmeter.judges.manifest import load_manifest
-from taxmeter.judges.remote.backend import KServeBackend, kserve_backend_factory
+from taxmeter.judges.remote.backend import KServeBackend
 from taxmeter.judges.remote.config import (
     KServeBackendConfig,
     KServeBreakerConfig,
     KServeRetryConfig,
 )
+from taxmeter.judges.remote.factory import kserve_backend_factory
 from taxmeter.judges.remote.metrics import KServeMetrics
 from taxmeter.judges.remote.resilience import BreakerState
 from taxmeter.judgetools.triton_export import export_triton_repository

@@ -33,7 +33,7 @@ def backend_factory_maker(
         raise ConfigError(
             "judges.kserve", "backend 'kserve' needs a kserve block (target at least)"
         )
-    from taxmeter.judges.remote.backend import kserve_backend_factory
+    from taxmeter.judges.remote.factory import kserve_backend_factory
 
     factory = kserve_backend_factory(config.kserve, registry, environ=environ)
     return lambda _config, _executor: factory

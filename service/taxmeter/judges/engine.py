@@ -23,11 +23,8 @@ warm-up batch on a backend without ``transient_failures`` (in-process) is final:
 Once ready, ``score()`` still checks every judge's backend first and fails fast with
 ``JudgeNotReadyError(reason)`` while one is down (a remote pool gone, its breaker open), without
 queueing or tokenising. ``taxmeter_judge_ready`` is read at scrape time: 1 while the judge is
-warm *and* its backend ready.
-
-Reasons of ``JudgeNotReadyError`` (bounded): ``warming_up``, ``load_failed``, ``closed``,
-``backend_unavailable``, ``breaker_open``, ``backend_error``, ``not_started`` and whatever other
-bounded reason a backend reports.
+warm *and* its backend ready. Reasons (bounded): ``warming_up``, ``load_failed``, ``closed``,
+``backend_error`` and the backend's own (``InferenceBackend.not_ready_reason``).
 """
 
 from __future__ import annotations
@@ -57,14 +54,12 @@ from taxmeter.judges.repository import LoadedJudge, load_repository
 from taxmeter.resilience import Backoff
 from taxmeter.types import Clock, HeadKey, HeadScore, JudgeInput, JudgeScores, SystemClock
 
-__all__ = ["HeadInfo", "JudgeEngine"]
+__all__ = ["BackendFactoryMaker", "HeadInfo", "JudgeEngine"]
 
 _log = structlog.get_logger("taxmeter.judges")
 
+_Handler = Callable[[Sequence[JudgeInput]], Awaitable[list[dict[HeadKey, HeadScore]]]]
 _WARMUP_ITEM = JudgeInput(prompt="Hello, can you help me?", response="Sure, here is how.")
-
-__all__ = ["BackendFactoryMaker", "HeadInfo", "JudgeEngine"]
-
 
 class HeadInfo(NamedTuple):
     """One head as the rest of the app sees it (to find e.g. the quality head by role)."""
@@ -127,10 +122,9 @@ class JudgeEngine:
         clock: Clock | None = None,
     ) -> JudgeEngine:
         """Load the repository named by ``config`` (synchronous checks: folders, manifests,
-        files, tokenizers). The backends come from ``backend_factory``, by default the one
-        ``config.backend`` names (``judges.backends``), which reads its secrets from
-        ``environ`` (``app.py`` passes the process environment; default: none).
-        Raises ``ConfigError`` / ``JudgeLoadError``."""
+        files, tokenizers) with ``backend_factory``, by default ``config.backend``'s, which
+        reads secrets from ``environ`` (``app.py`` passes its env). Raises ``ConfigError`` /
+        ``JudgeLoadError``."""
         maker = backend_factory or backend_factory_maker(config, registry, environ or {})
         executor = ThreadPoolExecutor(
             max_workers=config.inference_threads, thread_name_prefix="taxmeter-judge"
@@ -317,6 +311,22 @@ class JudgeEngine:
         self._warm[judge.name] = True
         _log.info("judge_ready", judge=judge.name, provider=judge.backend.provider)
 
+    async def _warm_batch(self, judge: LoadedJudge, handler: _Handler) -> str | None:
+        """One warm-up batch if the backend takes it: ``None`` when it ran, else why not."""
+        reason = judge.backend.not_ready_reason
+        if reason is not None:
+            return reason
+        try:
+            await handler([_WARMUP_ITEM])
+        except JudgeNotReadyError as exc:
+            return exc.reason
+        except JudgeInferenceError as exc:
+            if judge.backend.transient_failures:
+                return "backend_error"
+            self._metrics.failure(judge.name, "load")
+            raise JudgeLoadError(judge.name, f"warm-up batch failed: {exc}") from exc
+        return None
+
     async def _warm_up(self, judge: LoadedJudge) -> None:
         """One batch straight through the handler (the batcher is not public yet), retried
         with capped exponential backoff while the backend is unavailable."""
@@ -325,20 +335,7 @@ class JudgeEngine:
         last_reason: str | None = None
         handler = self._handler(judge)
         backend = judge.backend
-        while True:
-            reason = backend.not_ready_reason
-            if reason is None:
-                try:
-                    await handler([_WARMUP_ITEM])
-                except JudgeNotReadyError as exc:
-                    reason = exc.reason
-                except JudgeInferenceError as exc:
-                    if not backend.transient_failures:
-                        self._metrics.failure(judge.name, "load")
-                        raise JudgeLoadError(judge.name, f"warm-up batch failed: {exc}") from exc
-                    reason = "backend_error"
-                else:
-                    break
+        while (reason := await self._warm_batch(judge, handler)) is not None:
             if reason == "closed" or backend.load_error is not None:
                 self._metrics.failure(judge.name, "load")
                 raise backend.load_error or JudgeLoadError(
@@ -350,24 +347,19 @@ class JudgeEngine:
             log("judge_warmup_waiting", judge=judge.name, reason=reason,
                 attempt=backoff.attempts, retry_in_s=round(delay_s, 3))
             last_reason = reason
-            if reason == "backend_unavailable":
-                if await backend.wait_healthy(delay_s):
-                    await asyncio.sleep(0)  # healthy: retry now
-                # (a remote that reports healthy but mismatched is caught on the next pass)
-            else:
+            if reason != "backend_unavailable":
                 await asyncio.sleep(delay_s)
+            elif await backend.wait_healthy(delay_s):  # woken when healthy (a mismatch is
+                await asyncio.sleep(0)  # caught on the next pass): retry now
         self._waiting.pop(judge.name, None)
         if backoff.attempts:
             _log.info("judge_warmup_recovered", judge=judge.name, attempts=backoff.attempts)
 
-    def _handler(
-        self, judge: LoadedJudge
-    ) -> Callable[[Sequence[JudgeInput]], Awaitable[list[dict[HeadKey, HeadScore]]]]:
+    def _handler(self, judge: LoadedJudge) -> _Handler:
         loop = asyncio.get_running_loop()
         inference = self._metrics.inference_seconds
         feed_names = judge.feed_names
         heads = [(f"{judge.name}.{h.name}", h) for h in judge.manifest.heads]
-
         backend = judge.backend
         infer_sync = backend.blocking_infer
 
@@ -401,9 +393,7 @@ def _rows(
     rows: list[dict[HeadKey, HeadScore]] = [{} for _ in range(n)]
     for key, values, threshold in columns:
         if values.shape[0] != n:
-            raise JudgeInferenceError(
-                f"head {key} returned {values.shape[0]} scores for {n} items"
-            )
+            raise JudgeInferenceError(f"head {key} returned {values.shape[0]} scores for {n} items")
         for row, v in zip(rows, values.tolist(), strict=True):
             row[key] = HeadScore(value=float(v), decision=v >= threshold)
     return rows

@@ -10,5 +10,6 @@ configuration without pulling in gRPC:
 - ``taxmeter.judges.remote.resilience``   retry budget, circuit breaker
 - ``taxmeter.judges.remote.metrics``      ``KServeMetrics``
 - ``taxmeter.judges.remote.tensors``      expected tensors, metadata check, message encoding
-- ``taxmeter.judges.remote.backend``      ``KServeBackend``, ``kserve_backend_factory``
+- ``taxmeter.judges.remote.backend``      ``KServeBackend``: connection, health loop, ModelInfer
+- ``taxmeter.judges.remote.factory``      ``kserve_backend_factory`` (one backend per judge)
 """

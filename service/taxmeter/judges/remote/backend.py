@@ -22,9 +22,6 @@ Protocol use:
 When the pool is down or slow, ``infer`` raises ``JudgeNotReadyError(reason)`` at once, without
 a network call (reasons: ``backend_unavailable``, ``breaker_open``, ``model_mismatch``,
 ``closed``), so the caller sheds and counts; nothing waits on a dead pool.
-
-Metrics: ``remote.metrics``; tensors and messages: ``remote.tensors``; retry budget and breaker:
-``remote.resilience``; auth and TLS: ``remote.credentials``.
 """
 
 from __future__ import annotations
@@ -32,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,29 +37,27 @@ import grpc
 import grpc.aio
 import numpy as np
 import structlog
-from prometheus_client import CollectorRegistry
 
 from taxmeter.errors import JudgeInferenceError, JudgeLoadError, JudgeNotReadyError
-from taxmeter.judges.backend import BlockingInfer, InferenceBackend, TensorSpec
+from taxmeter.judges.backend import BlockingInfer, TensorSpec
 from taxmeter.judges.manifest import JudgeManifest
 from taxmeter.judges.remote.config import KServeBackendConfig
-from taxmeter.judges.remote.credentials import CallAuth, load_call_auth, load_tls_credentials
+from taxmeter.judges.remote.credentials import CallAuth
 from taxmeter.judges.remote.metrics import KServeMetrics
 from taxmeter.judges.remote.resilience import BreakerState, CircuitBreaker, RetryBudget
 from taxmeter.judges.remote.tensors import (
-    check_remote_tensors,
+    checked_metadata,
     decode_response,
     encode_request,
     manifest_specs,
     onnx_specs,
-    remote_spec,
 )
 from taxmeter.proto.inference import grpc_predict_v2_pb2 as pb
 from taxmeter.proto.inference import grpc_predict_v2_pb2_grpc as pb_grpc
 from taxmeter.resilience import Backoff
 from taxmeter.types import Clock, SystemClock
 
-__all__ = ["KServeBackend", "kserve_backend_factory"]
+__all__ = ["KServeBackend"]
 
 _log = structlog.get_logger("taxmeter.judges.kserve")
 
@@ -191,16 +186,7 @@ class KServeBackend:
         if self._closed:
             raise JudgeLoadError(self._judge, "backend is closed")
         cfg = self._config
-        options: list[tuple[str, int | str]] = [
-            ("grpc.max_send_message_length", cfg.max_message_bytes),
-            ("grpc.max_receive_message_length", cfg.max_message_bytes),
-            ("grpc.initial_reconnect_backoff_ms", 100),
-            ("grpc.min_reconnect_backoff_ms", 100),
-            ("grpc.max_reconnect_backoff_ms", int(cfg.max_reconnect_backoff_s * 1000)),
-            ("grpc.enable_retries", 0),
-        ]
-        if cfg.tls is not None and cfg.tls.server_name_override:
-            options.append(("grpc.ssl_target_name_override", cfg.tls.server_name_override))
+        options = cfg.channel_options()
         if self._credentials is not None:
             self._channel = grpc.aio.secure_channel(cfg.target, self._credentials, options)
         else:
@@ -339,16 +325,9 @@ class KServeBackend:
 
     def _validate_metadata(self, meta: Any) -> None:
         judge = self._judge
-        remote_in = tuple(remote_spec(judge, t) for t in meta.inputs)
-        remote_out = tuple(remote_spec(judge, t) for t in meta.outputs)
-        exp_in, exp_out = self._expected
-        graph = self._expected_from_graph
         try:
-            check_remote_tensors(
-                judge, "input", exp_in, remote_in, check_shapes=graph, exact_names=True
-            )
-            check_remote_tensors(
-                judge, "output", exp_out, remote_out, check_shapes=graph, exact_names=False
+            self._inputs, self._outputs = checked_metadata(
+                judge, meta, self._expected, check_shapes=self._expected_from_graph
             )
         except JudgeLoadError as exc:
             if self._checked or self._mismatch is None:
@@ -356,9 +335,6 @@ class KServeBackend:
             self._mismatch = exc
             self._metrics.set_ready(judge, False)
             raise
-        wanted = {t.name for t in exp_out}
-        self._inputs = remote_in
-        self._outputs = tuple(t for t in remote_out if t.name in wanted)
         self._output_names = [t.name for t in self._outputs]
         self._checked = True
 
@@ -420,40 +396,3 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
         return "timed out"
     return f"{type(exc).__name__}: {exc}"
-
-
-# -- factories --------------------------------------------------------------------------------
-
-BackendFactoryFn = Callable[[str, Path, JudgeManifest], InferenceBackend]
-
-
-def kserve_backend_factory(
-    config: KServeBackendConfig,
-    registry: CollectorRegistry,
-    *,
-    environ: Mapping[str, str],
-    clock: Clock | None = None,
-    config_field: str = "judges.kserve",
-) -> BackendFactoryFn:
-    """A ``repository.BackendFactory`` that serves every judge from the pool at
-    ``config.target``. Reads the auth secret (from ``environ``, which ``app.py`` passes in, or
-    a file) and the TLS files now (startup); a problem raises ``ConfigError`` naming the field.
-    One ``KServeMetrics`` collector on ``registry``."""
-    auth = load_call_auth(config.auth, environ, f"{config_field}.auth")
-    credentials = load_tls_credentials(config.tls, f"{config_field}.tls")
-    metrics = KServeMetrics(registry)
-
-    def make(judge: str, judge_dir: Path, manifest: JudgeManifest) -> InferenceBackend:
-        return KServeBackend(
-            judge,
-            manifest,
-            config,
-            metrics,
-            local_model=judge_dir / manifest.model,
-            auth=auth,
-            credentials=credentials,
-            clock=clock,
-        )
-
-    return make
-

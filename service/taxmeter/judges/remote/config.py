@@ -110,3 +110,18 @@ class KServeBackendConfig(_Frozen):
 
     def model_name(self, judge: str) -> str:
         return self.model_name_template.replace("{judge}", judge)
+
+    def channel_options(self) -> list[tuple[str, int | str]]:
+        """gRPC channel options: message limits, gRPC's reconnect backoff capped (a pool that
+        comes back is used within seconds), gRPC's own retries off (ours are budgeted)."""
+        options: list[tuple[str, int | str]] = [
+            ("grpc.max_send_message_length", self.max_message_bytes),
+            ("grpc.max_receive_message_length", self.max_message_bytes),
+            ("grpc.initial_reconnect_backoff_ms", 100),
+            ("grpc.min_reconnect_backoff_ms", 100),
+            ("grpc.max_reconnect_backoff_ms", int(self.max_reconnect_backoff_s * 1000)),
+            ("grpc.enable_retries", 0),
+        ]
+        if self.tls is not None and self.tls.server_name_override:
+            options.append(("grpc.ssl_target_name_override", self.tls.server_name_override))
+        return options

@@ -22,6 +22,7 @@ __all__ = [
     "KSERVE_TO_NUMPY",
     "NUMPY_TO_KSERVE",
     "check_remote_tensors",
+    "checked_metadata",
     "decode_response",
     "encode_request",
     "manifest_specs",
@@ -161,6 +162,29 @@ def check_remote_tensors(
             raise JudgeLoadError(
                 judge, f"remote model has {kind} tensor(s) {extra} that this judge does not have"
             )
+
+
+def checked_metadata(
+    judge: str,
+    meta: Any,
+    expected: tuple[Sequence[TensorSpec], Sequence[TensorSpec]],
+    *,
+    check_shapes: bool,
+) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
+    """The pool's ModelMetadata checked against the ``expected`` (inputs, outputs): the remote
+    inputs, and the remote outputs the judge reads. Raises ``JudgeLoadError`` naming the judge
+    and the first tensor that does not match (inputs by exact name set)."""
+    remote_in = tuple(remote_spec(judge, t) for t in meta.inputs)
+    remote_out = tuple(remote_spec(judge, t) for t in meta.outputs)
+    exp_in, exp_out = expected
+    check_remote_tensors(
+        judge, "input", exp_in, remote_in, check_shapes=check_shapes, exact_names=True
+    )
+    check_remote_tensors(
+        judge, "output", exp_out, remote_out, check_shapes=check_shapes, exact_names=False
+    )
+    wanted = {t.name for t in exp_out}
+    return remote_in, tuple(t for t in remote_out if t.name in wanted)
 
 
 def _shape_text(shape: Sequence[int | None]) -> str:
