@@ -74,6 +74,19 @@ def demo_document(args: argparse.Namespace) -> dict[str, Any]:
     return doc
 
 
+def _judges_repository(args: argparse.Namespace, config: Config) -> Path:
+    """``--judges``, else the configured repository, else the default judges (built once)."""
+    if args.judges is not None:
+        return Path(args.judges)
+    if config.judges.repository and str(config.judges.repository) not in ("", "."):
+        return Path(config.judges.repository)
+    from taxmeter.judgetools import ensure_default_repository
+
+    print("taxmeter demo: preparing the default judges (first run builds them)...",
+          file=sys.stderr)
+    return ensure_default_repository()
+
+
 async def run_demo(args: argparse.Namespace) -> int:
     from taxmeter.app import App
 
@@ -83,18 +96,7 @@ async def run_demo(args: argparse.Namespace) -> int:
     config, demo = document.config, document.demo
     configure_logging(config.telemetry.log_level, config.telemetry.log_format)
 
-    judges_repo: Path
-    if args.judges is not None:
-        judges_repo = Path(args.judges)
-    elif config.judges.repository and str(config.judges.repository) not in ("", "."):
-        judges_repo = Path(config.judges.repository)
-    else:
-        from taxmeter.judgetools import ensure_default_repository
-
-        print("taxmeter demo: preparing the default judges (first run builds them)...",
-              file=sys.stderr)
-        judges_repo = ensure_default_repository()
-
+    judges_repo = _judges_repository(args, config)
     guarded = SimulatedEndpoint("guarded", demo.routes, demo.seed,
                                 latency_scale=demo.latency_scale)
     unguarded = SimulatedEndpoint("unguarded", demo.routes, demo.seed,
