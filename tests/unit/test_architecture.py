@@ -76,6 +76,20 @@ def test_import_contracts_catch_a_stage_importing_another_and_config_importing_t
         assert f"{contract}" in out and "BROKEN" in out.split(contract, 1)[1][:200], contract
 
 
+def test_loading_the_judges_config_imports_neither_grpc_nor_the_remote_backend() -> None:
+    # import-linter sees import statements; this sees what Python really loads (package
+    # __init__ files included).
+    code = (
+        "import sys, taxmeter.judges.config, taxmeter.judges.remote.config; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('grpc', 'onnxruntime') "
+        "or m.startswith(('taxmeter.proto', 'taxmeter.judges.remote.backend'))))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "service")}
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                       timeout=120, check=True)
+    assert r.stdout.strip() == "[]"
+
+
 def _cycles(graph: grimp.ImportGraph) -> list[frozenset[str]]:
     """Groups of two or more modules that import each other, directly or not (mutually
     reachable in the import graph)."""
