@@ -33,6 +33,7 @@ test: tools
 lint: install
 	$(VENV)/bin/ruff check service tests bench
 	$(VENV)/bin/mypy
+	PYTHONPATH=service $(VENV)/bin/lint-imports
 
 protos: install
 	PYTHON=$(PY) bash scripts/gen_protos.sh

@@ -43,7 +43,8 @@ from remote_fixtures.tiny_judge import write_tiny_judge  # noqa: E402
 from taxmeter.errors import TaxmeterError  # noqa: E402
 from taxmeter.judges.config import JudgeEngineConfig  # noqa: E402
 from taxmeter.judges.engine import JudgeEngine  # noqa: E402
-from taxmeter.judges.kserve import KServeBackendConfig, kserve_backend_factory  # noqa: E402
+from taxmeter.judges.remote.config import KServeBackendConfig  # noqa: E402
+from taxmeter.judges.remote.factory import kserve_backend_factory  # noqa: E402
 from taxmeter.judgetools.triton_export import export_triton_repository  # noqa: E402
 from taxmeter.types import JudgeInput  # noqa: E402
 

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 from taxmeter.config import Config
+from taxmeter.demo.config import DemoConfig
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 
@@ -135,6 +136,11 @@ def _section(model: type[BaseModel], path: str, lines: list[str], seen: set[str]
 def render() -> str:
     lines = [HEADER]
     _section(Config, "", lines, set())
+    lines.append(
+        "\n---\n\nThe demo's document (`taxmeter demo --config FILE`) is this configuration "
+        "plus a `demo` section (`taxmeter serve` and `check-config` reject it):"
+    )
+    _section(DemoConfig, "demo", lines, set())
     return "\n".join(lines).rstrip() + "\n"
 
 

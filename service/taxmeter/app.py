@@ -93,7 +93,7 @@ class App:
         tracer = tracer_from(self.tracer_provider)
 
         self.ledger = Ledger(self.registry)
-        self.engine = JudgeEngine.from_config(config.judges, self.registry)
+        self.engine = JudgeEngine.from_config(config.judges, self.registry, environ=env)
         check_tax_heads(config, {h.key for h in self.engine.heads})
         # One category allowlist: the top-level one, unless the tax section names its own.
         tax = config.tax

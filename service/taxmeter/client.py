@@ -4,8 +4,8 @@ Fire-and-forget: :meth:`AsyncMirrorClient.mirror` serializes the request, puts i
 buffer and returns; it never blocks and never raises into the app. A background task sends the
 buffer in batches, one ``MirrorStream`` call per batch (at most ``batch_max`` items, or what
 arrived within ``flush_interval_s`` of the first). When the sidecar is down, the failed batch is
-dropped and counted, and the sender backs off (exponentially, with jitter) while the buffer
-fills; once it is full, new mirrors are dropped and counted. :meth:`stats` says what happened.
+dropped and counted, and the sender backs off (``taxmeter.resilience.Backoff``) while the
+buffer fills; once full, new mirrors are dropped and counted. :meth:`stats` says what happened.
 
     client = AsyncMirrorClient("localhost:50051")
     client.mirror(request_body, route="support-chat")   # after each production LLM call
@@ -21,7 +21,6 @@ import asyncio
 import collections
 import contextlib
 import json
-import random
 import threading
 from collections.abc import AsyncIterator, Mapping
 from concurrent.futures import Future
@@ -33,6 +32,7 @@ import grpc
 import structlog
 
 from taxmeter.proto.taxmeter.v1 import mirror_pb2
+from taxmeter.resilience import Backoff
 
 __all__ = ["AsyncMirrorClient", "ClientStats", "MirrorClient", "ProductionInfo"]
 
@@ -89,15 +89,12 @@ class AsyncMirrorClient:
             raise ValueError("buffer_size and batch_max must be >= 1")
         if flush_interval_s < 0 or send_timeout_s <= 0:
             raise ValueError("flush_interval_s must be >= 0 and send_timeout_s > 0")
-        if not 0 < backoff_initial_s <= backoff_max_s:
-            raise ValueError("0 < backoff_initial_s <= backoff_max_s required")
         self._target = target
         self._buffer_size = buffer_size
         self._batch_max = batch_max
         self._flush_interval_s = flush_interval_s
         self._send_timeout_s = send_timeout_s
-        self._backoff_initial_s = backoff_initial_s
-        self._backoff_max_s = backoff_max_s
+        self._backoff = Backoff(backoff_initial_s, backoff_max_s)  # ValueError unless 0 < i <= m
         # The buffer and the counters are shared with app threads (MirrorClient): one lock.
         self._lock = threading.Lock()
         self._buffer: collections.deque[bytes] = collections.deque()
@@ -223,7 +220,6 @@ class AsyncMirrorClient:
             self._full.set()
 
     async def _run(self) -> None:
-        backoff = self._backoff_initial_s
         while True:
             await self._wake.wait()
             self._wake.clear()
@@ -247,12 +243,10 @@ class AsyncMirrorClient:
                 self._sending = 0
             self._wake.set()
             if ok:
-                backoff = self._backoff_initial_s
+                self._backoff.reset()
             elif not self._stop.is_set():
-                delay = backoff * (0.5 + random.random() / 2)
-                backoff = min(backoff * 2, self._backoff_max_s)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), delay)
+                    await asyncio.wait_for(self._stop.wait(), self._backoff.next_s())
 
     async def _send(self, batch: list[bytes]) -> bool:
         if self._channel is None:

@@ -1,8 +1,10 @@
 """The configuration file: one YAML document, validated once, at load.
 
 Each component owns the model of its own section (``ingress``, ``sampling``, ``shadow``,
-``judges``, ``tax``, ``telemetry``, ``demo``); this module composes them, applies environment
-overrides, and turns any validation error into a ``ConfigError`` that names the field.
+``judges``, ``tax``, ``telemetry``); this module composes them, applies environment
+overrides, and turns any validation error into a ``ConfigError`` that names the field. The
+demo's document wraps this one (``taxmeter.demo.config.DemoDocument``): configuration flows
+from here outwards, never back.
 
 Environment overrides (for deployment): ``TAXMETER__<SECTION>__<FIELD>[__<SUBFIELD>...]=value``,
 the value parsed as a YAML scalar or flow collection (``TAXMETER__SAMPLING__RATE=0.1``,
@@ -14,12 +16,11 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from taxmeter.demo.config import DemoConfig
 from taxmeter.errors import ConfigError
 from taxmeter.ingress.config import IngressConfig
 from taxmeter.judges.config import JudgeEngineConfig
@@ -29,6 +30,8 @@ from taxmeter.tax.config import TaxConfig
 from taxmeter.telemetry.config import TelemetryConfig
 
 ENV_PREFIX = "TAXMETER__"
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class Config(BaseModel):
@@ -50,7 +53,6 @@ class Config(BaseModel):
     judges: JudgeEngineConfig
     tax: TaxConfig = Field(default_factory=TaxConfig)
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
-    demo: DemoConfig | None = None
 
     @model_validator(mode="after")
     def _check(self) -> Config:
@@ -116,23 +118,28 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
 
 
 def config_from_dict(doc: Mapping[str, Any], env: Mapping[str, str] | None = None) -> Config:
-    data = apply_env_overrides(dict(doc), env or {})
+    return validate_model(Config, apply_env_overrides(dict(doc), env or {}))
+
+
+def validate_model(model: type[M], data: Any, prefix: str = "") -> M:
+    """``model.model_validate(data)``, a problem raised as ``ConfigError`` naming the field
+    (under ``prefix``, e.g. ``demo``, for a section validated on its own)."""
     try:
-        return Config.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        field = _field_path(tuple(err["loc"]))
+        field = ".".join(p for p in (prefix, _field_path(tuple(err["loc"]))) if p)
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             msg = "unknown field (check the spelling; see docs/configuration.md)"
         elif err["type"] == "missing":
             msg = "required field is missing"
         more = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
-        raise ConfigError(field or "config", f"{msg}{more}") from None
+        raise ConfigError(field or prefix or "config", f"{msg}{more}") from None
     except ConfigError:
         raise
     except ValueError as exc:  # a validator raised with its own field-named message
-        raise ConfigError("config", str(exc)) from None
+        raise ConfigError(prefix or "config", str(exc)) from None
 
 
 def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:

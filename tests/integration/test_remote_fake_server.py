@@ -19,15 +19,13 @@ import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
 from taxmeter.errors import JudgeInferenceError
-from taxmeter.judges.kserve import (
-    BreakerState,
-    KServeBackend,
-    KServeBackendConfig,
-    KServeMetrics,
-    kserve_backend_factory,
-    load_tls_credentials,
-)
 from taxmeter.judges.manifest import JudgeManifest
+from taxmeter.judges.remote.backend import KServeBackend
+from taxmeter.judges.remote.config import KServeBackendConfig
+from taxmeter.judges.remote.credentials import load_tls_credentials
+from taxmeter.judges.remote.factory import kserve_backend_factory
+from taxmeter.judges.remote.metrics import KServeMetrics
+from taxmeter.judges.remote.resilience import BreakerState
 from taxmeter.proto.inference import grpc_predict_v2_pb2 as pb
 from taxmeter.proto.inference import grpc_predict_v2_pb2_grpc as pb_grpc
 

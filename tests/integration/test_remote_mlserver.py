@@ -32,16 +32,16 @@ from remote_fixtures.tiny_judge import write_tiny_judge
 from taxmeter.errors import JudgeInferenceError, JudgeLoadError, JudgeNotReadyError
 from taxmeter.judges.config import JudgeEngineConfig
 from taxmeter.judges.engine import JudgeEngine
-from taxmeter.judges.kserve import (
-    BreakerState,
-    KServeBackend,
+from taxmeter.judges.manifest import load_manifest
+from taxmeter.judges.remote.backend import KServeBackend
+from taxmeter.judges.remote.config import (
     KServeBackendConfig,
     KServeBreakerConfig,
-    KServeMetrics,
     KServeRetryConfig,
-    kserve_backend_factory,
 )
-from taxmeter.judges.manifest import load_manifest
+from taxmeter.judges.remote.factory import kserve_backend_factory
+from taxmeter.judges.remote.metrics import KServeMetrics
+from taxmeter.judges.remote.resilience import BreakerState
 from taxmeter.judgetools.triton_export import export_triton_repository
 from taxmeter.types import JudgeInput
 

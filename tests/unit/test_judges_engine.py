@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from judges_fixtures import default_manifest, write_judge
 from taxmeter.errors import JudgeInferenceError, JudgeNotReadyError
-from taxmeter.judges.backend import InferenceBackend, TensorSpec
+from taxmeter.judges.backend import InferenceBackend, InProcessHealth, TensorSpec
 from taxmeter.judges.config import JudgeEngineConfig
 from taxmeter.judges.engine import JudgeEngine
 from taxmeter.judges.manifest import JudgeManifest
@@ -142,8 +142,9 @@ async def test_load_error_in_background_is_reported_by_wait_ready(tmp_path: Path
     await engine.aclose()
 
 
-class FakeBackend:
-    """Returns logits from the first token count; fails batches containing a marker length."""
+class FakeBackend(InProcessHealth):
+    """Returns logits from the first token count; fails batches containing a marker length.
+    Health: the in-process defaults, but a failed batch is transient (like a remote pool)."""
 
     def __init__(self, fail_len: int | None = None) -> None:
         self.fail_len = fail_len
@@ -179,6 +180,10 @@ class FakeBackend:
 
     async def aclose(self) -> None:
         self._ready = False
+
+    @property
+    def transient_failures(self) -> bool:
+        return True
 
 
 def fake_factory(backend: FakeBackend) -> object:

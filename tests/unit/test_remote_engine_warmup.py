@@ -23,7 +23,7 @@ from pydantic import ValidationError
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from judges_fixtures import default_manifest, write_judge
 from taxmeter.errors import JudgeInferenceError, JudgeLoadError, JudgeNotReadyError, ShedError
-from taxmeter.judges.backend import InferenceBackend, TensorSpec
+from taxmeter.judges.backend import InferenceBackend, InProcessHealth, TensorSpec
 from taxmeter.judges.config import JudgeEngineConfig
 from taxmeter.judges.engine import JudgeEngine
 from taxmeter.judges.manifest import JudgeManifest
@@ -39,7 +39,8 @@ class FlakyRemote:
 
     ``reason`` is what ``not_ready_reason`` reports (``None``: available); ``wait_healthy``
     wakes on ``set_reason(None)``; ``fail_next`` makes that many ``infer`` calls raise
-    ``JudgeInferenceError``; ``mismatch`` is reported by ``mismatch_error``.
+    ``JudgeInferenceError``; ``mismatch`` is reported by ``load_error``; failures are
+    transient unless ``provider`` says it runs in-process.
     """
 
     def __init__(self, reason: str | None = None, provider: str = "remote") -> None:
@@ -73,8 +74,16 @@ class FlakyRemote:
         return "closed" if self.closed else self.reason
 
     @property
-    def mismatch_error(self) -> JudgeLoadError | None:
+    def load_error(self) -> JudgeLoadError | None:
         return self.mismatch
+
+    @property
+    def transient_failures(self) -> bool:
+        return self._provider == "remote"
+
+    @property
+    def blocking_infer(self) -> None:
+        return None
 
     async def wait_healthy(self, timeout_s: float) -> bool:
         try:
@@ -108,9 +117,9 @@ class FlakyRemote:
         self.closed = True
 
 
-class PlainDown:
-    """A backend with ``ready`` only (no ``not_ready_reason``/``wait_healthy`` extras), never
-    ready."""
+class PlainDown(InProcessHealth):
+    """A backend with the trivial health of ``InProcessHealth`` (no reason of its own),
+    never ready."""
 
     provider = "remote"
     ready = False

@@ -11,18 +11,16 @@ from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 from taxmeter.errors import ConfigError, JudgeLoadError
 from taxmeter.judges.backend import TensorSpec
-from taxmeter.judges.kserve import (
-    BreakerState,
-    CircuitBreaker,
+from taxmeter.judges.remote.config import (
     KServeAuthConfig,
     KServeBackendConfig,
     KServeBreakerConfig,
-    KServeMetrics,
-    RetryBudget,
-    backoff_delay_s,
-    check_remote_tensors,
-    resolve_auth_metadata,
 )
+from taxmeter.judges.remote.credentials import resolve_auth_metadata
+from taxmeter.judges.remote.metrics import KServeMetrics
+from taxmeter.judges.remote.resilience import BreakerState, CircuitBreaker, RetryBudget
+from taxmeter.judges.remote.tensors import check_remote_tensors
+from taxmeter.resilience import backoff_delay_s
 
 
 class FakeClock:

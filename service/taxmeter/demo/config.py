@@ -1,8 +1,18 @@
-"""Configuration of the demo: simulated routes, traffic rate, seed (the ``demo`` section)."""
+"""Configuration of the demo: simulated routes, traffic rate, seed (the ``demo`` section).
+
+The demo's document is the sidecar's configuration plus a ``demo`` section: ``DemoDocument``
+wraps ``taxmeter.config.Config`` (which knows nothing of the demo).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from taxmeter.config import Config, apply_env_overrides, config_from_dict, validate_model
 
 
 class DemoRouteConfig(BaseModel):
@@ -97,3 +107,22 @@ class DemoConfig(BaseModel):
 
     def route(self, name: str) -> DemoRouteConfig | None:
         return next((r for r in self.routes if r.name == name), None)
+
+
+@dataclass(frozen=True, slots=True)
+class DemoDocument:
+    """A ``taxmeter demo`` document: the sidecar's ``Config`` and the ``demo`` section."""
+
+    config: Config
+    demo: DemoConfig
+
+
+def demo_document_from_dict(
+    doc: Mapping[str, Any], env: Mapping[str, str] | None = None
+) -> DemoDocument:
+    """Split the ``demo`` section off ``doc`` (after ``TAXMETER__...`` overrides from ``env``)
+    and validate both parts; a problem raises ``ConfigError`` naming the field."""
+    data = apply_env_overrides(dict(doc), env or {})
+    demo = validate_model(DemoConfig, data.pop("demo", None) or {}, "demo")
+    return DemoDocument(config_from_dict(data), demo)
+

@@ -21,8 +21,8 @@ from typing import Any
 
 import yaml
 
-from taxmeter.config import Config, config_from_dict
-from taxmeter.demo.config import DemoConfig
+from taxmeter.config import Config
+from taxmeter.demo.config import DemoConfig, demo_document_from_dict
 from taxmeter.demo.endpoints import SimulatedEndpoint
 from taxmeter.demo.traffic import TrafficGenerator
 from taxmeter.demo.view import render_view, summary_lines
@@ -74,27 +74,29 @@ def demo_document(args: argparse.Namespace) -> dict[str, Any]:
     return doc
 
 
+def _judges_repository(args: argparse.Namespace, config: Config) -> Path:
+    """``--judges``, else the configured repository, else the default judges (built once)."""
+    if args.judges is not None:
+        return Path(args.judges)
+    if config.judges.repository and str(config.judges.repository) not in ("", "."):
+        return Path(config.judges.repository)
+    from taxmeter.judgetools import ensure_default_repository
+
+    print("taxmeter demo: preparing the default judges (first run builds them)...",
+          file=sys.stderr)
+    return ensure_default_repository()
+
+
 async def run_demo(args: argparse.Namespace) -> int:
     from taxmeter.app import App
 
     doc = demo_document(args)
     # Validate once without endpoint URLs to fail fast on the user's file (names the field).
-    config = config_from_dict(doc, os.environ)
-    demo = config.demo or DemoConfig()
+    document = demo_document_from_dict(doc, os.environ)
+    config, demo = document.config, document.demo
     configure_logging(config.telemetry.log_level, config.telemetry.log_format)
 
-    judges_repo: Path
-    if args.judges is not None:
-        judges_repo = Path(args.judges)
-    elif config.judges.repository and str(config.judges.repository) not in ("", "."):
-        judges_repo = Path(config.judges.repository)
-    else:
-        from taxmeter.judgetools import ensure_default_repository
-
-        print("taxmeter demo: preparing the default judges (first run builds them)...",
-              file=sys.stderr)
-        judges_repo = ensure_default_repository()
-
+    judges_repo = _judges_repository(args, config)
     guarded = SimulatedEndpoint("guarded", demo.routes, demo.seed,
                                 latency_scale=demo.latency_scale)
     unguarded = SimulatedEndpoint("unguarded", demo.routes, demo.seed,
@@ -105,7 +107,7 @@ async def run_demo(args: argparse.Namespace) -> int:
         "shadow": {"guarded": {"base_url": g_url}, "unguarded": {"base_url": u_url}},
         "judges": {"repository": str(judges_repo)},
     })
-    config = config_from_dict(doc, os.environ)
+    config = demo_document_from_dict(doc, os.environ).config
     app = App(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -7,7 +7,10 @@ This module deliberately imports nothing: the CLI imports the judge modules lazi
 GPU benchmark loads single modules from this folder on machines without the full dependency
 set. Import what you need from the submodules:
 
-- ``taxmeter.judges.backend``      ``InferenceBackend`` protocol and ``TensorSpec``
+- ``taxmeter.judges.backend``      ``InferenceBackend`` protocol (health included),
+  ``InProcessHealth``, ``TensorSpec``
+- ``taxmeter.judges.backends``     ``judges.backend`` -> the backend factory
+- ``taxmeter.judges.remote``       the KServe v2 / Triton backend (a package)
 - ``taxmeter.judges.config``       ``JudgeEngineConfig``
 - ``taxmeter.judges.manifest``     ``JudgeManifest`` and its parts
 - ``taxmeter.judges.repository``   ``load_repository`` and ``LoadedJudge``

@@ -1,9 +1,13 @@
 """The inference backend interface: what the judge engine needs from whatever runs a graph.
 
 Two implementations exist: ``onnx_backend.OnnxBackend`` (ONNX Runtime in-process, CUDA EP with
-CPU fallback) and ``kserve`` (a remote KServe v2 / Triton server). The engine does manifest
-validation, tokenisation, padding, dynamic batching and head mapping identically for every
-backend, so switching backend changes no score.
+CPU fallback) and ``remote.backend.KServeBackend`` (a remote KServe v2 / Triton server). The
+engine does manifest validation, tokenisation, padding, dynamic batching and head mapping
+identically for every backend, so switching backend changes no score.
+
+Health is part of the interface (``ready``, ``not_ready_reason``, ``wait_healthy``,
+``load_error``, ``transient_failures``), so the engine treats every backend alike; an
+in-process backend gets the trivial versions from ``InProcessHealth``.
 
 This module depends on numpy and the error tree only (no pydantic, no structlog), so that it
 can be loaded on its own.
@@ -11,12 +15,18 @@ can be loaded on its own.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import NamedTuple, Protocol, runtime_checkable
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
-__all__ = ["InferenceBackend", "SyncInferenceBackend", "TensorSpec"]
+from taxmeter.errors import JudgeLoadError
+
+__all__ = ["BlockingInfer", "InProcessHealth", "InferenceBackend", "TensorSpec"]
+
+BlockingInfer = Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]]
+"""``infer`` run on the calling thread (a worker of the engine's bounded pool)."""
 
 
 class TensorSpec(NamedTuple):
@@ -29,7 +39,6 @@ class TensorSpec(NamedTuple):
     """Dimensions; ``None`` for a dynamic (symbolic) axis."""
 
 
-@runtime_checkable
 class InferenceBackend(Protocol):
     """Runs one judge graph on one batch at a time.
 
@@ -39,12 +48,7 @@ class InferenceBackend(Protocol):
 
     @property
     def provider(self) -> str:
-        """The provider actually in use: ``"cuda"``, ``"cpu"`` or ``"remote"``."""
-        ...
-
-    @property
-    def ready(self) -> bool:
-        """True once ``start()`` succeeded and until ``aclose()`` (or the remote is down)."""
+        """The provider actually in use: ``"cuda"``, ``"cpu"`` or ``"remote"`` (a label)."""
         ...
 
     async def start(self) -> None:
@@ -63,19 +67,71 @@ class InferenceBackend(Protocol):
         """Run one batch. Raises ``JudgeInferenceError`` or ``JudgeNotReadyError``."""
         ...
 
+    @property
+    def blocking_infer(self) -> BlockingInfer | None:
+        """``infer`` for a worker thread, when the backend runs in-process (the engine then
+        tokenises and runs a batch in one trip to its pool instead of two); else ``None``."""
+        ...
+
     async def aclose(self) -> None:
         """Release the session / connection. Idempotent."""
         ...
 
+    # -- health ----------------------------------------------------------------------------
 
-@runtime_checkable
-class SyncInferenceBackend(Protocol):
-    """Optional extra of an in-process backend: run one batch on the *calling* thread.
-
-    The engine then tokenises and runs a batch in one trip to its bounded pool instead of
-    two (each trip is a thread hand-off, which costs milliseconds on a loaded CPU).
-    """
-
-    def infer_sync(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Like ``InferenceBackend.infer``, blocking; call it from a worker thread only."""
+    @property
+    def ready(self) -> bool:
+        """True when ``infer`` may be called now (``not_ready_reason is None``)."""
         ...
+
+    @property
+    def not_ready_reason(self) -> str | None:
+        """Why ``infer`` would be refused now, a bounded label (``backend_unavailable``,
+        ``breaker_open``, ``model_mismatch``, ``closed``...), or ``None``."""
+        ...
+
+    async def wait_healthy(self, timeout_s: float) -> bool:
+        """Wait until the backend can take a batch; ``False`` on timeout."""
+        ...
+
+    @property
+    def load_error(self) -> JudgeLoadError | None:
+        """A problem that waiting will not fix (e.g. the remote serves another model), naming
+        the judge; the engine then fails the load with it. ``None`` otherwise."""
+        ...
+
+    @property
+    def transient_failures(self) -> bool:
+        """Whether a failed batch may succeed later without a restart (a remote pool): the
+        engine then retries a failed warm-up batch instead of failing the load."""
+        ...
+
+
+class InProcessHealth:
+    """The trivial health of a backend that runs in this process: ready once started (the
+    subclass says when), nothing to wait for, and a failed batch is a broken graph."""
+
+    @property
+    def ready(self) -> bool:
+        raise NotImplementedError
+
+    @property
+    def not_ready_reason(self) -> str | None:
+        return None if self.ready else "backend_unavailable"
+
+    async def wait_healthy(self, timeout_s: float) -> bool:
+        if not self.ready:  # nothing will change it from outside: just pace the caller
+            await asyncio.sleep(timeout_s)
+        return self.ready
+
+    @property
+    def load_error(self) -> JudgeLoadError | None:
+        return None
+
+    @property
+    def transient_failures(self) -> bool:
+        return False
+
+    @property
+    def blocking_infer(self) -> BlockingInfer | None:
+        return None

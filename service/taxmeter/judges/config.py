@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from taxmeter.judges.kserve import KServeBackendConfig
+from taxmeter.judges.remote.config import KServeBackendConfig
 
 __all__ = ["JudgeEngineConfig", "ProviderName"]
 

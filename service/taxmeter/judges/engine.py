@@ -11,22 +11,20 @@ that and re-raises a load error. ``aclose()`` cancels a warm-up still going and 
 batchers.
 
 Warm-up against a backend that is *unavailable* (a remote pool not up yet, its breaker open, or
-a remote batch that failed) is retried in the background with capped exponential backoff
-(``warmup_retry_initial_s`` .. ``warmup_retry_max_s``; a backend with ``wait_healthy`` wakes the
-retry as soon as it is healthy), so a sidecar that starts before its judge pool recovers by
-itself. Meanwhile ``score()`` raises ``JudgeNotReadyError`` with the backend's reason
-(``backend_unavailable``, ``breaker_open``, ``backend_error``). A load error (manifest, tensor
-or remote metadata mismatch: ``JudgeLoadError``) or a failing in-process warm-up batch is final:
+a batch that failed on a backend with ``transient_failures``) is retried in the background with
+capped exponential backoff (``warmup_retry_initial_s`` .. ``warmup_retry_max_s``; the backend's
+``wait_healthy`` wakes the retry as soon as it is healthy), so a sidecar that starts before its
+judge pool recovers by itself. Meanwhile ``score()`` raises ``JudgeNotReadyError`` with the
+backend's reason (``backend_unavailable``, ``breaker_open``, ``backend_error``). A load error
+(manifest, tensor or remote metadata mismatch: the backend's ``load_error``) or a failing
+warm-up batch on a backend without ``transient_failures`` (in-process) is final:
 ``load_failed``, logged once as ``judge_load_failed`` naming the judge.
 
 Once ready, ``score()`` still checks every judge's backend first and fails fast with
 ``JudgeNotReadyError(reason)`` while one is down (a remote pool gone, its breaker open), without
 queueing or tokenising. ``taxmeter_judge_ready`` is read at scrape time: 1 while the judge is
-warm *and* its backend ready.
-
-Reasons of ``JudgeNotReadyError`` (bounded): ``warming_up``, ``load_failed``, ``closed``,
-``backend_unavailable``, ``breaker_open``, ``backend_error``, ``not_started`` and whatever other
-bounded reason a backend reports.
+warm *and* its backend ready. Reasons (bounded): ``warming_up``, ``load_failed``, ``closed``,
+``backend_error`` and the backend's own (``InferenceBackend.not_ready_reason``).
 """
 
 from __future__ import annotations
@@ -34,8 +32,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from concurrent.futures import Executor, ThreadPoolExecutor
-from typing import NamedTuple, Protocol, runtime_checkable
+from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
 
 import numpy as np
 import structlog
@@ -48,61 +46,20 @@ from taxmeter.errors import (
     JudgeLoadError,
     JudgeNotReadyError,
 )
-from taxmeter.judges.backend import InferenceBackend, SyncInferenceBackend
+from taxmeter.judges.backends import BackendFactoryMaker, backend_factory_maker
 from taxmeter.judges.batcher import BatcherStatistics, DynamicBatcher
 from taxmeter.judges.config import JudgeEngineConfig
 from taxmeter.judges.metrics import JudgeMetrics
-from taxmeter.judges.repository import (
-    BackendFactory,
-    LoadedJudge,
-    load_repository,
-    onnx_backend_factory,
-)
+from taxmeter.judges.repository import LoadedJudge, load_repository
+from taxmeter.resilience import Backoff
 from taxmeter.types import Clock, HeadKey, HeadScore, JudgeInput, JudgeScores, SystemClock
 
-__all__ = ["HeadInfo", "JudgeEngine"]
+__all__ = ["BackendFactoryMaker", "HeadInfo", "JudgeEngine"]
 
 _log = structlog.get_logger("taxmeter.judges")
 
+_Handler = Callable[[Sequence[JudgeInput]], Awaitable[list[dict[HeadKey, HeadScore]]]]
 _WARMUP_ITEM = JudgeInput(prompt="Hello, can you help me?", response="Sure, here is how.")
-
-BackendFactoryMaker = Callable[[JudgeEngineConfig, Executor], BackendFactory]
-"""Builds the per-judge backend factory from the config and the engine's bounded pool."""
-
-
-# Reasons a backend reports that end warm-up for good instead of being retried.
-_FINAL_REASONS = frozenset({"closed", "model_mismatch"})
-
-
-@runtime_checkable
-class ReasonedBackend(Protocol):
-    """Optional extra of a backend: why it is not ready (a bounded label), or ``None``."""
-
-    @property
-    def not_ready_reason(self) -> str | None: ...
-
-
-@runtime_checkable
-class HealthWaitingBackend(Protocol):
-    """Optional extra of a backend: wait until it is healthy (``False`` on timeout)."""
-
-    async def wait_healthy(self, timeout_s: float) -> bool: ...
-
-
-@runtime_checkable
-class MismatchReportingBackend(Protocol):
-    """Optional extra of a remote backend: the metadata mismatch that keeps it not ready."""
-
-    @property
-    def mismatch_error(self) -> JudgeLoadError | None: ...
-
-
-def backend_not_ready_reason(backend: InferenceBackend) -> str | None:
-    """Why ``backend`` cannot take a batch now (bounded label), or ``None`` when it can."""
-    if isinstance(backend, ReasonedBackend):
-        return backend.not_ready_reason
-    return None if backend.ready else "backend_unavailable"
-
 
 class HeadInfo(NamedTuple):
     """One head as the rest of the app sees it (to find e.g. the quality head by role)."""
@@ -161,32 +118,20 @@ class JudgeEngine:
         registry: CollectorRegistry,
         *,
         backend_factory: BackendFactoryMaker | None = None,
+        environ: Mapping[str, str] | None = None,
         clock: Clock | None = None,
     ) -> JudgeEngine:
         """Load the repository named by ``config`` (synchronous checks: folders, manifests,
-        files, tokenizers). Raises ``ConfigError`` / ``JudgeLoadError``."""
+        files, tokenizers) with ``backend_factory``, by default ``config.backend``'s, which
+        reads secrets from ``environ`` (``app.py`` passes its env). Raises ``ConfigError`` /
+        ``JudgeLoadError``."""
+        maker = backend_factory or backend_factory_maker(config, registry, environ or {})
         executor = ThreadPoolExecutor(
             max_workers=config.inference_threads, thread_name_prefix="taxmeter-judge"
         )
         try:
-            if backend_factory is not None:
-                factory = backend_factory(config, executor)
-                requested = "remote" if config.backend == "kserve" else None
-            elif config.backend == "onnxruntime":
-                factory = onnx_backend_factory(config, executor)
-                requested = None
-            else:
-                from taxmeter.judges.kserve import kserve_backend_factory
-
-                if config.kserve is None:
-                    raise ConfigError(
-                        "judges.kserve", "backend 'kserve' needs a kserve block (target at least)"
-                    )
-                factory = kserve_backend_factory(config.kserve, registry)
-                requested = "remote"
             judges = load_repository(
-                config.repository, config, backend_factory=factory,
-                requested_provider=requested,
+                config.repository, config, backend_factory=maker(config, executor)
             )
         except BaseException:
             executor.shutdown(wait=False)
@@ -211,7 +156,7 @@ class JudgeEngine:
                 return "load_failed"
             return next(iter(self._waiting.values()), "warming_up")
         for j in self._judges:
-            reason = backend_not_ready_reason(j.backend)
+            reason = j.backend.not_ready_reason
             if reason is not None:
                 return reason
         return None
@@ -293,7 +238,7 @@ class JudgeEngine:
     def _ready_gauge(self, judge: LoadedJudge) -> Callable[[], float]:
         def value() -> float:
             up = not self._closed and self._warm[judge.name]
-            return 1.0 if up and backend_not_ready_reason(judge.backend) is None else 0.0
+            return 1.0 if up and judge.backend.not_ready_reason is None else 0.0
 
         return value
 
@@ -310,7 +255,7 @@ class JudgeEngine:
             waiting = next(iter(self._waiting.values()), "warming_up")
             raise JudgeNotReadyError(waiting, "the judges have not warmed up yet")
         for j in self._judges:  # fail fast while a backend is down: no queue, no tokenising
-            reason = backend_not_ready_reason(j.backend)
+            reason = j.backend.not_ready_reason
             if reason is not None:
                 self._metrics.failure(j.name, "not_ready")
                 raise JudgeNotReadyError(reason, f"judge {j.name!r}: backend {reason}")
@@ -366,66 +311,57 @@ class JudgeEngine:
         self._warm[judge.name] = True
         _log.info("judge_ready", judge=judge.name, provider=judge.backend.provider)
 
+    async def _warm_batch(self, judge: LoadedJudge, handler: _Handler) -> str | None:
+        """One warm-up batch if the backend takes it: ``None`` when it ran, else why not."""
+        reason = judge.backend.not_ready_reason
+        if reason is not None:
+            return reason
+        try:
+            await handler([_WARMUP_ITEM])
+        except JudgeNotReadyError as exc:
+            return exc.reason
+        except JudgeInferenceError as exc:
+            if judge.backend.transient_failures:
+                return "backend_error"
+            self._metrics.failure(judge.name, "load")
+            raise JudgeLoadError(judge.name, f"warm-up batch failed: {exc}") from exc
+        return None
+
     async def _warm_up(self, judge: LoadedJudge) -> None:
         """One batch straight through the handler (the batcher is not public yet), retried
         with capped exponential backoff while the backend is unavailable."""
         cfg = self._config
-        delay_s = cfg.warmup_retry_initial_s
-        attempts = 0
+        backoff = Backoff(cfg.warmup_retry_initial_s, cfg.warmup_retry_max_s, jitter=False)
         last_reason: str | None = None
         handler = self._handler(judge)
-        while True:
-            reason = backend_not_ready_reason(judge.backend)
-            if reason is None:
-                try:
-                    await handler([_WARMUP_ITEM])
-                except JudgeNotReadyError as exc:
-                    reason = exc.reason
-                except JudgeInferenceError as exc:
-                    if judge.backend.provider != "remote":
-                        self._metrics.failure(judge.name, "load")
-                        raise JudgeLoadError(judge.name, f"warm-up batch failed: {exc}") from exc
-                    reason = "backend_error"
-                else:
-                    break
-            if reason in _FINAL_REASONS:
+        backend = judge.backend
+        while (reason := await self._warm_batch(judge, handler)) is not None:
+            if reason == "closed" or backend.load_error is not None:
                 self._metrics.failure(judge.name, "load")
-                raise self._final_error(judge, reason)
-            attempts += 1
+                raise backend.load_error or JudgeLoadError(
+                    judge.name, f"backend not usable: {reason}"
+                )
+            delay_s = backoff.next_s()
             self._waiting[judge.name] = reason
             log = _log.warning if reason != last_reason else _log.debug
-            log("judge_warmup_waiting", judge=judge.name, reason=reason, attempt=attempts,
-                retry_in_s=round(delay_s, 3))
+            log("judge_warmup_waiting", judge=judge.name, reason=reason,
+                attempt=backoff.attempts, retry_in_s=round(delay_s, 3))
             last_reason = reason
-            backend = judge.backend
-            if reason == "backend_unavailable" and isinstance(backend, HealthWaitingBackend):
-                if await backend.wait_healthy(delay_s):
-                    await asyncio.sleep(0)  # healthy: retry now
-                # (a remote that reports healthy but mismatched is caught on the next pass)
-            else:
+            if reason != "backend_unavailable":
                 await asyncio.sleep(delay_s)
-            delay_s = min(cfg.warmup_retry_max_s, delay_s * 2.0)
+            elif await backend.wait_healthy(delay_s):  # woken when healthy (a mismatch is
+                await asyncio.sleep(0)  # caught on the next pass): retry now
         self._waiting.pop(judge.name, None)
-        if attempts:
-            _log.info("judge_warmup_recovered", judge=judge.name, attempts=attempts)
+        if backoff.attempts:
+            _log.info("judge_warmup_recovered", judge=judge.name, attempts=backoff.attempts)
 
-    @staticmethod
-    def _final_error(judge: LoadedJudge, reason: str) -> JudgeLoadError:
-        backend = judge.backend
-        if isinstance(backend, MismatchReportingBackend) and backend.mismatch_error is not None:
-            return backend.mismatch_error
-        return JudgeLoadError(judge.name, f"backend not usable: {reason}")
-
-    def _handler(
-        self, judge: LoadedJudge
-    ) -> Callable[[Sequence[JudgeInput]], Awaitable[list[dict[HeadKey, HeadScore]]]]:
+    def _handler(self, judge: LoadedJudge) -> _Handler:
         loop = asyncio.get_running_loop()
         inference = self._metrics.inference_seconds
         feed_names = judge.feed_names
         heads = [(f"{judge.name}.{h.name}", h) for h in judge.manifest.heads]
-
         backend = judge.backend
-        infer_sync = backend.infer_sync if isinstance(backend, SyncInferenceBackend) else None
+        infer_sync = backend.blocking_infer
 
         def feeds_of(items: Sequence[JudgeInput]) -> dict[str, np.ndarray]:
             by_role = judge.tokenizer.encode(items)
@@ -457,9 +393,7 @@ def _rows(
     rows: list[dict[HeadKey, HeadScore]] = [{} for _ in range(n)]
     for key, values, threshold in columns:
         if values.shape[0] != n:
-            raise JudgeInferenceError(
-                f"head {key} returned {values.shape[0]} scores for {n} items"
-            )
+            raise JudgeInferenceError(f"head {key} returned {values.shape[0]} scores for {n} items")
         for row, v in zip(rows, values.tolist(), strict=True):
             row[key] = HeadScore(value=float(v), decision=v >= threshold)
     return rows

@@ -21,7 +21,7 @@ import onnxruntime as ort
 import structlog
 
 from taxmeter.errors import JudgeInferenceError, JudgeLoadError, JudgeNotReadyError
-from taxmeter.judges.backend import TensorSpec
+from taxmeter.judges.backend import BlockingInfer, InProcessHealth, TensorSpec
 from taxmeter.judges.config import JudgeEngineConfig
 
 __all__ = ["OnnxBackend", "ort_dtype_name"]
@@ -61,8 +61,9 @@ def _specs(args: Sequence[Any]) -> tuple[TensorSpec, ...]:
     )
 
 
-class OnnxBackend:
-    """One judge graph in one ``onnxruntime.InferenceSession``."""
+class OnnxBackend(InProcessHealth):
+    """One judge graph in one ``onnxruntime.InferenceSession``. Implements
+    ``InferenceBackend`` (health: ``InProcessHealth``, ready once the session is loaded)."""
 
     def __init__(
         self,
@@ -100,6 +101,10 @@ class OnnxBackend:
     @property
     def ready(self) -> bool:
         return self._session is not None
+
+    @property
+    def blocking_infer(self) -> BlockingInfer | None:
+        return self.infer_sync
 
     async def start(self) -> None:
         if self._session is not None:

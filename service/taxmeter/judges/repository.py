@@ -99,7 +99,8 @@ def load_repository(
 ) -> list[LoadedJudge]:
     """Load every judge (or ``config.judges``) under ``path``, in name order; backends are
     created, not started. ``requested_provider`` is the label for ``provider_info``
-    (default: the first configured ONNX Runtime provider)."""
+    (default: ``remote`` for a remote backend, else the first configured ONNX Runtime
+    provider)."""
     if not path.is_dir():
         raise ConfigError(
             "judges.repository",
@@ -118,7 +119,8 @@ def load_repository(
         names = found
     if not names:
         raise ConfigError("judges.repository", f"judge repository {path} holds no judge folder")
-    requested = requested_provider or config.providers[0]
+    default = "remote" if config.backend == "kserve" else config.providers[0]
+    requested = requested_provider or default
     local_model = config.backend == "onnxruntime"
     return [
         _load_judge(path / name, config, backend_factory, requested, local_model)

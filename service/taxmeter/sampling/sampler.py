@@ -24,6 +24,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from taxmeter.errors import InvalidRequestError
+from taxmeter.resilience import TokenBucket
 from taxmeter.sampling.config import SamplingConfig
 from taxmeter.telemetry.ledger import Ledger
 from taxmeter.types import (
@@ -55,29 +56,6 @@ def sample_point(salt: str, request_id: str) -> float:
         request_id.encode("utf-8", "surrogatepass"), digest_size=8, key=salt.encode()[:64]
     ).digest()
     return int.from_bytes(digest, "big") / _TWO_64
-
-
-class TokenBucket:
-    """A token bucket refilled continuously from the injected clock. Not thread-safe."""
-
-    def __init__(self, rate_per_s: float, capacity: float, clock: Clock) -> None:
-        self._rate = rate_per_s
-        self._capacity = capacity
-        self._tokens = capacity
-        self._clock = clock
-        self._last = clock.monotonic()
-
-    def _refill(self) -> None:
-        now = self._clock.monotonic()
-        self._tokens = min(self._capacity, self._tokens + (now - self._last) * self._rate)
-        self._last = now
-
-    def available(self, cost: float) -> bool:
-        self._refill()
-        return self._tokens >= cost
-
-    def take(self, cost: float) -> None:
-        self._tokens -= cost
 
 
 class Sampler:

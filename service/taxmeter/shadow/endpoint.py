@@ -26,7 +26,7 @@ import aiohttp
 import structlog
 
 from taxmeter import __version__
-from taxmeter.errors import ConfigError
+from taxmeter.credentials import SecretSource, read_secret
 from taxmeter.shadow.config import EndpointConfig, ShadowConfig
 from taxmeter.shadow.prompt import content_text
 from taxmeter.types import Arm, ArmOutcome, ArmResult, MirrorRequest
@@ -67,26 +67,13 @@ def read_api_key(
 ) -> str | None:
     """The arm's key from its env var or file, or None; a missing source is a ``ConfigError``."""
     env = os.environ if environ is None else environ
-    if config.api_key_env is not None:
-        key = env.get(config.api_key_env, "").strip()
-        if not key:
-            raise ConfigError(
-                f"{field_path}.api_key_env",
-                f"environment variable {config.api_key_env} is not set or empty",
-            )
-        return key
-    if config.api_key_file is not None:
-        try:
-            key = config.api_key_file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(
-                f"{field_path}.api_key_file",
-                f"cannot read {config.api_key_file}: {exc.strerror or exc}",
-            ) from None
-        if not key:
-            raise ConfigError(f"{field_path}.api_key_file", f"{config.api_key_file} is empty")
-        return key
-    return None
+    source = SecretSource(
+        env=config.api_key_env,
+        file=config.api_key_file,
+        env_field=f"{field_path}.api_key_env",
+        file_field=f"{field_path}.api_key_file",
+    )
+    return read_secret(source, env)
 
 
 def is_content_filter_error(payload: Any) -> bool:
