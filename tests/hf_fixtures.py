@@ -26,7 +26,6 @@ WORDS = (
     "is", "how", "to", "bake", "bread", "mix", "flour", "water", "salt", "and", "yeast", "the",
     "capital", "of", "france", "paris", "a", "story", "about", "dragon", "sure", "what", "do",
     "you", "want", "it", "appropriate", "make", "pick", "lock", "please", "write", "poem", "sea",
-    ").split(",
 )
 
 BERT_SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")

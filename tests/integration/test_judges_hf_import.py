@@ -1,0 +1,204 @@
+"""``taxmeter judges import`` on tiny random checkpoints the tests write themselves, checked
+against an independent float64 NumPy forward pass (``hf_fixtures.reference_logits``) through
+real ONNX Runtime sessions, the real repository loader, the judge engine and ``taxmeter
+score``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import structlog
+from hf_fixtures import TinyCheckpoint, reference_logits, softmax, write_checkpoint
+from prometheus_client import CollectorRegistry
+from taxmeter.cli import main
+from taxmeter.judges.config import JudgeEngineConfig
+from taxmeter.judges.engine import JudgeEngine
+from taxmeter.judges.manifest import load_manifest
+from taxmeter.judges.tokenize import JudgeTokenizer, load_tokenizer
+from taxmeter.types import JudgeInput
+
+FP32_TOL = 1e-4
+FP16_TOL = 1e-2
+"""fp16 variant vs the float64 reference, on probabilities (fp16 has ~3 significant digits)."""
+
+ITEMS = [
+    JudgeInput("How do I bake bread?", "Sure, here is how to bake bread: mix flour water salt "
+                                       "and yeast"),
+    JudgeInput("How do I pick a lock?", "I am sorry but I cannot help with that request"),
+    JudgeInput("What is the capital of France?", "Paris"),
+    JudgeInput("Write a poem about the sea please", "it is not appropriate " * 40),  # truncated
+    JudgeInput("Tell me a story", "a dragon"),
+]
+
+CASES: dict[str, dict[str, Any]] = {
+    "bert": {"family": "bert"},
+    "bert-gelu-new": {"family": "bert", "hidden_act": "gelu_new"},
+    "roberta": {"family": "roberta"},
+    "xlm-roberta": {"family": "roberta", "model_type": "xlm-roberta",
+                    "architectures": ["XLMRobertaForSequenceClassification"]},
+    "distilroberta-like": {"family": "roberta", "num_hidden_layers": 3, "seed": 5},
+    "distilbert": {"family": "distilbert"},
+}
+
+
+@pytest.fixture(autouse=True)
+def _restore_structlog() -> Any:
+    structlog.reset_defaults()
+    yield
+    structlog.reset_defaults()
+
+
+def import_case(tmp_path: Path, case: str, *args: str, repo: str = "judges",
+                **overrides: Any) -> tuple[TinyCheckpoint, Path]:
+    kw = {**CASES[case], **overrides}
+    ckpt = write_checkpoint(tmp_path / "hf" / case, **kw)
+    dest = tmp_path / repo
+    assert main(["judges", "import", str(ckpt.path), str(dest), "--name", case, *args]) == 0
+    return ckpt, dest / case
+
+
+def feeds(judge_dir: Path, items: list[JudgeInput]) -> dict[str, np.ndarray]:
+    """The batch as the engine would feed it (the runtime tokenizer, right padding)."""
+    m = load_manifest(judge_dir)
+    tok = JudgeTokenizer(load_tokenizer(m.name, judge_dir / m.tokenizer), kind=m.input.kind,
+                         max_length=m.input.max_length)
+    by_role = tok.encode(items)
+    graph_inputs = set((m.inputs or {}).values())
+    return {k: v for k, v in by_role.items() if k in graph_inputs}
+
+
+def run(model: Path, f: dict[str, np.ndarray]) -> np.ndarray:
+    sess = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    out: np.ndarray = sess.run(["logits"], f)[0].astype(np.float64)
+    return out
+
+
+def ref(ckpt: TinyCheckpoint, f: dict[str, np.ndarray], **kw: Any) -> np.ndarray:
+    return reference_logits(ckpt, f["input_ids"], f["attention_mask"],
+                            f.get("token_type_ids"), **kw)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_imported_graph_matches_the_float64_reference_on_a_padded_batch(
+    tmp_path: Path, case: str
+) -> None:
+    ckpt, judge = import_case(tmp_path, case)
+    f = feeds(judge, ITEMS)
+    lengths = f["attention_mask"].sum(axis=1)
+    assert len(set(lengths.tolist())) == len(ITEMS)  # every row padded differently
+    assert lengths.max() == load_manifest(judge).input.max_length  # one row truncated
+    got, want = run(judge / "model.onnx", f), ref(ckpt, f)
+    np.testing.assert_allclose(got, want, atol=FP32_TOL, rtol=0)
+    np.testing.assert_allclose(softmax(got), softmax(want), atol=FP32_TOL, rtol=0)
+    assert np.ptp(softmax(want)[:, 1]) > 0.05  # the check is not trivially passed
+
+
+def test_roberta_positions_are_offset_past_the_padding_index(tmp_path: Path) -> None:
+    ckpt, judge = import_case(tmp_path, "roberta")
+    f = feeds(judge, ITEMS)
+    got = run(judge / "model.onnx", f)
+    naive = ref(ckpt, f, roberta_positions="naive")  # BERT-style 0..S-1
+    assert np.max(np.abs(got - naive)) > 1e-2
+    np.testing.assert_allclose(got, ref(ckpt, f), atol=FP32_TOL, rtol=0)
+
+
+@pytest.mark.parametrize("case", ["bert", "roberta", "distilbert"])
+def test_fp16_variant_is_close_to_the_reference(tmp_path: Path, case: str) -> None:
+    ckpt, judge = import_case(tmp_path, case)
+    f = feeds(judge, ITEMS)
+    got = run(judge / "model.fp16.onnx", f)
+    np.testing.assert_allclose(softmax(got), softmax(ref(ckpt, f)), atol=FP16_TOL, rtol=0)
+    report = json.loads((judge / "import_report.json").read_text(encoding="utf-8"))
+    assert 0.0 < report["parity"]["fp16_max_abs_score_diff"] < FP16_TOL
+
+
+def test_pair_input_feeds_token_types_and_matches_the_reference(tmp_path: Path) -> None:
+    ckpt, judge = import_case(tmp_path, "bert", "--input", "pair")
+    assert load_manifest(judge).input.kind == "pair"
+    f = feeds(judge, ITEMS)
+    assert f["token_type_ids"].max() == 1  # the response is segment B
+    np.testing.assert_allclose(run(judge / "model.onnx", f), ref(ckpt, f), atol=FP32_TOL,
+                               rtol=0)
+
+
+def test_sharded_checkpoint_gives_the_same_model(tmp_path: Path) -> None:
+    _, single = import_case(tmp_path, "roberta", repo="a")
+    _, sharded = import_case(tmp_path / "s", "roberta", repo="b", shards=3)
+    assert (single / "model.onnx").read_bytes() == (sharded / "model.onnx").read_bytes()
+    report = json.loads((sharded / "import_report.json").read_text(encoding="utf-8"))
+    assert "model-00003-of-00003.safetensors" in report["files"]
+
+
+def test_rebuild_is_byte_identical(tmp_path: Path) -> None:
+    _, first = import_case(tmp_path, "bert", repo="a")
+    ckpt = tmp_path / "hf" / "bert"
+    assert main(["judges", "import", str(ckpt), str(tmp_path / "b"), "--name", "bert"]) == 0
+    second = tmp_path / "b" / "bert"
+    names = sorted(p.name for p in first.iterdir())
+    assert names == ["import_report.json", "manifest.yaml", "model.fp16.onnx", "model.onnx",
+                     "tokenizer.json"]
+    assert names == sorted(p.name for p in second.iterdir())
+    for name in names:
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name
+    assert not [p for p in (tmp_path / "b").iterdir() if p.name.startswith(".")]
+
+
+async def test_engine_scores_an_imported_judge_like_the_reference(tmp_path: Path) -> None:
+    ckpt, judge = import_case(tmp_path, "roberta", "--threshold", "refusal=0.4")
+    engine = JudgeEngine.from_config(JudgeEngineConfig(repository=judge.parent),
+                                     CollectorRegistry())
+    await engine.start()
+    await engine.wait_ready(timeout_s=60)
+    try:
+        got = await engine.score_many(ITEMS)
+    finally:
+        await engine.aclose()
+    want = softmax(ref(ckpt, feeds(judge, ITEMS)))[:, 1]
+    values = np.array([s["roberta.refusal"].value for s in got])
+    np.testing.assert_allclose(values, want, atol=FP32_TOL, rtol=0)
+    assert [s["roberta.refusal"].decision for s in got] == [bool(v >= 0.4) for v in values]
+
+
+async def test_multi_label_checkpoint_maps_labels_to_sigmoid_heads(tmp_path: Path) -> None:
+    ckpt, judge = import_case(
+        tmp_path, "bert", "--head", "unsafe=toxic", "--head", "insult=1", "--no-fp16",
+        labels=("toxic", "insult", "obscene"), problem_type="multi_label_classification")
+    heads = {h.name: h for h in load_manifest(judge).heads}
+    assert heads["unsafe"].role == "unsafe" and heads["insult"].role == "other"
+    assert not (judge / "model.fp16.onnx").exists()
+    engine = JudgeEngine.from_config(JudgeEngineConfig(repository=judge.parent),
+                                     CollectorRegistry())
+    await engine.start()
+    await engine.wait_ready(timeout_s=60)
+    try:
+        got = await engine.score_many(ITEMS)
+    finally:
+        await engine.aclose()
+    logits = ref(ckpt, feeds(judge, ITEMS))
+    sigmoid = 1.0 / (1.0 + np.exp(-logits))
+    np.testing.assert_allclose([s["bert.unsafe"].value for s in got], sigmoid[:, 0],
+                               atol=FP32_TOL, rtol=0)
+    np.testing.assert_allclose([s["bert.insult"].value for s in got], sigmoid[:, 1],
+                               atol=FP32_TOL, rtol=0)
+
+
+def test_taxmeter_score_reads_the_imported_judge(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ckpt, judge = import_case(tmp_path, "distilbert")
+    src = tmp_path / "in.jsonl"
+    src.write_text("\n".join(json.dumps({"prompt": i.prompt, "response": i.response})
+                             for i in ITEMS) + "\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    capsys.readouterr()
+    assert main(["score", str(src), "--judges", str(judge.parent), "-o", str(out)]) == 0
+    records = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
+    want = softmax(ref(ckpt, feeds(judge, ITEMS)))[:, 1]
+    np.testing.assert_allclose([r["refusal"] for r in records], want, atol=FP32_TOL, rtol=0)
+    assert [r["scores"]["distilbert.refusal"] for r in records] == [r["refusal"]
+                                                                    for r in records]
