@@ -202,3 +202,133 @@ def test_taxmeter_score_reads_the_imported_judge(
     np.testing.assert_allclose([r["refusal"] for r in records], want, atol=FP32_TOL, rtol=0)
     assert [r["scores"]["distilbert.refusal"] for r in records] == [r["refusal"]
                                                                     for r in records]
+
+
+# -- what cannot be imported: one line on stderr naming it, exit code 2, nothing written ---
+
+
+def import_error(tmp_path: Path, ckpt_dir: Path, capsys: pytest.CaptureFixture[str],
+                 *args: str) -> str:
+    dest = tmp_path / "judges"
+    capsys.readouterr()
+    assert main(["judges", "import", str(ckpt_dir), str(dest), *args]) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert captured.out == ""
+    assert not dest.exists() or not list(dest.iterdir())  # no judge, no temporary folder
+    return lines[0]
+
+
+def _edit_config(path: Path, **changes: Any) -> None:
+    cfg = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    cfg.update(changes)
+    (path / "config.json").write_text(json.dumps(cfg), encoding="utf-8")
+
+
+@pytest.mark.parametrize(("arch", "model_type"), [
+    ("GPT2ForSequenceClassification", "gpt2"),
+    ("T5ForSequenceClassification", "t5"),
+    ("BertForTokenClassification", "bert"),
+])
+def test_an_unsupported_architecture_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], arch: str, model_type: str
+) -> None:
+    ckpt = write_checkpoint(tmp_path / "hf", "bert")
+    _edit_config(ckpt.path, architectures=[arch], model_type=model_type)
+    line = import_error(tmp_path, ckpt.path, capsys)
+    assert f"unsupported architecture {arch} (model_type {model_type})" in line
+    assert "RobertaForSequenceClassification" in line  # says what is supported
+
+
+@pytest.mark.parametrize(("change", "named"), [
+    ({"hidden_act": "gelu_10"}, "unsupported hidden_act 'gelu_10'"),
+    ({"position_embedding_type": "relative_key"}, "position_embedding_type 'relative_key'"),
+    ({"model_type": "electra"}, "unsupported model_type 'electra'"),
+    ({"problem_type": "regression"}, "unsupported problem_type regression"),
+    ({"is_decoder": True}, "is_decoder"),
+])
+def test_an_unsupported_config_field_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], change: dict[str, Any], named: str
+) -> None:
+    ckpt = write_checkpoint(tmp_path / "hf", "bert")
+    _edit_config(ckpt.path, **change)
+    assert named in import_error(tmp_path, ckpt.path, capsys)
+
+
+@pytest.mark.parametrize("missing", ["config.json", "tokenizer.json", "model.safetensors"])
+def test_a_missing_file_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], missing: str
+) -> None:
+    ckpt = write_checkpoint(tmp_path / "hf", "roberta")
+    (ckpt.path / missing).unlink()
+    assert f"missing file {missing}" in import_error(tmp_path, ckpt.path, capsys)
+
+
+def test_a_missing_shard_and_a_missing_tensor_are_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ckpt = write_checkpoint(tmp_path / "sharded", "bert", shards=2)
+    (ckpt.path / "model-00002-of-00002.safetensors").unlink()
+    assert "missing file model-00002-of-00002.safetensors" in import_error(
+        tmp_path, ckpt.path, capsys)
+
+    from safetensors.numpy import save_file
+
+    ckpt = write_checkpoint(tmp_path / "hf", "bert")
+    weights = dict(ckpt.weights)
+    del weights["bert.encoder.layer.1.output.dense.weight"]
+    save_file(weights, str(ckpt.path / "model.safetensors"))
+    assert "lack tensor bert.encoder.layer.1.output.dense.weight" in import_error(
+        tmp_path, ckpt.path, capsys)
+
+
+def test_a_tensor_of_the_wrong_shape_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ckpt = write_checkpoint(tmp_path / "hf", "roberta")
+    _edit_config(ckpt.path, intermediate_size=48)
+    line = import_error(tmp_path, ckpt.path, capsys)
+    assert "tensor roberta.encoder.layer.0.intermediate.dense.weight has shape [64, 32]" in line
+
+
+def test_an_unknown_label_is_named_with_the_labels(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ckpt = write_checkpoint(tmp_path / "hf", "bert")
+    line = import_error(tmp_path, ckpt.path, capsys, "--head", "refusal=MAYBE")
+    assert "unknown label 'MAYBE' for head 'refusal' (labels: 0=NORMAL, 1=REJECTION)" in line
+
+
+def test_labels_that_name_no_head_need_an_explicit_mapping(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ckpt = write_checkpoint(tmp_path / "hf", "bert", labels=("LABEL_0", "LABEL_1"))
+    line = import_error(tmp_path, ckpt.path, capsys)
+    assert "labels: 0=LABEL_0, 1=LABEL_1" in line and "--head NAME=LABEL" in line
+    dest = tmp_path / "judges"
+    assert main(["judges", "import", str(ckpt.path), str(dest), "--head", "refusal=1"]) == 0
+    [head] = load_manifest(dest / "hf").heads
+    assert (head.name, head.softmax_index) == ("refusal", 1)
+
+
+def test_an_existing_judge_is_replaced_only_with_force(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, judge = import_case(tmp_path, "bert", "--no-fp16")
+    ckpt = tmp_path / "hf" / "bert"
+    capsys.readouterr()
+    assert main(["judges", "import", str(ckpt), str(judge.parent), "--name", "bert"]) == 2
+    assert "already exists (pass --force" in capsys.readouterr().err
+    assert not (judge / "model.fp16.onnx").exists()
+    assert main(["judges", "import", str(ckpt), str(judge.parent), "--name", "bert",
+                 "--force"]) == 0
+    assert (judge / "model.fp16.onnx").is_file()
+
+
+def test_a_tokenizer_larger_than_the_vocabulary_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ckpt = write_checkpoint(tmp_path / "hf", "bert", vocab_size=20)
+    line = import_error(tmp_path, ckpt.path, capsys)
+    assert "tokenizer.json has 51 tokens but the model's vocabulary has 20" in line
