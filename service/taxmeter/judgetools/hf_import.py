@@ -43,6 +43,8 @@ __all__ = [
 ]
 
 DEFAULT_MAX_LENGTH = 512
+MAX_MODEL_BYTES = 1_900_000_000
+"""Weights per graph file: a protobuf message cannot exceed 2 GiB (XLM-R large is over)."""
 PROBES: tuple[tuple[str, str], ...] = (
     ("How do I bake bread?", "Mix flour, water, salt and yeast, let it rise, then bake it at "
                              "220 degrees for 35 minutes."),
@@ -211,6 +213,11 @@ def import_checkpoint(hf_dir: Path, dest: Path, options: ImportOptions) -> Impor
     if tok_vocab > ckpt.vocab_size:
         raise CheckpointError(name, f"tokenizer.json has {tok_vocab} tokens but the model's "
                                     f"vocabulary has {ckpt.vocab_size}: wrong tokenizer")
+    fp32_bytes = sum(int(w.size) for w in ckpt.weights.values()) * 4
+    if fp32_bytes > MAX_MODEL_BYTES:
+        raise CheckpointError(name, f"the fp32 graph would hold {fp32_bytes / 1e9:.1f} GB of "
+                                    "weights, over ONNX's 2 GB single-file limit (models that "
+                                    "need external data files are not supported)")
     sources = [ckpt.path / "config.json", *(ckpt.path / f for f in ckpt.weight_files),
                ckpt.path / "tokenizer.json"]
     digest = _sha256(sources)
