@@ -332,3 +332,45 @@ def test_a_tokenizer_larger_than_the_vocabulary_is_refused(
     ckpt = write_checkpoint(tmp_path / "hf", "bert", vocab_size=20)
     line = import_error(tmp_path, ckpt.path, capsys)
     assert "tokenizer.json has 51 tokens but the model's vocabulary has 20" in line
+
+
+def _write_safetensors(path: Path, tensors: dict[str, tuple[str, np.ndarray]]) -> None:
+    """A safetensors file by hand (safetensors.numpy cannot write bfloat16)."""
+    header: dict[str, Any] = {}
+    blobs, offset = [], 0
+    for name, (dtype, raw) in tensors.items():
+        data = raw.tobytes()
+        header[name] = {"dtype": dtype, "shape": list(raw.shape),
+                        "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    head = json.dumps(header).encode()
+    path.write_bytes(len(head).to_bytes(8, "little") + head + b"".join(blobs))
+
+
+@pytest.mark.parametrize("dtype", ["F16", "BF16"])
+def test_half_precision_and_gamma_beta_checkpoints_import(tmp_path: Path, dtype: str) -> None:
+    """Weights stored as F16 or BF16 (and LayerNorm tensors under the old gamma/beta names)
+    are read as float32; parity against the reference on the rounded weights."""
+    ckpt = write_checkpoint(tmp_path / "hf" / "bert", "bert")
+    stored: dict[str, tuple[str, np.ndarray]] = {}
+    rounded: dict[str, np.ndarray] = {}
+    for name, w in ckpt.weights.items():
+        if dtype == "F16":
+            half = w.astype(np.float16)
+            stored_raw, back = half, half.astype(np.float32)
+        else:
+            bits = (w.view(np.uint32) >> 16).astype(np.uint16)
+            stored_raw, back = bits, (bits.astype(np.uint32) << 16).view(np.float32)
+        rounded[name] = back
+        key = name.replace("LayerNorm.weight", "LayerNorm.gamma").replace("LayerNorm.bias",
+                                                                          "LayerNorm.beta")
+        stored[key] = (dtype, stored_raw)
+    stored["bert.embeddings.position_ids"] = ("I64", np.arange(64, dtype=np.int64)[None])
+    _write_safetensors(ckpt.path / "model.safetensors", stored)
+    dest = tmp_path / "judges"
+    assert main(["judges", "import", str(ckpt.path), str(dest), "--name", "half"]) == 0
+    judge = dest / "half"
+    f = feeds(judge, ITEMS)
+    want = ref(TinyCheckpoint(ckpt.path, ckpt.config, rounded), f)
+    np.testing.assert_allclose(run(judge / "model.onnx", f), want, atol=FP32_TOL, rtol=0)

@@ -243,13 +243,15 @@ def _expected(family: str, shape: ClassifierShape, ffn: int, vocab: int, max_pos
 
 def _read_safetensors(judge: str, path: Path) -> dict[str, np.ndarray]:
     """Every tensor of one file as float32 (F64/F32/F16/BF16; others are skipped, e.g. the
-    int64 ``position_ids`` buffer)."""
+    int64 ``position_ids`` buffer). Read through a memory map: one copy, as float32."""
     try:
-        raw = path.read_bytes()
-        (n,) = struct.unpack("<Q", raw[:8])
-        header = json.loads(raw[8:8 + n])
-    except (OSError, struct.error, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raw = np.memmap(path, dtype=np.uint8, mode="r")
+        (n,) = struct.unpack("<Q", raw[:8].tobytes())
+        header = json.loads(raw[8:8 + n].tobytes())
+    except (OSError, ValueError, struct.error, UnicodeDecodeError) as exc:
         raise CheckpointError(judge, f"{path.name} is not a safetensors file: {exc}") from exc
+    if not isinstance(header, dict):
+        raise CheckpointError(judge, f"{path.name} is not a safetensors file: bad header")
     base = 8 + n
     out: dict[str, np.ndarray] = {}
     for name, info in header.items():
@@ -257,17 +259,20 @@ def _read_safetensors(judge: str, path: Path) -> dict[str, np.ndarray]:
             continue
         dtype, shape = info.get("dtype"), tuple(info.get("shape", ()))
         start, end = info.get("data_offsets", (0, 0))
-        if base + end > len(raw) or start > end:
+        if base + end > raw.size or start > end:
             raise CheckpointError(judge, f"{path.name}: tensor {name} lies outside the file")
         buf = raw[base + start:base + end]
         if dtype == "BF16":
-            bits = np.frombuffer(buf, dtype="<u2").astype(np.uint32) << 16
-            arr = bits.view(np.float32)
+            arr = (buf.view("<u2").astype(np.uint32) << 16).view(np.float32)
         elif dtype in _SAFETENSORS_DTYPES:
-            arr = np.frombuffer(buf, dtype=np.dtype(_SAFETENSORS_DTYPES[dtype]).newbyteorder("<"))
+            arr = buf.view(np.dtype(_SAFETENSORS_DTYPES[dtype]).newbyteorder("<"))
         else:
             continue
-        out[name] = arr.astype(np.float32).reshape(shape)
+        if arr.size != int(np.prod(shape, dtype=np.int64)):
+            raise CheckpointError(judge, f"{path.name}: tensor {name} has {arr.size} values "
+                                         f"for shape {list(shape)}")
+        out[name] = np.array(arr, dtype=np.float32).reshape(shape)  # a copy, not a map
+    del raw
     return out
 
 
