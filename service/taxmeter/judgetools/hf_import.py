@@ -45,6 +45,7 @@ __all__ = [
 DEFAULT_MAX_LENGTH = 512
 MAX_MODEL_BYTES = 1_900_000_000
 """Weights per graph file: a protobuf message cannot exceed 2 GiB (XLM-R large is over)."""
+FP16_WARN_SCORE_DIFF = 0.01
 PROBES: tuple[tuple[str, str], ...] = (
     ("How do I bake bread?", "Mix flour, water, salt and yeast, let it rise, then bake it at "
                              "220 degrees for 35 minutes."),
@@ -87,6 +88,10 @@ class ImportReport:
             lines.append(f"  fp16 vs fp32 on {parity['probes']} probe texts: max |score diff| "
                          f"{parity['fp16_max_abs_score_diff']:.2e}, max |logit diff| "
                          f"{parity['fp16_max_abs_logit_diff']:.2e}")
+            if parity["fp16_max_abs_score_diff"] > FP16_WARN_SCORE_DIFF:
+                lines.append("  warning: the fp16 variant moves scores by more than "
+                             f"{FP16_WARN_SCORE_DIFF}; import with --no-fp16 or serve with "
+                             "judges.precision: fp32")
         for probe in r["probe_scores"]:
             scores = ", ".join(f"{k} {v:.3f}" for k, v in probe["scores"].items())
             lines.append(f"  probe {probe['response'][:40]!r}: {scores}")
