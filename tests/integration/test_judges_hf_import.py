@@ -328,6 +328,29 @@ def test_an_existing_judge_is_replaced_only_with_force(
     assert (judge / "model.fp16.onnx").is_file()
 
 
+def test_a_garbled_tokenizer_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ckpt = write_checkpoint(tmp_path / "hf", "bert")
+    (ckpt.path / "tokenizer.json").write_text('{"version": "1.0", "model": 3}', encoding="utf-8")
+    assert "tokenizer.json could not be read" in import_error(tmp_path, ckpt.path, capsys)
+
+
+def test_pair_input_needs_a_pair_template(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hf_fixtures import tiny_tokenizer
+    from tokenizers import processors
+
+    ckpt = write_checkpoint(tmp_path / "hf", "bert")
+    tok = tiny_tokenizer("bert")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
+    tok.save(str(ckpt.path / "tokenizer.json"))
+    line = import_error(tmp_path, ckpt.path, capsys, "--input", "pair")
+    assert "no pair template" in line
+
+
 def test_a_tokenizer_larger_than_the_vocabulary_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

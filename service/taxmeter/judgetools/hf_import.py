@@ -110,9 +110,16 @@ def _max_length(judge: str, ckpt: Checkpoint, wanted: int | None) -> int:
     tok_max = None
     cfg = ckpt.path / "tokenizer_config.json"
     if cfg.is_file():
-        value = json.loads(cfg.read_text(encoding="utf-8")).get("model_max_length")
+        try:
+            data = json.loads(cfg.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise CheckpointError(judge, f"{cfg.name} is not valid JSON: {exc}") from exc
+        value = data.get("model_max_length") if isinstance(data, dict) else None
         tok_max = value if isinstance(value, int) and 8 <= value < 1_000_000 else None
-    return min(DEFAULT_MAX_LENGTH, limit, tok_max or limit)
+    length = min(DEFAULT_MAX_LENGTH, limit, tok_max or limit)
+    if length < 8:
+        raise CheckpointError(judge, f"the model's {limit} positions are fewer than 8")
+    return length
 
 
 def _sha256(paths: Sequence[Path]) -> str:
@@ -130,7 +137,7 @@ def _manifest(name: str, ckpt: Checkpoint, heads: Sequence[HeadChoice], kind: st
         "name": name,
         "version": f"hf-{digest[:12]}",
         "description": f"{ckpt.architecture} ({ckpt.shape.num_layers} layers) imported from "
-                       f"{ckpt.path.name} by taxmeter judges import",
+                       f"{ckpt.path.resolve().name} by taxmeter judges import",
         "model": "model.onnx",
     }
     if fp16:
@@ -165,7 +172,11 @@ def _probe(judge_dir: Path, models: Sequence[bytes]
     manifest = load_manifest(judge_dir)
     tok = JudgeTokenizer(load_tokenizer(manifest.name, judge_dir / manifest.tokenizer),
                          kind=manifest.input.kind, max_length=manifest.input.max_length)
-    by_role = tok.encode([JudgeInput(prompt=p, response=r) for p, r in PROBES])
+    try:
+        by_role = tok.encode([JudgeInput(prompt=p, response=r) for p, r in PROBES])
+    except Exception as exc:  # tokenizers raises a bare Exception (e.g. no pair template)
+        raise CheckpointError(manifest.name, f"tokenizer.json cannot encode "
+                                             f"{manifest.input.kind!r} inputs: {exc}") from exc
     results = []
     for model in models:
         opts = ort.SessionOptions()
@@ -200,6 +211,7 @@ def import_checkpoint(hf_dir: Path, dest: Path, options: ImportOptions) -> Impor
     Raises :class:`CheckpointError` (a ``JudgeLoadError``, one line) for an unsupported or
     incomplete checkpoint, an unknown label, or an existing judge without ``force``.
     """
+    from taxmeter.judges.tokenize import load_tokenizer
     from taxmeter.judgetools.weights import judge_tokenizer_json
 
     name = options.name
@@ -211,10 +223,13 @@ def import_checkpoint(hf_dir: Path, dest: Path, options: ImportOptions) -> Impor
     ckpt = load_checkpoint(Path(hf_dir), name)
     heads = choose_heads(name, ckpt.labels, options.heads, options.thresholds)
     max_length = _max_length(name, ckpt, options.max_length)
+    source_tok = load_tokenizer(name, ckpt.path / "tokenizer.json")  # names a garbled file
+    tok_vocab = source_tok.get_vocab_size(with_added_tokens=True)
+    if options.input_kind == "pair" and source_tok.num_special_tokens_to_add(True) <= \
+            source_tok.num_special_tokens_to_add(False):
+        raise CheckpointError(name, "tokenizer.json has no pair template in its post_processor: "
+                                    "--input pair would lose the special tokens")
     tokenizer_json = judge_tokenizer_json(ckpt.path / "tokenizer.json", max_length)
-    from tokenizers import Tokenizer
-
-    tok_vocab = Tokenizer.from_str(tokenizer_json).get_vocab_size(with_added_tokens=True)
     if tok_vocab > ckpt.vocab_size:
         raise CheckpointError(name, f"tokenizer.json has {tok_vocab} tokens but the model's "
                                     f"vocabulary has {ckpt.vocab_size}: wrong tokenizer")
