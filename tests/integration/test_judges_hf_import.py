@@ -436,3 +436,29 @@ def test_real_minilm_weights_with_a_classifier_head_match_the_reference(tmp_path
     np.testing.assert_allclose(run(judge / "model.onnx", f), want, atol=FP32_TOL, rtol=0)
     got16 = softmax(run(judge / "model.fp16.onnx", f))
     np.testing.assert_allclose(got16, softmax(want), atol=1e-3, rtol=0)
+
+
+@pytest.mark.parametrize(("args", "named"), [
+    (["--max-length", "80"], "--max-length 80 exceeds the model's 64 positions"),
+    (["--threshold", "refusal"], "--threshold 'refusal' must look like NAME=VALUE"),
+    (["--threshold", "refusal=high"], "--threshold refusal=high: not a number"),
+    (["--name", "my judge"], "a judge name may hold only letters"),
+])
+def test_bad_options_are_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], named: str
+) -> None:
+    ckpt = write_checkpoint(tmp_path / "hf", "roberta")
+    assert named in import_error(tmp_path, ckpt.path, capsys, *args)
+
+
+def test_help_says_what_is_supported_and_that_nothing_is_downloaded(
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["judges", "import", "--help"])
+    assert exit_info.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())
+    for needle in ("BertForSequenceClassification", "XLMRobertaForSequenceClassification",
+                   "DistilRoBERTa", "--head NAME=LABEL", "--input {response,pair}",
+                   "Nothing is downloaded"):
+        assert needle in out, needle
