@@ -462,3 +462,13 @@ def test_help_says_what_is_supported_and_that_nothing_is_downloaded(
                    "DistilRoBERTa", "--head NAME=LABEL", "--input {response,pair}",
                    "Nothing is downloaded"):
         assert needle in out, needle
+
+
+@pytest.mark.parametrize("content", [b"", b"\x05\x00", b"\xff" * 64])
+def test_a_file_that_is_not_safetensors_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes
+) -> None:
+    ckpt = write_checkpoint(tmp_path / "hf", "bert")
+    (ckpt.path / "model.safetensors").write_bytes(content)
+    assert "model.safetensors is not a safetensors file" in import_error(tmp_path, ckpt.path,
+                                                                         capsys)

@@ -257,9 +257,13 @@ def _read_safetensors(judge: str, path: Path) -> dict[str, np.ndarray]:
     for name, info in header.items():
         if name == "__metadata__":
             continue
-        dtype, shape = info.get("dtype"), tuple(info.get("shape", ()))
-        start, end = info.get("data_offsets", (0, 0))
-        if base + end > raw.size or start > end:
+        try:
+            dtype, shape = info["dtype"], tuple(int(d) for d in info["shape"])
+            start, end = (int(o) for o in info["data_offsets"])
+        except (TypeError, ValueError, KeyError) as exc:
+            raise CheckpointError(judge, f"{path.name}: bad header entry for tensor {name}"
+                                  ) from exc
+        if base + end > raw.size or not 0 <= start <= end:
             raise CheckpointError(judge, f"{path.name}: tensor {name} lies outside the file")
         buf = raw[base + start:base + end]
         if dtype == "BF16":
