@@ -127,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     from taxmeter.judgetools.cli import register as register_build
 
     register_build(judges_sub)
-    from taxmeter.judgetools.hf_import import register as register_import
+    from taxmeter.judgetools.hf_cli import register as register_import
 
     register_import(judges_sub)
     from taxmeter.judgetools.triton_export import register as register_export

@@ -472,3 +472,38 @@ def test_a_file_that_is_not_safetensors_is_named(
     (ckpt.path / "model.safetensors").write_bytes(content)
     assert "model.safetensors is not a safetensors file" in import_error(tmp_path, ckpt.path,
                                                                          capsys)
+
+
+def _expect_file(path: Path, ckpt: TinyCheckpoint, judge_dir: Path,
+                 items: list[JudgeInput]) -> Path:
+    """What a user would compute with transformers: here, the reference's logits."""
+    rows = []
+    for item in items:
+        f = feeds(judge_dir, [item])
+        rows.append({"prompt": item.prompt, "response": item.response,
+                     "logits": ref(ckpt, f)[0].tolist()})
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    return path
+
+
+def test_expect_checks_the_graph_against_the_original_models_logits(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ckpt, judge = import_case(tmp_path, "roberta", repo="first")
+    expect = _expect_file(tmp_path / "expect.jsonl", ckpt, judge, ITEMS)
+    dest = tmp_path / "judges"
+    capsys.readouterr()
+    assert main(["judges", "import", str(ckpt.path), str(dest), "--expect", str(expect)]) == 0
+    assert "--expect expect.jsonl: 5 entries, max |logit diff|" in capsys.readouterr().out
+    report = json.loads((dest / "roberta" / "import_report.json").read_text(encoding="utf-8"))
+    assert report["expected"]["entries"] == len(ITEMS)
+    assert report["expected"]["max_abs_logit_diff"] < FP32_TOL
+
+    rows = [json.loads(x) for x in expect.read_text(encoding="utf-8").splitlines()]
+    rows[2]["logits"][1] += 0.05  # the original model disagrees on the third input
+    expect.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    line = import_error(tmp_path / "again", ckpt.path, capsys, "--expect", str(expect))
+    assert "--expect expect.jsonl: entry 3's logits differ by 5.00e-02" in line
+    expect.write_text('{"response": "x", "logits": [1.0]}\n', encoding="utf-8")
+    line = import_error(tmp_path / "again", ckpt.path, capsys, "--expect", str(expect))
+    assert "--expect expect.jsonl line 1: 1 logits, the model has 2 labels" in line

@@ -12,12 +12,10 @@ function of the checkpoint files and the options (byte-identical on rebuild).
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import re
 import shutil
-import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,19 +25,18 @@ from typing import Any, Literal
 import numpy as np
 import yaml
 
-from taxmeter.errors import JudgeLoadError
 from taxmeter.judgetools.hf_checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from taxmeter.judgetools.hf_graph import build_classifier_graph, graph_input_names
 from taxmeter.judgetools.hf_heads import HeadChoice, choose_heads
 
 __all__ = [
     "PROBES",
+    "Expected",
     "ImportOptions",
     "ImportReport",
     "default_name",
     "import_checkpoint",
-    "register",
-    "run_import",
+    "read_expected",
 ]
 
 DEFAULT_MAX_LENGTH = 512
@@ -67,6 +64,10 @@ class ImportOptions:
     max_length: int | None = None
     fp16: bool = True
     force: bool = False
+    expect: Path | None = None
+    """JSONL of inputs with the original model's logits (``read_expected``): import only if
+    the fp32 graph reproduces them within ``expect_tolerance``."""
+    expect_tolerance: float = 1e-3
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +93,10 @@ class ImportReport:
                 lines.append("  warning: the fp16 variant moves scores by more than "
                              f"{FP16_WARN_SCORE_DIFF}; import with --no-fp16 or serve with "
                              "judges.precision: fp32")
+        if "expected" in r:
+            e = r["expected"]
+            lines.append(f"  --expect {e['file']}: {e['entries']} entries, max |logit diff| "
+                         f"{e['max_abs_logit_diff']:.2e} (tolerance {e['tolerance']})")
         for probe in r["probe_scores"]:
             scores = ", ".join(f"{k} {v:.3f}" for k, v in probe["scores"].items())
             lines.append(f"  probe {probe['response'][:40]!r}: {scores}")
@@ -157,10 +162,11 @@ def _manifest(name: str, ckpt: Checkpoint, heads: Sequence[HeadChoice], kind: st
     return manifest
 
 
-def _probe(judge_dir: Path, models: Sequence[bytes]
-           ) -> list[tuple[np.ndarray, dict[str, np.ndarray]]]:
+def _probe(judge_dir: Path, models: Sequence[bytes], expected: Sequence[Expected]
+           ) -> tuple[list[tuple[np.ndarray, dict[str, np.ndarray]]], np.ndarray | None]:
     """Load ``judge_dir`` with the real loader, check the manifest against each model's
-    session and score :data:`PROBES`: ``(logits, scores by head)`` per model."""
+    session and score :data:`PROBES`: ``(logits, scores by head)`` per model; and the fp32
+    logits of the ``expected`` inputs (``None`` when there are none)."""
     import onnxruntime as ort
 
     from taxmeter.judges.backend import TensorSpec
@@ -172,28 +178,77 @@ def _probe(judge_dir: Path, models: Sequence[bytes]
     manifest = load_manifest(judge_dir)
     tok = JudgeTokenizer(load_tokenizer(manifest.name, judge_dir / manifest.tokenizer),
                          kind=manifest.input.kind, max_length=manifest.input.max_length)
-    try:
-        by_role = tok.encode([JudgeInput(prompt=p, response=r) for p, r in PROBES])
-    except Exception as exc:  # tokenizers raises a bare Exception (e.g. no pair template)
-        raise CheckpointError(manifest.name, f"tokenizer.json cannot encode "
-                                             f"{manifest.input.kind!r} inputs: {exc}") from exc
+
+    def encode(items: Sequence[JudgeInput]) -> dict[str, np.ndarray]:
+        try:
+            return tok.encode(items)
+        except Exception as exc:  # tokenizers raises a bare Exception
+            raise CheckpointError(manifest.name, f"tokenizer.json cannot encode "
+                                                 f"{manifest.input.kind!r} inputs: {exc}") from exc
+
+    def specs(args: Sequence[Any]) -> list[TensorSpec]:
+        return [TensorSpec(a.name, ort_dtype_name(a.type),
+                           tuple(d if isinstance(d, int) else None for d in a.shape))
+                for a in args]
+
+    by_role = encode([JudgeInput(prompt=p, response=r) for p, r in PROBES])
     results = []
-    for model in models:
+    expected_logits = None
+    for i, model in enumerate(models):
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = 1
         opts.log_severity_level = 3
         sess = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
-
-        def specs(args: Sequence[Any]) -> list[TensorSpec]:
-            return [TensorSpec(a.name, ort_dtype_name(a.type),
-                               tuple(d if isinstance(d, int) else None for d in a.shape))
-                    for a in args]
-
         roles = validate_against_model(manifest, specs(sess.get_inputs()),
                                        specs(sess.get_outputs()))
         logits = sess.run(["logits"], {g: by_role[r] for r, g in roles.items()})[0]
         results.append((logits, {h.name: h.scores(logits) for h in manifest.heads}))
-    return results
+        if i == 0 and expected:
+            rows = []
+            for e in expected:  # one at a time: no padding in the way of the comparison
+                feeds = encode([JudgeInput(prompt=e.prompt, response=e.response)])
+                rows.append(sess.run(["logits"], {g: feeds[r] for r, g in roles.items()})[0][0])
+            expected_logits = np.stack(rows).astype(np.float64)
+    return results, expected_logits
+
+
+@dataclass(frozen=True, slots=True)
+class Expected:
+    """One line of ``--expect``: an input and the logits the original model gave it."""
+
+    prompt: str
+    response: str
+    logits: tuple[float, ...]
+
+
+def read_expected(judge: str, path: Path, num_labels: int) -> list[Expected]:
+    """``--expect`` JSONL: ``{"response": ..., "prompt": ... (optional), "logits": [...]}``."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CheckpointError(judge, f"--expect {path}: {exc}") from exc
+    out = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            prompt, response = row.get("prompt", ""), row["response"]
+            logits = tuple(float(v) for v in row["logits"])
+        except (json.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(judge, f"--expect {path.name} line {n}: need a JSON object "
+                                         "with 'response' and 'logits' (a list of numbers)"
+                                  ) from exc
+        if not isinstance(prompt, str) or not isinstance(response, str):
+            raise CheckpointError(judge, f"--expect {path.name} line {n}: prompt and response "
+                                         "must be strings")
+        if len(logits) != num_labels:
+            raise CheckpointError(judge, f"--expect {path.name} line {n}: {len(logits)} logits, "
+                                         f"the model has {num_labels} labels")
+        out.append(Expected(prompt, response, logits))
+    if not out:
+        raise CheckpointError(judge, f"--expect {path.name} holds no lines")
+    return out
 
 
 def _sanitise(name: str) -> str:
@@ -241,6 +296,8 @@ def import_checkpoint(hf_dir: Path, dest: Path, options: ImportOptions) -> Impor
     sources = [ckpt.path / "config.json", *(ckpt.path / f for f in ckpt.weight_files),
                ckpt.path / "tokenizer.json"]
     digest = _sha256(sources)
+    expected = ([] if options.expect is None
+                else read_expected(name, Path(options.expect), len(ckpt.labels)))
     models = [build_classifier_graph(ckpt.weights, ckpt.shape).SerializeToString()]
     if options.fp16:
         models.append(build_classifier_graph(ckpt.weights, ckpt.shape,
@@ -260,8 +317,11 @@ def import_checkpoint(hf_dir: Path, dest: Path, options: ImportOptions) -> Impor
         (tmp / "tokenizer.json").write_text(tokenizer_json, encoding="utf-8")
         (tmp / "manifest.yaml").write_text(
             yaml.safe_dump(manifest, sort_keys=False, allow_unicode=True), encoding="utf-8")
-        probed = _probe(tmp, models)
+        probed, got = _probe(tmp, models, expected)
         report = _report(ckpt, heads, manifest, sources, probed)
+        if options.expect is not None and got is not None:
+            report["expected"] = _compare(name, options.expect, expected, got,
+                                          options.expect_tolerance)
         (tmp / "import_report.json").write_text(json.dumps(report, indent=2) + "\n",
                                                 encoding="utf-8")
         tmp.chmod(0o755)
@@ -271,6 +331,19 @@ def import_checkpoint(hf_dir: Path, dest: Path, options: ImportOptions) -> Impor
     finally:
         shutil.rmtree(tmp_root, ignore_errors=True)
     return ImportReport(path=final, report=report)
+
+
+def _compare(judge: str, path: Path, expected: Sequence[Expected], got: np.ndarray,
+             tolerance: float) -> dict[str, Any]:
+    diff = np.abs(got - np.array([e.logits for e in expected], dtype=np.float64)).max(axis=1)
+    worst = int(np.argmax(diff))
+    if diff[worst] > tolerance:
+        raise CheckpointError(
+            judge, f"--expect {path.name}: entry {worst + 1}'s logits differ by "
+                   f"{diff[worst]:.2e} (> {tolerance}): the imported graph does not reproduce "
+                   "this checkpoint")
+    return {"file": path.name, "entries": len(expected),
+            "max_abs_logit_diff": round(float(diff[worst]), 7), "tolerance": tolerance}
 
 
 def _report(ckpt: Checkpoint, heads: Sequence[HeadChoice], manifest: Mapping[str, Any],
@@ -313,75 +386,3 @@ def _report(ckpt: Checkpoint, heads: Sequence[HeadChoice], manifest: Mapping[str
             for i, (p, r) in enumerate(PROBES)
         ],
     }
-
-
-def register(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``import`` to the ``taxmeter judges`` sub-command group."""
-    parser: argparse.ArgumentParser = subparsers.add_parser(
-        "import",
-        help="turn a local Hugging Face sequence classifier into a judge (no torch)",
-        description="Import HF_DIR (config.json, model.safetensors or a sharded "
-                    "model.safetensors.index.json, tokenizer.json) as the judge DEST/NAME: "
-                    "model.onnx, model.fp16.onnx, tokenizer.json, manifest.yaml, "
-                    "import_report.json. Supported: BertForSequenceClassification, "
-                    "RobertaForSequenceClassification (DistilRoBERTa), "
-                    "XLMRobertaForSequenceClassification, DistilBertForSequenceClassification. "
-                    "Nothing is downloaded: fetch the checkpoint yourself first.",
-        epilog="example: taxmeter judges import ./distilroberta-rejection ./judges "
-               "--name refusal-roberta --head refusal=REJECTION --threshold refusal=0.5",
-    )
-    parser.add_argument("hf_dir", type=Path, metavar="HF_DIR",
-                        help="the checkpoint folder")
-    parser.add_argument("dest", type=Path, metavar="DEST",
-                        help="the judge repository folder; the judge goes to DEST/NAME")
-    parser.add_argument("--name", help="judge name (default: HF_DIR's folder name)")
-    parser.add_argument("--head", action="append", default=[], metavar="NAME=LABEL",
-                        help="head NAME scores the probability of LABEL (an id2label name or "
-                             "index); repeatable. Heads named refusal/unsafe/quality get that "
-                             "role. Default: a label named like refusal/rejection (or "
-                             "unsafe/toxic) becomes that head")
-    parser.add_argument("--threshold", action="append", default=[], metavar="NAME=VALUE",
-                        help="decision threshold of head NAME (default 0.5); repeatable")
-    parser.add_argument("--input", dest="input_kind", choices=("response", "pair"),
-                        default="response",
-                        help="what the model reads: the response alone (default) or the "
-                             "(prompt, response) text pair")
-    parser.add_argument("--max-length", type=int, default=None,
-                        help="tokens per input (default: min(512, the model's positions, "
-                             "tokenizer_config.json model_max_length))")
-    parser.add_argument("--no-fp16", dest="fp16", action="store_false",
-                        help="do not write the fp16 variant")
-    parser.add_argument("--force", action="store_true", help="replace an existing DEST/NAME")
-    parser.set_defaults(func=run_import)
-    return parser
-
-
-def _pairs(judge: str, values: Sequence[str], option: str) -> list[tuple[str, str]]:
-    out = []
-    for v in values:
-        key, sep, value = v.partition("=")
-        if not sep or not key or not value:
-            raise CheckpointError(judge, f"{option} {v!r} must look like NAME=VALUE")
-        out.append((key.strip(), value.strip()))
-    return out
-
-
-def run_import(args: argparse.Namespace) -> int:
-    name = args.name or default_name(args.hf_dir)
-    try:
-        thresholds: dict[str, float] = {}
-        for key, value in _pairs(name, args.threshold, "--threshold"):
-            try:
-                thresholds[key] = float(value)
-            except ValueError as exc:
-                raise CheckpointError(name, f"--threshold {key}={value}: not a number") from exc
-        options = ImportOptions(
-            name=name, heads=_pairs(name, args.head, "--head"), thresholds=thresholds,
-            input_kind=args.input_kind, max_length=args.max_length, fp16=args.fp16,
-            force=args.force)
-        report = import_checkpoint(args.hf_dir, args.dest, options)
-    except JudgeLoadError as exc:
-        print(f"taxmeter judges import: error: {exc}", file=sys.stderr)
-        return 2
-    print("\n".join(report.summary_lines()))
-    return 0
