@@ -5,6 +5,7 @@
     taxmeter demo [--config FILE]       sidecar + simulated endpoints + traffic, live view
     taxmeter score FILE.jsonl           score prompt/response lines with the judges
     taxmeter judges build [DIR]         build the default judge repository
+    taxmeter judges import HF_DIR DEST  turn a local Hugging Face classifier into a judge
     taxmeter judges export-triton DIR   write the judges as a Triton model repository
     taxmeter version
 
@@ -126,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     from taxmeter.judgetools.cli import register as register_build
 
     register_build(judges_sub)
+    from taxmeter.judgetools.hf_cli import register as register_import
+
+    register_import(judges_sub)
     from taxmeter.judgetools.triton_export import register as register_export
 
     register_export(judges_sub)

@@ -12,6 +12,9 @@ labelled examples in ``taxmeter/judges/data``, and the ``taxmeter judges build``
 - ``heads``       head training and evaluation metrics
 - ``repository``  ``build_repository``, ``default_repository_path``, ``ensure_default_repository``
 - ``cli``         ``register(judges_subparsers)``
+- ``hf_checkpoint``, ``hf_graph``, ``hf_heads``, ``hf_import``, ``hf_cli``
+                  ``taxmeter judges import``: a local Hugging Face BERT/RoBERTa/XLM-R/DistilBERT
+                  classifier → a judge folder
 """
 
 from __future__ import annotations
