@@ -13,7 +13,7 @@ import random
 import time
 
 from prometheus_client import CollectorRegistry, generate_latest
-from taxmeter.tax import TaxAggregator, TaxConfig
+from taxmeter.tax import TaxAggregator, TaxCollector, TaxConfig
 from taxmeter.types import Arm, ArmOutcome, ArmResult, HeadScore, ScoredPair, ShadowPair
 
 
@@ -23,6 +23,13 @@ class Clock:
 
     def monotonic(self) -> float:
         return self.now
+
+
+def _registered(registry: CollectorRegistry, config: TaxConfig, *, clock: Clock) -> TaxAggregator:
+    """An aggregator with its collector on ``registry`` (what ``app.py`` does)."""
+    agg = TaxAggregator(config, clock=clock)
+    registry.register(TaxCollector(agg))
+    return agg
 
 
 def _scores(rng: random.Random) -> dict[str, HeadScore]:
@@ -58,7 +65,7 @@ def main() -> None:
     routes = 50
     clock = Clock()
     registry = CollectorRegistry()
-    agg = TaxAggregator(TaxConfig(windows=["5m", "1h", "24h"]), registry, clock=clock)
+    agg = _registered(registry, TaxConfig(windows=["5m", "1h", "24h"]), clock=clock)
     pairs = make_pairs(20_000, routes)
     # Warm every route and every window slot a bit (time advances 0.5 s per pair).
     t0 = time.perf_counter()
@@ -80,13 +87,13 @@ def main() -> None:
     print(f"series at {routes} routes: {series_count(registry)}")
 
     reg20 = CollectorRegistry()
-    agg20 = TaxAggregator(TaxConfig(windows=["5m", "1h", "24h"]), reg20, clock=Clock())
+    agg20 = _registered(reg20, TaxConfig(windows=["5m", "1h", "24h"]), clock=Clock())
     for p in make_pairs(4000, 20, seed=2):
         agg20.observe(p)
     print(f"series at 20 routes, 1 quality head, 3 windows, no categories: {series_count(reg20)}")
     reg20c = CollectorRegistry()
-    agg20c = TaxAggregator(TaxConfig(categories=[f"c{i}" for i in range(5)]), reg20c,
-                           clock=Clock())
+    agg20c = _registered(reg20c, TaxConfig(categories=[f"c{i}" for i in range(5)]),
+                         clock=Clock())
     rng = random.Random(3)
     for p in make_pairs(4000, 20, seed=2):
         sp = ShadowPair(p.pair.request_id, p.pair.route, f"c{rng.randint(0, 6)}", "p",

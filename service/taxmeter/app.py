@@ -36,6 +36,7 @@ from taxmeter.shadow.dispatcher import ShadowDispatcher
 from taxmeter.shadow.endpoint import build_endpoints
 from taxmeter.shadow.metrics import ShadowMetrics
 from taxmeter.tax.aggregator import TaxAggregator
+from taxmeter.tax.collector import TaxCollector
 from taxmeter.telemetry.ledger import Ledger
 from taxmeter.telemetry.server import MetricsServer, build_info_family
 from taxmeter.telemetry.tracing import build_tracer_provider, tracer_from
@@ -99,7 +100,8 @@ class App:
         tax = config.tax
         if not tax.categories and config.categories:
             tax = tax.model_copy(update={"categories": list(config.categories)})
-        self.aggregator = TaxAggregator(tax, self.registry, clock=clock)
+        self.aggregator = TaxAggregator(tax, clock=clock)
+        self.registry.register(TaxCollector(self.aggregator))
         sink = JudgingSink(self.engine, self.aggregator)
         self.guarded, self.unguarded = build_endpoints(config.shadow, env)
         self.dispatcher = ShadowDispatcher(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -25,14 +25,25 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from taxmeter.tax.config import TaxConfig
 from taxmeter.tax.estimators import Interval
-from taxmeter.tax.layout import ARMS, DELTA_EXPORT_BOUNDS
-from taxmeter.tax.summary import summarize_window
+from taxmeter.tax.layout import ARMS, DELTA_EXPORT_BOUNDS, Layout
+from taxmeter.tax.summary import RouteSnapshot, summarize_window
 
-if TYPE_CHECKING:
-    from taxmeter.tax.aggregator import TaxAggregator
 
-_ARM_FIELDS = {"guarded": "g", "unguarded": "u"}
+class TaxSource(Protocol):
+    """What the collector reads (the tax aggregator implements it)."""
+
+    @property
+    def config(self) -> TaxConfig: ...
+
+    @property
+    def layout(self) -> Layout: ...
+
+    @property
+    def window_names(self) -> list[str]: ...
+
+    def snapshot(self, only: str | None = None) -> list[RouteSnapshot]: ...
 
 
 def _put(fam: GaugeMetricFamily, labels: list[str], value: float | None) -> None:
@@ -137,7 +148,9 @@ class _Families:
 
 
 class TaxCollector(Collector):
-    def __init__(self, aggregator: TaxAggregator) -> None:
+    """Registered on the app's registry by ``app.py``: ``registry.register(TaxCollector(agg))``."""
+
+    def __init__(self, aggregator: TaxSource) -> None:
         self._agg = aggregator
 
     def describe(self) -> Iterator[Metric]:
@@ -154,22 +167,22 @@ class TaxCollector(Collector):
             c = snap.cum
             for reason, count in sorted(snap.unscored.items()):
                 m.unscored.add_metric([r, reason], count)
-            if c[f["complete"]] == 0 and not snap.categories:
+            if c[f.complete] == 0 and not snap.categories:
                 continue
-            eligible = float(c[f["eligible"]])
+            eligible = float(c[f.eligible])
             m.pairs.add_metric([r, "true"], eligible)
-            m.pairs.add_metric([r, "false"], float(c[f["complete"]]) - eligible)
-            for arm, a in _ARM_FIELDS.items():
-                m.refusals.add_metric([r, arm], float(c[f["refusals_" + a]]))
-                m.unsafe.add_metric([r, arm], float(c[f["unsafe_" + a]]))
-                m.tokens.add_metric([r, arm], float(c[f["tok_" + a]]))
-                m.lat_seconds.add_metric([r, arm], float(c[f["lat_sum_" + a]]))
-                m.ttft_seconds.add_metric([r, arm], float(c[f["ttft_sum_" + a]]))
-            m.over_refusals.add_metric([r], float(c[f["over_refusals"]]))
-            m.vor_sum.add_metric([r], float(c[f["v_or"]]))
-            m.safety.add_metric([r], float(c[f["safety_benefits"]]))
-            m.lat_pairs.add_metric([r], float(c[f["lat_n"]]))
-            m.ttft_pairs.add_metric([r], float(c[f["ttft_n"]]))
+            m.pairs.add_metric([r, "false"], float(c[f.complete]) - eligible)
+            for arm, af in layout.arm.items():
+                m.refusals.add_metric([r, arm], float(c[af.refusals]))
+                m.unsafe.add_metric([r, arm], float(c[af.unsafe]))
+                m.tokens.add_metric([r, arm], float(c[af.tokens]))
+                m.lat_seconds.add_metric([r, arm], float(c[af.lat_sum]))
+                m.ttft_seconds.add_metric([r, arm], float(c[af.ttft_sum]))
+            m.over_refusals.add_metric([r], float(c[f.over_refusals]))
+            m.vor_sum.add_metric([r], float(c[f.v_or]))
+            m.safety.add_metric([r], float(c[f.safety_benefits]))
+            m.lat_pairs.add_metric([r], float(c[f.lat_n]))
+            m.ttft_pairs.add_metric([r], float(c[f.ttft_n]))
             for head, hf in layout.heads.items():
                 m.q_sum.add_metric([r, head, "guarded"], float(c[hf.qg]))
                 m.q_sum.add_metric([r, head, "unguarded"], float(c[hf.qu]))
@@ -190,11 +203,11 @@ class TaxCollector(Collector):
                 buckets.append(("+Inf", float(counts[-1])))
                 hist.add_metric([r], buckets, None)
             for cat, v in sorted(snap.categories.items()):
-                ce = float(v[f["eligible"]])
+                ce = float(v[f.eligible])
                 m.cat_pairs.add_metric([r, cat, "true"], ce)
-                m.cat_pairs.add_metric([r, cat, "false"], float(v[f["complete"]]) - ce)
-                m.cat_or.add_metric([r, cat], float(v[f["over_refusals"]]))
-                m.cat_vor_sum.add_metric([r, cat], float(v[f["v_or"]]))
+                m.cat_pairs.add_metric([r, cat, "false"], float(v[f.complete]) - ce)
+                m.cat_or.add_metric([r, cat], float(v[f.over_refusals]))
+                m.cat_vor_sum.add_metric([r, cat], float(v[f.v_or]))
                 for head, hf in layout.heads.items():
                     m.cat_q_sum.add_metric([r, cat, head, "guarded"], float(v[hf.qg]))
                     m.cat_q_sum.add_metric([r, cat, head, "unguarded"], float(v[hf.qu]))

@@ -17,6 +17,17 @@ from taxmeter.tax.sketch import FloatArray
 
 
 @dataclass(frozen=True, slots=True)
+class RouteSnapshot:
+    """A consistent copy of one route's state, taken under the aggregator's lock."""
+
+    route: str
+    cum: FloatArray
+    windows: list[FloatArray]
+    categories: dict[str, FloatArray]
+    unscored: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
 class QualitySummary:
     """Δ for one quality head over the window's eligible pairs."""
 
@@ -103,8 +114,8 @@ def summarize_window(
     min_pairs_for_bounds: int,
 ) -> WindowSummary:
     f = layout.f
-    pairs = int(t[f["complete"]])
-    eligible = int(t[f["eligible"]])
+    pairs = int(t[f.complete])
+    eligible = int(t[f.eligible])
     bounds_ok = eligible >= min_pairs_for_bounds
     quality: dict[str, QualitySummary] = {}
     for head, hf in layout.heads.items():
@@ -137,15 +148,15 @@ def summarize_window(
             tie=proportion(float(t[hf.tie]), eligible),
             loss=proportion(float(t[hf.loss]), eligible),
         )
-    n_or = float(t[f["over_refusals"]])
+    n_or = float(t[f.over_refusals])
     over_refusal = ProportionSummary(
         count=int(n_or),
         pairs=eligible,
         point=proportion(n_or, eligible),
         ci=wilson(n_or, eligible, alpha),
-        cs=confidence_sequence(eligible, n_or, float(t[f["v_or"]]), alpha, low=0.0, high=1.0),
+        cs=confidence_sequence(eligible, n_or, float(t[f.v_or]), alpha, low=0.0, high=1.0),
     )
-    n_sb = float(t[f["safety_benefits"]])
+    n_sb = float(t[f.safety_benefits])
     safety = ProportionSummary(
         count=int(n_sb),
         pairs=pairs,
@@ -154,7 +165,7 @@ def summarize_window(
         cs=None,
     )
     lat = LatencySummary(
-        pairs=int(t[f["lat_n"]]),
+        pairs=int(t[f.lat_n]),
         p50_ratio=_ratio(
             layout.lat.quantile(t[layout.lat_g], 0.5), layout.lat.quantile(t[layout.lat_u], 0.5)
         ),
@@ -165,7 +176,7 @@ def summarize_window(
         median_delta_s=layout.delta.quantile(t[layout.lat_delta], 0.5),
     )
     ttft = LatencySummary(
-        pairs=int(t[f["ttft_n"]]),
+        pairs=int(t[f.ttft_n]),
         p50_ratio=_ratio(
             layout.lat.quantile(t[layout.ttft_g], 0.5),
             layout.lat.quantile(t[layout.ttft_u], 0.5),
@@ -176,7 +187,9 @@ def summarize_window(
         ),
         median_delta_s=None,
     )
-    token_overhead = _ratio(float(t[f["tok_g"]]), float(t[f["tok_u"]]))
+    token_overhead = _ratio(
+        float(t[layout.arm["guarded"].tokens]), float(t[layout.arm["unguarded"].tokens])
+    )
     noise: dict[str, NoiseSummary] = {}
     for arm, nf in layout.noise.items():
         n = float(t[nf.n])
