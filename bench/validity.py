@@ -17,6 +17,11 @@ Grid fixed in advance (see docs/statistics.md):
    = 0.03; 200 runs. Next to it the fixed-n interval (ci_low > θ) checked the same way.
 4. Detection delay: Δ moves 0.03 → 0.10 after 10⁴ stable pairs; median and p90 pairs to
    the first alarm; 400 runs.
+5. Judge-error-corrected (prediction-powered) intervals for over-refusal and safety benefit:
+   coverage next to the judge-only intervals', and width by audit rate, on the grid judge
+   FNR × FPR × audit rate × N (``bench/validity_ppi.py``); 400 runs per cell.
+6. The corrected alert bound's false-alarm rate with the truth at the threshold, next to the
+   judge-only bound's; 200 runs × 2·10⁴ pairs.
 
 All estimators are vectorised copies of the deployed code, cross-checked against it first.
 """
@@ -29,6 +34,7 @@ import time
 
 import numpy as np
 import numpy.typing as npt
+import validity_ppi
 from taxmeter.tax.cs import boundary
 from taxmeter.tax.estimators import (
     SMALL_COUNT,
@@ -412,6 +418,8 @@ def main() -> None:
     cs_time_uniform(rng, 50 if q else 200, 20_000 if q else 100_000)
     false_alarms(rng, 25 if q else 200, 20_000 if q else 100_000)
     detection(rng, 50 if q else 400, 10_000, 20_000)
+    validity_ppi.coverage_grid(rng, 40 if q else 400, min_audited=2)
+    validity_ppi.false_alarms(rng, 20 if q else 200, 5_000 if q else 20_000)
     print(f"\n(seed 20261127, {time.perf_counter() - t0:.0f} s)")
 
 
