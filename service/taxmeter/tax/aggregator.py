@@ -15,6 +15,12 @@ from dataclasses import dataclass
 import numpy as np
 import structlog
 
+from taxmeter.tax.audit_stats import (
+    audit_layout,
+    build_audit_update,
+    centred_audit_terms,
+    reference_judgement,
+)
 from taxmeter.tax.config import TaxConfig
 from taxmeter.tax.layout import Layout
 from taxmeter.tax.sketch import FloatArray
@@ -43,9 +49,17 @@ class TaxAggregator:
     state under the same lock; estimates are computed outside it.
     """
 
-    def __init__(self, config: TaxConfig, *, clock: Clock) -> None:
+    def __init__(
+        self, config: TaxConfig, *, clock: Clock, audit_min_pairs: int | None = None
+    ) -> None:
+        """``audit_min_pairs``: auditing on (judge-error-corrected figures from that many
+        audited pairs in a window on); ``None``: off, and nothing changes in cost or output."""
         self.config = config
-        self.layout = Layout(config.quality_heads)
+        self.audit_min_pairs = audit_min_pairs
+        self.layout = (
+            Layout(config.quality_heads) if audit_min_pairs is None
+            else audit_layout(config.quality_heads)
+        )
         self._clock = clock
         self._lock = threading.Lock()
         self._routes: dict[str, _RouteState] = {}
@@ -68,12 +82,22 @@ class TaxAggregator:
         except Unscorable as exc:
             self._count_unscored(pair.route, exc.reason)
             return
-        update = build_update(self.layout, judged, pair, self.config.tie_epsilon)
+        layout = self.layout
+        update = build_update(layout, judged, pair, self.config.tie_epsilon)
+        audit = None
+        if layout.audit is not None:
+            heads = self.config.quality_heads
+            ref = (reference_judgement(scored.reference, pair, heads)
+                   if scored.reference is not None else None)
+            audit = build_audit_update(layout, judged, ref, heads)
         now = self._clock.monotonic()
         with self._lock:
             route = self._route_key_locked(pair.route)
             state = self._state_locked(route, now)
-            ia, va = as_arrays(update.entries + centred_terms(self.layout, state.cum, update))
+            entries = update.entries + centred_terms(layout, state.cum, update)
+            if audit is not None:
+                entries += audit.entries + centred_audit_terms(layout, state.cum, audit)
+            ia, va = as_arrays(entries)
             state.cum[ia] += va
             state.windows.add(ia, va, now)
             if self._categories:
@@ -162,6 +186,7 @@ class TaxAggregator:
                 name: summarize_window(
                     self.layout, name, t, alpha=self.config.alpha,
                     min_pairs_for_bounds=self.config.min_pairs_for_bounds,
+                    min_audited=self.audit_min_pairs,
                 )
                 for name, t in zip(self._window_names, totals, strict=True)
             },

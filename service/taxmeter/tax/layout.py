@@ -67,12 +67,41 @@ class NoiseFields:
     abs_hist: dict[str, slice]
 
 
+@dataclass(frozen=True, slots=True)
+class MeasureFields:
+    """One judge-error-corrected measure θ = E[a]/E[b] (``tax/ppi.py``): the judge's sums over
+    all pairs, the audited pairs' moments, and the variance processes of the confidence
+    sequence (judge terms over all pairs, rectifiers over the audited pairs)."""
+
+    fa_all: int
+    fb_all: int
+    v_fa: int
+    v_fb: int
+    v_ra: int
+    v_rb: int
+    moments: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class AuditFields:
+    n: int  # audited pairs with a reference
+    measures: dict[str, MeasureFields]
+
+
 def _count_fields(cls: type) -> int:
     return len(fields(cls))
 
 
 class Layout:
-    def __init__(self, quality_heads: Sequence[str]) -> None:
+    """``audit_measures`` (empty: auditing off, and the layout is exactly as without it)
+    appends one :class:`MeasureFields` block per judge-error-corrected measure."""
+
+    def __init__(
+        self,
+        quality_heads: Sequence[str],
+        audit_measures: Sequence[str] = (),
+        moments: Sequence[str] = (),
+    ) -> None:
         self.lat = LogLayout()
         self.delta = SignedLogLayout()
         self.noise_lin = LinearLayout(20)
@@ -98,6 +127,15 @@ class Layout:
         # Coarse histograms exported as Prometheus histograms (+Inf bucket last).
         self.lat_delta_export = self._slice(len(DELTA_EXPORT_BOUNDS) + 1)
         self.ttft_delta_export = self._slice(len(DELTA_EXPORT_BOUNDS) + 1)
+        self.audit: AuditFields | None = None
+        if audit_measures:
+            n = self._take()
+            measures = {}
+            for name in audit_measures:
+                fa_all, fb_all, v_fa, v_fb, v_ra, v_rb = self._take_n(6)
+                measures[name] = MeasureFields(fa_all, fb_all, v_fa, v_fb, v_ra, v_rb,
+                                               {m: self._take() for m in moments})
+            self.audit = AuditFields(n, measures)
         self.size = self._next
 
     def _take(self) -> int:

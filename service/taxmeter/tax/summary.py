@@ -8,8 +8,9 @@ values are ``None`` (an empty window has no point estimate; one sample has no in
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from taxmeter.tax.audit_stats import CorrectedFigure, corrected_window
 from taxmeter.tax.cs import confidence_sequence
 from taxmeter.tax.estimators import Interval, paired_mean_interval, proportion, wilson
 from taxmeter.tax.layout import Layout
@@ -89,6 +90,10 @@ class WindowSummary:
     ttft: LatencySummary
     token_overhead: float | None
     noise: Mapping[str, NoiseSummary]
+    # Judge-error-corrected figures by measure (``tax/audit_stats.py``); empty when auditing is
+    # off or the window holds fewer audited pairs than needed (then only judge-only figures).
+    audited: int = 0
+    corrected: Mapping[str, CorrectedFigure] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +117,7 @@ def summarize_window(
     *,
     alpha: float,
     min_pairs_for_bounds: int,
+    min_audited: int | None = None,
 ) -> WindowSummary:
     f = layout.f
     pairs = int(t[f.complete])
@@ -216,4 +222,9 @@ def summarize_window(
         ttft=ttft,
         token_overhead=token_overhead,
         noise=noise,
+        audited=int(t[layout.audit.n]) if layout.audit is not None else 0,
+        corrected=(
+            corrected_window(layout, t, alpha=alpha, min_audited=min_audited)
+            if layout.audit is not None and min_audited is not None else {}
+        ),
     )
