@@ -24,6 +24,7 @@ from prometheus_client.core import Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from taxmeter import __version__
+from taxmeter.audit import AuditMetrics, AuditStage, LlmAuditor
 from taxmeter.config import Config
 from taxmeter.errors import ConfigError
 from taxmeter.ingress.codec import RouteNormalizer
@@ -40,7 +41,7 @@ from taxmeter.tax.collector import TaxCollector
 from taxmeter.telemetry.ledger import Ledger
 from taxmeter.telemetry.server import MetricsServer, build_info_family
 from taxmeter.telemetry.tracing import build_tracer_provider, tracer_from
-from taxmeter.types import SystemClock
+from taxmeter.types import PairObserver, SystemClock
 
 log = structlog.get_logger("taxmeter.app")
 
@@ -100,9 +101,20 @@ class App:
         tax = config.tax
         if not tax.categories and config.categories:
             tax = tax.model_copy(update={"categories": list(config.categories)})
-        self.aggregator = TaxAggregator(tax, clock=clock)
+        audit = config.audit
+        self.aggregator = TaxAggregator(
+            tax, clock=clock,
+            audit_min_pairs=audit.min_pairs_for_corrected if audit.enabled else None,
+        )
         self.registry.register(TaxCollector(self.aggregator))
-        sink = JudgingSink(self.engine, self.aggregator)
+        observer: PairObserver = self.aggregator
+        self.audit: AuditStage | None = None
+        if audit.enabled and audit.auditor is not None:
+            audit_metrics = AuditMetrics(self.registry)
+            auditor = LlmAuditor(audit.auditor, audit_metrics, environ=env)
+            self.audit = AuditStage(audit, auditor, self.aggregator, audit_metrics, clock=clock)
+            observer = self.audit
+        sink = JudgingSink(self.engine, observer)
         self.guarded, self.unguarded = build_endpoints(config.shadow, env)
         self.dispatcher = ShadowDispatcher(
             config.shadow,
@@ -181,6 +193,8 @@ class App:
         if self.http is not None:
             await self.http.stop()
         await self.dispatcher.drain(grace)
+        if self.audit is not None:
+            await self.audit.aclose(grace)
         await self.engine.aclose()
         for endpoint in (self.guarded, self.unguarded):
             await endpoint.aclose()

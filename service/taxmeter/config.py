@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from taxmeter.audit.config import AuditConfig
 from taxmeter.demo.config import DemoConfig
 from taxmeter.errors import ConfigError
 from taxmeter.ingress.config import IngressConfig
@@ -49,6 +50,7 @@ class Config(BaseModel):
     shadow: ShadowConfig
     judges: JudgeEngineConfig
     tax: TaxConfig = Field(default_factory=TaxConfig)
+    audit: AuditConfig = Field(default_factory=AuditConfig)
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
     demo: DemoConfig | None = None
 
