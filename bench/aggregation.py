@@ -9,12 +9,22 @@ series count per pod at 20 routes. Targets: < 50 µs per pair, < 100 ms per scra
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 
 from prometheus_client import CollectorRegistry, generate_latest
 from taxmeter.tax import TaxAggregator, TaxCollector, TaxConfig
-from taxmeter.types import Arm, ArmOutcome, ArmResult, HeadScore, ScoredPair, ShadowPair
+from taxmeter.types import (
+    Arm,
+    ArmOutcome,
+    ArmResult,
+    HeadScore,
+    PairReference,
+    ReferenceLabel,
+    ScoredPair,
+    ShadowPair,
+)
 
 
 class Clock:
@@ -100,6 +110,38 @@ def main() -> None:
                         p.pair.guarded, p.pair.unguarded, p.pair.repeat)
         agg20c.observe(ScoredPair(sp, p.guarded, p.unguarded, p.repeat))
     print(f"series at 20 routes with 5 categories (+other): {series_count(reg20c)}")
+    audit_cost()
+
+
+def audit_cost() -> None:
+    """Auditing off vs on (issue 10), side by side: observe µs/pair, scrape ms, series."""
+    pairs = make_pairs(6000, 20, seed=4)
+    ref = PairReference(ReferenceLabel(False, False, 0.8), ReferenceLabel(False, False, 0.9))
+    audited = [dataclasses.replace(p, reference=ref) if i % 20 == 0 else p
+               for i, p in enumerate(pairs)]
+    results = {}
+    for label, min_pairs, stream in (("off", None, pairs), ("on, 5 % audited", 30, audited),
+                                     ("off (again)", None, pairs)):
+        reg = CollectorRegistry()
+        clock = Clock()
+        agg = TaxAggregator(TaxConfig(windows=["5m", "1h", "24h"]), clock=clock,
+                            audit_min_pairs=min_pairs)
+        reg.register(TaxCollector(agg))
+        t0 = time.perf_counter()
+        for i, p in enumerate(stream):
+            clock.now = i * 0.5
+            agg.observe(p)
+        us = (time.perf_counter() - t0) / len(stream) * 1e6
+        t0 = time.perf_counter()
+        for _ in range(5):
+            generate_latest(reg)
+        ms = (time.perf_counter() - t0) / 5 * 1e3
+        results[label] = (us, ms, series_count(reg), agg.layout.size)
+    base = results["off"]
+    print("\nauditing (20 routes, 3 windows): observe us/pair, scrape ms, series, fields")
+    for label, (us, ms, series, size) in results.items():
+        print(f"  {label:16s} {us:6.1f} us ({us / base[0]:.2f}x)  {ms:6.1f} ms "
+              f"({ms / base[1]:.2f}x)  {series} series  {size} fields")
     mem = agg.layout.size * 8 * agg.config.window_slots * 3 / 1024
     print(f"window memory per route: {agg.layout.size} fields x {agg.config.window_slots} slots"
           f" x 3 windows = {mem:.0f} KiB")
