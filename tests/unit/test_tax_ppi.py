@@ -45,11 +45,12 @@ def test_a_perfect_judge_gives_about_the_judge_only_width() -> None:
     assert est is not None and est.ci is not None
     assert est.point == pytest.approx(0.2)
     assert est.lam == pytest.approx(1.0)
-    # Var(φ)/N with Var(φ) the audited sample variance (n − 1 = 499), above the floor for
-    # unseen disagreements (z²/2 pseudo-pairs among 500: half-width 0.0054)
-    judge_only_half = 1.959964 * math.sqrt(0.2 * 0.8 * 500 / 499 / 10_000)
+    # Var(φ)/N with Var(φ) the audited sample variance (n − 1 = 499), plus z²/2 pseudo-pairs
+    # of disagreement among the 500 audited: z²/2/((500 + z²)·500).
+    z2 = 1.959964**2
+    var = 0.2 * 0.8 * 500 / 499 / 10_000 + z2 / 2 / ((500 + z2) * 500)
     half = (est.ci.high - est.ci.low) / 2
-    assert half == pytest.approx(judge_only_half, rel=1e-6)
+    assert half == pytest.approx(1.959964 * math.sqrt(var), rel=1e-6)
 
 
 def test_ratio_measure_corrects_numerator_and_denominator() -> None:

@@ -15,10 +15,11 @@ Duchi & Zrnic 2023): λ̂ = Cov(ψ, φ)/Var(φ), clipped to [0, 1], with ψ = a 
 φ = fa − θfb the linearised reference and judge terms. Since the audited pairs are a subset
 of the N, the variance is the two-phase (double sampling) form
 
-    Var ≈ [Var(ψ)/n − (2λ·Cov(ψ, φ) − λ²·Var(φ))·(1/n − 1/N)] / b̄²
+    Var ≈ [Var(ψ)/n − (2λ·Cov(ψ, φ) − λ²·Var(φ))·(1/n − 1/N) + z²/2/((n + z²)·n)] / b̄²
 
-(λ = 0 is the audit-only estimate; a perfect judge gives the judge-only variance Var(φ)/N).
-The interval is θ̂ ± z·√Var, clipped to the measure's range.
+(λ = 0 is the audit-only estimate; a perfect judge gives the judge-only variance Var(φ)/N);
+the last term is z²/2 pseudo-pairs of disagreement (Agresti–Coull), for small audits and
+rare disagreements. The interval is θ̂ ± z·√Var, clipped to the measure's range.
 
 The anytime-valid counterpart (:func:`ppi_confidence_sequence`) is a union bound over
 empirical-Bernstein confidence sequences (``tax/cs.py``) for the judge's mean over all pairs
@@ -132,10 +133,11 @@ def ppi_ratio(
     frac = 1.0 / s.n - 1.0 / s.n_all
     var_num = var_psi / s.n - (2.0 * lam * cov - lam * lam * var_phi) * frac
     z = z_quantile(1.0 - alpha / 2.0)
-    # Disagreements not yet seen: z²/2 pseudo-pairs whose rectifier is ±1 (the Δ floor's
-    # reasoning, estimators.paired_mean_interval), so a small audit that happens to agree
-    # everywhere does not claim the judge is exact.
-    var_num = max(var_num, z * z / (2.0 * s.n) / s.n)
+    # Disagreements not yet seen: z²/2 pseudo-pairs whose rectifier is ±1 (Agresti–Coull's
+    # pseudo-counts, as for the Δ floor in estimators.paired_mean_interval), so a small audit
+    # that happens to agree everywhere does not claim the judge is exact, and a rare
+    # disagreement's variance is not underestimated (bench/validity_ppi.py).
+    var_num = max(var_num, 0.0) + (z * z / 2.0) / (s.n + z * z) / s.n
     den = s.m["b"] / s.n - lam * (s.m["fb"] / s.n - s.fb_all / s.n_all)
     var = max(var_num, 0.0) / (den * den)
     half = z * math.sqrt(var)
