@@ -114,3 +114,27 @@ def test_too_few_audited_pairs_fall_back_to_judge_only_visibly() -> None:
     assert val(reg, "taxmeter_audit_corrected_available", **lbl) == 0.0
     assert val(reg, "taxmeter_corrected_over_refusal_ratio", stat="point", **lbl) is None
     assert val(reg, "taxmeter_over_refusal_ratio", stat="point", **lbl) is not None
+
+
+def test_audit_counters_of_two_pods_sum_to_those_of_one() -> None:
+    one, reg_one = _agg(30)
+    pods = [_agg(30), _agg(30)]
+    for i in range(400):
+        refused = i % 4 == 0
+        scored = make(0.2 if refused else 0.9, 0.9, g_refusal=refused and i % 8 == 0)
+        if i % 3 == 0:
+            scored = dataclasses.replace(scored, reference=_ref(refused))
+        one.observe(scored)
+        pods[i % 2][0].observe(scored)
+    names = ("taxmeter_audit_pairs_total", "taxmeter_audit_confusion_total",
+             "taxmeter_audit_agreements_total", "taxmeter_audit_over_refusal_cells_total")
+
+    def samples(reg: CollectorRegistry) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        return {(s.name, tuple(sorted(s.labels.items()))): s.value
+                for fam in reg.collect() for s in fam.samples if s.name in names}
+
+    whole = samples(reg_one)
+    a, b = samples(pods[0][1]), samples(pods[1][1])
+    assert whole and set(whole) == set(a) == set(b)
+    for key, value in whole.items():
+        assert a[key] + b[key] == value, key
