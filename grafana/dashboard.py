@@ -338,8 +338,13 @@ def audit_panels() -> list[timeseries.Panel]:
         [
             (f"taxmeter_route:over_refusal:ratio24h{{{SEL}}}", "{{route}} judge-only"),
             (f"taxmeter_route:over_refusal_corrected:ratio24h{{{SEL}}}", "{{route}} corrected"),
+            (f"taxmeter_route:over_refusal_corrected_cs_low:24h{{{SEL}}}",
+             "{{route}} corrected cs_low"),
+            (f"taxmeter_route:over_refusal_corrected_cs_high:24h{{{SEL}}}",
+             "{{route}} corrected cs_high"),
         ],
     )
+    raw_vs_corrected = _band(raw_vs_corrected, "/cs_(low|high)$/")
     per_pod = _timeseries(
         "Corrected figures with intervals (per pod, 1h window)",
         "Each pod's corrected over-refusal and safety benefit with their 95 % intervals "

@@ -169,6 +169,11 @@ class _AuditFamilies:
         self.or_cells = c(p + "audit_over_refusal_cells", "Audited pairs by the judge's and the "
                           "reference's over-refusal state (ineligible, eligible, over_refusal).",
                           labels=["route", "judge", "reference"])
+        self.or_vproc = UnknownMetricFamily(
+            p + "audit_over_refusal_variance_process_sum", "Variance processes of the corrected "
+            "over-refusal's confidence sequence (monotone): judge_numerator/judge_denominator "
+            "over all pairs, rectifier_numerator/rectifier_denominator over audited pairs.",
+            labels=["route", "term"])
         self.win_audited = g(p + "audit_window_pairs", "Audited pairs in the window.",
                              labels=["route", "window"])
         self.available = g(p + "audit_corrected_available", "1 when the window holds enough "
@@ -229,6 +234,10 @@ def _collect_audit(a: _AuditFamilies, layout: Layout, r: str, c: FloatArray,
             a.agreements.add_metric([r, head, arm], cells[(True, True)] + cells[(False, False)])
     for (j_state, ref_state), count in _or_cells(ratio_sums(layout, c, "over_refusal")).items():
         a.or_cells.add_metric([r, j_state, ref_state], count)
+    mf = audit.measures["over_refusal"]
+    for term, i in (("judge_numerator", mf.v_fa), ("judge_denominator", mf.v_fb),
+                    ("rectifier_numerator", mf.v_ra), ("rectifier_denominator", mf.v_rb)):
+        a.or_vproc.add_metric([r, term], float(c[i]))
     for window, t, s in windows:
         a.win_audited.add_metric([r, window], s.audited)
         a.available.add_metric([r, window], 1.0 if s.corrected else 0.0)
