@@ -25,6 +25,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from taxmeter import __version__
 from taxmeter.audit import AuditMetrics, AuditStage, LlmAuditor
+from taxmeter.audit.people import PendingStore, PeopleDesk
 from taxmeter.config import Config
 from taxmeter.errors import ConfigError
 from taxmeter.ingress.codec import RouteNormalizer
@@ -109,10 +110,18 @@ class App:
         self.registry.register(TaxCollector(self.aggregator))
         observer: PairObserver = self.aggregator
         self.audit: AuditStage | None = None
-        if audit.enabled and audit.auditor is not None:
+        self.audit_desk: PeopleDesk | None = None
+        if audit.enabled:
             audit_metrics = AuditMetrics(self.registry)
-            auditor = LlmAuditor(audit.auditor, audit_metrics, environ=env)
-            self.audit = AuditStage(audit, auditor, self.aggregator, audit_metrics, clock=clock)
+            auditor = (LlmAuditor(audit.auditor, audit_metrics, environ=env)
+                       if audit.auditor is not None else None)
+            store = None
+            if audit.people is not None:
+                store = PendingStore(audit.people, audit_metrics, clock)
+                self.audit_desk = PeopleDesk(audit.people, store, self.aggregator,
+                                             audit_metrics)
+            self.audit = AuditStage(audit, auditor, self.aggregator, audit_metrics, clock=clock,
+                                    people=store)
             observer = self.audit
         sink = JudgingSink(self.engine, observer)
         self.guarded, self.unguarded = build_endpoints(config.shadow, env)
@@ -160,6 +169,8 @@ class App:
     async def start(self) -> BoundPorts:
         metrics_port = self._metrics.start() if self._metrics is not None else 0
         await self.engine.start()
+        if self.audit_desk is not None:
+            await self.audit_desk.start()
         await self.dispatcher.start()
         grpc_port = await self.grpc.start()
         http_port = await self.http.start() if self.http is not None else 0
@@ -195,6 +206,8 @@ class App:
         await self.dispatcher.drain(grace)
         if self.audit is not None:
             await self.audit.aclose(grace)
+        if self.audit_desk is not None:
+            await self.audit_desk.aclose()
         await self.engine.aclose()
         for endpoint in (self.guarded, self.unguarded):
             await endpoint.aclose()

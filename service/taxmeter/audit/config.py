@@ -7,6 +7,8 @@ credentials from ``api_key_env``/``api_key_file``, never from this file).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from taxmeter.shadow.config import EndpointConfig
@@ -64,6 +66,27 @@ class AuditorConfig(BaseModel):
         return v
 
 
+class PeopleConfig(BaseModel):
+    """Labels from people: pending audit items are held in memory and moved through a Unix
+    socket only the sidecar's user can open (``taxmeter audit export/import``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    socket_path: Path = Field(description="Unix socket for `taxmeter audit export/import` "
+                              "(created with owner-only permissions; its folder must exist).")
+    max_items: int = Field(1000, ge=1, le=100_000, description="Pending items held (their "
+                           "prompt and answers stay in memory until imported or expired).")
+    max_age_s: int = Field(7 * 86400, ge=60, le=30 * 86400, description="Pending items older "
+                           "than this are dropped (counted).")
+
+    @field_validator("socket_path")
+    @classmethod
+    def _short_enough(cls, v: Path) -> Path:
+        if len(str(v)) > 100:
+            raise ValueError("a Unix socket path must be at most 100 characters")
+        return v
+
+
 class AuditConfig(BaseModel):
     """The ``audit`` section."""
 
@@ -85,6 +108,8 @@ class AuditConfig(BaseModel):
     salt: str = Field("taxmeter-audit", min_length=1, max_length=64,
                       description="Hash salt of the audit sample (independent of sampling).")
     auditor: AuditorConfig | None = None
+    people: PeopleConfig | None = Field(
+        None, description="Label the audit sample by hand instead of with an LLM auditor.")
 
     @field_validator("auditor")
     @classmethod
@@ -95,6 +120,6 @@ class AuditConfig(BaseModel):
 
     @model_validator(mode="after")
     def _auditor_when_enabled(self) -> AuditConfig:
-        if self.enabled and self.auditor is None:
-            raise ValueError("auditor: required when enabled is true")
+        if self.enabled and (self.auditor is None) == (self.people is None):
+            raise ValueError("auditor: set exactly one of auditor and people when enabled")
         return self

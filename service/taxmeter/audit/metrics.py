@@ -21,6 +21,13 @@ class AuditMetrics:
         self.tokens = Counter(
             "taxmeter_auditor_tokens", "Auditor tokens (cost), by kind: prompt, completion.",
             ["kind"], registry=registry)
+        self.people = Counter(
+            "taxmeter_audit_people", "Items of the people's audit, by outcome: imported, "
+            "unknown_pair, invalid (label lines), expired (pending too long).",
+            ["outcome"], registry=registry)
+        self.people_pending = Gauge(
+            "taxmeter_audit_people_pending", "Audit items waiting for people's labels (their "
+            "text in memory).", registry=registry)
         self.pending = Gauge(
             "taxmeter_audit_pending", "Audited pairs waiting for the auditor.",
             registry=registry)

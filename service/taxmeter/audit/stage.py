@@ -6,7 +6,8 @@
                                                            judge-only when it fails)
 
 The sample is a hash of (salt, request id) below ``rate``: uniform, independent of the
-labels, the same on every pod and restart. A selected pair is counted once
+labels, the same on every pod and restart. With ``audit.people`` a selected pair is aggregated
+at once and held for people's labels (``audit/people.py``). A selected pair is counted once
 (``taxmeter_audit_selected_total{outcome}``) and is always aggregated, with its reference
 labels or without them, so the judge-only figures never lose a pair to the audit. Budgets:
 ``max_per_second`` (token bucket), the auditor's token budget per hour, ``max_pending``
@@ -26,6 +27,7 @@ import structlog
 from taxmeter.audit.auditor import AuditFailed, Auditor
 from taxmeter.audit.config import AuditConfig
 from taxmeter.audit.metrics import AuditMetrics
+from taxmeter.audit.people import PendingStore
 from taxmeter.sampling.sampler import TokenBucket
 from taxmeter.types import (
     ArmOutcome,
@@ -55,12 +57,14 @@ class AuditStage:
     def __init__(
         self,
         config: AuditConfig,
-        auditor: Auditor,
+        auditor: Auditor | None,
         inner: PairObserver,
         metrics: AuditMetrics,
         *,
         clock: Clock,
+        people: PendingStore | None = None,
     ) -> None:
+        """Exactly one of ``auditor`` (an LLM) and ``people`` (a pending store)."""
         self._config = config
         self._auditor = auditor
         self._inner = inner
@@ -69,6 +73,7 @@ class AuditStage:
         per_hour = config.auditor.max_tokens_per_hour if config.auditor else None
         self._cost = (TokenBucket(per_hour / 3600.0, float(per_hour), clock)
                       if per_hour is not None else None)
+        self._people = people
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
 
@@ -92,6 +97,13 @@ class AuditStage:
             self._inner.observe(scored)
             return
         self._bucket.take(1.0)
+        if self._people is not None:
+            # Aggregated now; the labels come back later (audit/people.py).
+            held = self._people.add(scored)
+            self._metrics.selected.labels(
+                pair.route, "people_pending" if held else "skipped_people_full").inc()
+            self._inner.observe(scored)
+            return
         task = asyncio.get_running_loop().create_task(self._audit(scored))
         self._tasks.add(task)
         self._metrics.pending.set(len(self._tasks))
@@ -104,6 +116,7 @@ class AuditStage:
     async def _label(self, prompt: str, arm: ArmResult) -> ReferenceLabel:
         if arm.outcome is ArmOutcome.GUARD_BLOCK:
             return _BLOCKED
+        assert self._auditor is not None
         labelled = await self._auditor.label(prompt, arm.text)
         if self._cost is not None:
             self._cost.take(float(labelled.tokens))
@@ -138,4 +151,5 @@ class AuditStage:
                 task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.gather(*pending, return_exceptions=True)
-        await self._auditor.aclose()
+        if self._auditor is not None:
+            await self._auditor.aclose()

@@ -107,6 +107,29 @@ class TaxAggregator:
                     cat_vec = state.categories[cat] = np.zeros(self.layout.size)
                 cat_vec[ia] += va
 
+    def observe_reference(self, scored: ScoredPair) -> bool:
+        """Add the reference labels of a pair aggregated earlier without them (labels from
+        people arrive hours later): only the audited sums move, in the current window slot.
+        False when auditing is off or the pair is unscorable (it was not counted then)."""
+        if self.layout.audit is None or scored.reference is None:
+            return False
+        try:
+            judged = judge_pair(self.config, scored)
+        except Unscorable:
+            return False
+        heads = self.config.quality_heads
+        ref = reference_judgement(scored.reference, scored.pair, heads)
+        audit = build_audit_update(self.layout, judged, ref, heads, late=True)
+        assert audit is not None
+        now = self._clock.monotonic()
+        with self._lock:
+            route = self._route_key_locked(scored.pair.route)
+            state = self._state_locked(route, now)
+            ia, va = as_arrays(audit.entries + centred_audit_terms(self.layout, state.cum, audit))
+            state.cum[ia] += va
+            state.windows.add(ia, va, now)
+        return True
+
     def _count_unscored(self, route_label: str, reason: str) -> None:
         with self._lock:
             route = self._route_key_locked(route_label)

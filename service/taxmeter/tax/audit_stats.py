@@ -98,21 +98,27 @@ class AuditUpdate:
     entries: list[Entry]
     judge: dict[str, tuple[float, float]]
     reference: dict[str, tuple[float, float]] | None
+    all_pairs: bool = True  # False: a late reference, the pair itself was counted before
 
 
 def build_audit_update(
     layout: Layout, judged: PairJudgement, reference: PairJudgement | None,
-    quality_heads: Sequence[str],
+    quality_heads: Sequence[str], *, late: bool = False,
 ) -> AuditUpdate | None:
-    """The state-free audit entries of one pair (``None`` when auditing is off)."""
+    """The state-free audit entries of one pair (``None`` when auditing is off).
+
+    ``late``: only the audited part, for a reference that arrives after the pair was
+    aggregated (labels imported from people, ``audit/people.py``).
+    """
     audit = layout.audit
     if audit is None:
         return None
     jv = measure_values(judged, quality_heads)
     put: list[Entry] = []
-    for name, mf in audit.measures.items():
-        fa, fb = jv[name]
-        put += [(mf.fa_all, fa), (mf.fb_all, fb)]
+    if not late:
+        for name, mf in audit.measures.items():
+            fa, fb = jv[name]
+            put += [(mf.fa_all, fa), (mf.fb_all, fb)]
     rv = None
     if reference is not None:
         rv = measure_values(reference, quality_heads)
@@ -122,7 +128,7 @@ def build_audit_update(
             fa, fb = jv[name]
             for key, value in pair_moments(a, b, fa, fb).items():
                 put.append((mf.moments[key], value))
-    return AuditUpdate(put, jv, rv)
+    return AuditUpdate(put, jv, rv, not late)
 
 
 def centred_audit_terms(layout: Layout, cum: FloatArray, upd: AuditUpdate) -> list[Entry]:
@@ -134,9 +140,10 @@ def centred_audit_terms(layout: Layout, cum: FloatArray, upd: AuditUpdate) -> li
     out: list[Entry] = []
     for name, mf in audit.measures.items():
         fa, fb = upd.judge[name]
-        mfa = float(cum[mf.fa_all]) / n_all if n_all > 0 else 0.0
-        mfb = float(cum[mf.fb_all]) / n_all if n_all > 0 else 0.0
-        out += [(mf.v_fa, (fa - mfa) ** 2), (mf.v_fb, (fb - mfb) ** 2)]
+        if upd.all_pairs:
+            mfa = float(cum[mf.fa_all]) / n_all if n_all > 0 else 0.0
+            mfb = float(cum[mf.fb_all]) / n_all if n_all > 0 else 0.0
+            out += [(mf.v_fa, (fa - mfa) ** 2), (mf.v_fb, (fb - mfb) ** 2)]
         if upd.reference is not None:
             a, b = upd.reference[name]
             m = mf.moments
