@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import stat
 from pathlib import Path
@@ -104,3 +105,25 @@ async def _scenario(tmp: Path) -> None:
 
 def test_people_export_label_and_import_audit_items_by_pair_id(tmp_path: Path) -> None:
     asyncio.run(_scenario(tmp_path))
+
+
+def test_a_socket_folder_that_does_not_exist_stops_startup_naming_the_field(
+    tmp_path: Path,
+) -> None:
+    from taxmeter.errors import ConfigError
+
+    async def main() -> None:
+        audit = {"enabled": True, "people": {"socket_path": str(tmp_path / "no" / "a.sock")}}
+        doc = app_document("http://127.0.0.1:9/v1", "http://127.0.0.1:9/v1",
+                           biased_judges(tmp_path), audit=audit)
+        app = App(config_from_dict(doc), env={}, registry=CollectorRegistry(),
+                  serve_metrics=False)
+        try:
+            with pytest.raises(ConfigError) as err:
+                await app.start()
+            assert err.value.field == "audit.people.socket_path"
+        finally:
+            with contextlib.suppress(Exception):
+                await app.stop()
+
+    asyncio.run(main())

@@ -33,6 +33,7 @@ import structlog
 
 from taxmeter.audit.config import PeopleConfig
 from taxmeter.audit.metrics import AuditMetrics
+from taxmeter.errors import ConfigError
 from taxmeter.types import (
     ArmOutcome,
     ArmResult,
@@ -175,6 +176,9 @@ class PeopleDesk:
         try:
             self._server = await asyncio.start_unix_server(self._handle, path=str(path),
                                                            limit=MAX_LINE)
+        except OSError as exc:
+            raise ConfigError("audit.people.socket_path",
+                              f"cannot listen on {path}: {exc.strerror or exc}") from None
         finally:
             os.umask(old)
         path.chmod(0o600)
