@@ -128,6 +128,7 @@ def build_audit_update(
             fa, fb = jv[name]
             for key, value in pair_moments(a, b, fa, fb).items():
                 put.append((mf.moments[key], value))
+            put += [(mf.r_pos, max(a - fa, 0.0)), (mf.r_neg, max(fa - a, 0.0))]
     return AuditUpdate(put, jv, rv, not late)
 
 

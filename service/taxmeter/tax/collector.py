@@ -174,6 +174,10 @@ class _AuditFamilies:
             "over-refusal's confidence sequence (monotone): judge_numerator/judge_denominator "
             "over all pairs, rectifier_numerator/rectifier_denominator over audited pairs.",
             labels=["route", "term"])
+        self.q_rect = UnknownMetricFamily(
+            p + "audit_quality_rectifier_sum", "Σ over audited pairs of the Δ rectifier "
+            "(reference − judge d over eligible pairs), as two monotone sums by sign.",
+            labels=["route", "judge", "sign"])
         self.win_audited = g(p + "audit_window_pairs", "Audited pairs in the window.",
                              labels=["route", "window"])
         self.available = g(p + "audit_corrected_available", "1 when the window holds enough "
@@ -238,6 +242,11 @@ def _collect_audit(a: _AuditFamilies, layout: Layout, r: str, c: FloatArray,
     for term, i in (("judge_numerator", mf.v_fa), ("judge_denominator", mf.v_fb),
                     ("rectifier_numerator", mf.v_ra), ("rectifier_denominator", mf.v_rb)):
         a.or_vproc.add_metric([r, term], float(c[i]))
+    for name, qf in audit.measures.items():
+        if name.startswith("delta:"):
+            head = name.removeprefix("delta:")
+            a.q_rect.add_metric([r, head, "positive"], float(c[qf.r_pos]))
+            a.q_rect.add_metric([r, head, "negative"], float(c[qf.r_neg]))
     for window, t, s in windows:
         a.win_audited.add_metric([r, window], s.audited)
         a.available.add_metric([r, window], 1.0 if s.corrected else 0.0)

@@ -79,6 +79,8 @@ class MeasureFields:
     v_fb: int
     v_ra: int
     v_rb: int
+    r_pos: int  # Σ max(a − fa, 0) over audited pairs: the rectifier as two monotone sums
+    r_neg: int  # Σ max(fa − a, 0)
     moments: dict[str, int]
 
 
@@ -132,9 +134,9 @@ class Layout:
             n = self._take()
             measures = {}
             for name in audit_measures:
-                fa_all, fb_all, v_fa, v_fb, v_ra, v_rb = self._take_n(6)
-                measures[name] = MeasureFields(fa_all, fb_all, v_fa, v_fb, v_ra, v_rb,
-                                               {m: self._take() for m in moments})
+                fa_all, fb_all, v_fa, v_fb, v_ra, v_rb, r_pos, r_neg = self._take_n(8)
+                measures[name] = MeasureFields(fa_all, fb_all, v_fa, v_fb, v_ra, v_rb, r_pos,
+                                               r_neg, {m: self._take() for m in moments})
             self.audit = AuditFields(n, measures)
         self.size = self._next
 
