@@ -9,12 +9,22 @@ series count per pod at 20 routes. Targets: < 50 µs per pair, < 100 ms per scra
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 
 from prometheus_client import CollectorRegistry, generate_latest
-from taxmeter.tax import TaxAggregator, TaxConfig
-from taxmeter.types import Arm, ArmOutcome, ArmResult, HeadScore, ScoredPair, ShadowPair
+from taxmeter.tax import TaxAggregator, TaxCollector, TaxConfig
+from taxmeter.types import (
+    Arm,
+    ArmOutcome,
+    ArmResult,
+    HeadScore,
+    PairReference,
+    ReferenceLabel,
+    ScoredPair,
+    ShadowPair,
+)
 
 
 class Clock:
@@ -23,6 +33,13 @@ class Clock:
 
     def monotonic(self) -> float:
         return self.now
+
+
+def _registered(registry: CollectorRegistry, config: TaxConfig, *, clock: Clock) -> TaxAggregator:
+    """An aggregator with its collector on ``registry`` (what ``app.py`` does)."""
+    agg = TaxAggregator(config, clock=clock)
+    registry.register(TaxCollector(agg))
+    return agg
 
 
 def _scores(rng: random.Random) -> dict[str, HeadScore]:
@@ -58,7 +75,7 @@ def main() -> None:
     routes = 50
     clock = Clock()
     registry = CollectorRegistry()
-    agg = TaxAggregator(TaxConfig(windows=["5m", "1h", "24h"]), registry, clock=clock)
+    agg = _registered(registry, TaxConfig(windows=["5m", "1h", "24h"]), clock=clock)
     pairs = make_pairs(20_000, routes)
     # Warm every route and every window slot a bit (time advances 0.5 s per pair).
     t0 = time.perf_counter()
@@ -80,19 +97,51 @@ def main() -> None:
     print(f"series at {routes} routes: {series_count(registry)}")
 
     reg20 = CollectorRegistry()
-    agg20 = TaxAggregator(TaxConfig(windows=["5m", "1h", "24h"]), reg20, clock=Clock())
+    agg20 = _registered(reg20, TaxConfig(windows=["5m", "1h", "24h"]), clock=Clock())
     for p in make_pairs(4000, 20, seed=2):
         agg20.observe(p)
     print(f"series at 20 routes, 1 quality head, 3 windows, no categories: {series_count(reg20)}")
     reg20c = CollectorRegistry()
-    agg20c = TaxAggregator(TaxConfig(categories=[f"c{i}" for i in range(5)]), reg20c,
-                           clock=Clock())
+    agg20c = _registered(reg20c, TaxConfig(categories=[f"c{i}" for i in range(5)]),
+                         clock=Clock())
     rng = random.Random(3)
     for p in make_pairs(4000, 20, seed=2):
         sp = ShadowPair(p.pair.request_id, p.pair.route, f"c{rng.randint(0, 6)}", "p",
                         p.pair.guarded, p.pair.unguarded, p.pair.repeat)
         agg20c.observe(ScoredPair(sp, p.guarded, p.unguarded, p.repeat))
     print(f"series at 20 routes with 5 categories (+other): {series_count(reg20c)}")
+    audit_cost()
+
+
+def audit_cost() -> None:
+    """Auditing off vs on (issue 10), side by side: observe µs/pair, scrape ms, series."""
+    pairs = make_pairs(6000, 20, seed=4)
+    ref = PairReference(ReferenceLabel(False, False, 0.8), ReferenceLabel(False, False, 0.9))
+    audited = [dataclasses.replace(p, reference=ref) if i % 20 == 0 else p
+               for i, p in enumerate(pairs)]
+    results = {}
+    for label, min_pairs, stream in (("off", None, pairs), ("on, 5 % audited", 30, audited),
+                                     ("off (again)", None, pairs)):
+        reg = CollectorRegistry()
+        clock = Clock()
+        agg = TaxAggregator(TaxConfig(windows=["5m", "1h", "24h"]), clock=clock,
+                            audit_min_pairs=min_pairs)
+        reg.register(TaxCollector(agg))
+        t0 = time.perf_counter()
+        for i, p in enumerate(stream):
+            clock.now = i * 0.5
+            agg.observe(p)
+        us = (time.perf_counter() - t0) / len(stream) * 1e6
+        t0 = time.perf_counter()
+        for _ in range(5):
+            generate_latest(reg)
+        ms = (time.perf_counter() - t0) / 5 * 1e3
+        results[label] = (us, ms, series_count(reg), agg.layout.size)
+    base = results["off"]
+    print("\nauditing (20 routes, 3 windows): observe us/pair, scrape ms, series, fields")
+    for label, (us, ms, series, size) in results.items():
+        print(f"  {label:16s} {us:6.1f} us ({us / base[0]:.2f}x)  {ms:6.1f} ms "
+              f"({ms / base[1]:.2f}x)  {series} series  {size} fields")
     mem = agg.layout.size * 8 * agg.config.window_slots * 3 / 1024
     print(f"window memory per route: {agg.layout.size} fields x {agg.config.window_slots} slots"
           f" x 3 windows = {mem:.0f} KiB")

@@ -17,6 +17,11 @@ Grid fixed in advance (see docs/statistics.md):
    = 0.03; 200 runs. Next to it the fixed-n interval (ci_low > θ) checked the same way.
 4. Detection delay: Δ moves 0.03 → 0.10 after 10⁴ stable pairs; median and p90 pairs to
    the first alarm; 400 runs.
+5. Judge-error-corrected (prediction-powered) intervals for over-refusal and safety benefit:
+   coverage next to the judge-only intervals', and width by audit rate, on the grid judge
+   FNR × FPR × audit rate × N (``bench/validity_ppi.py``); 400 runs per cell.
+6. The corrected alert bound's false-alarm rate with the truth at the threshold, next to the
+   judge-only bound's; 200 runs × 2·10⁴ pairs.
 
 All estimators are vectorised copies of the deployed code, cross-checked against it first.
 """
@@ -29,8 +34,16 @@ import time
 
 import numpy as np
 import numpy.typing as npt
+import validity_ppi
 from taxmeter.tax.cs import boundary
-from taxmeter.tax.estimators import paired_mean_interval, t_quantile, wilson, z_quantile
+from taxmeter.tax.estimators import (
+    SMALL_COUNT,
+    paired_mean_interval,
+    poisson_lower,
+    t_quantile,
+    wilson,
+    z_quantile,
+)
 
 F = npt.NDArray[np.float64]
 ALPHA = 0.05
@@ -60,6 +73,8 @@ def scenario(name: str, rng: np.random.Generator, shape: tuple[int, ...]) -> F:
         return qu - np.clip(qu - 0.03 + rng.normal(0, 0.1, shape), 0, 1)
     if name == "D":  # stress: binary differences, 3 % ones
         return (rng.random(shape) < 0.03).astype(np.float64)
+    if name == "E":  # continuous scores, no exact ties (issue 10's finding on the floor)
+        return np.clip(rng.normal(0.03, 0.1, shape), -1.0, 1.0)
     raise ValueError(name)
 
 
@@ -113,7 +128,8 @@ def deployed_interval(n: int, s1: F, s2: F, nontie: F, s2nt: F) -> tuple[F, F]:
     """Tango when every d ∈ {−1, 0, 1}, else t with the z²/2 pseudo-non-tie floor."""
     var = np.maximum(0.0, (s2 - s1 * s1 / n) / (n - 1))
     m2 = (s2nt + 1.0) / (nontie + 1.0)
-    var = np.maximum(var, Z * Z * m2 / (2 * n))
+    tie_share = (np.maximum(0.0, n - nontie) + 1.0) / (n + 1.0)
+    var = np.maximum(var, Z * Z * m2 / (2 * n) * tie_share)
     half = t_quantile(1 - ALPHA / 2, n - 1) * np.sqrt(var / n)
     mean = s1 / n
     lo, hi = np.maximum(-1.0, mean - half), np.minimum(1.0, mean + half)
@@ -151,12 +167,20 @@ def plain_t(n: int, s1: F, s2: F) -> tuple[F, F]:
     return s1 / n - half, s1 / n + half
 
 
-def wilson_vec(k: F, n: float) -> tuple[F, F]:
+def wilson_vec(k: F, n: float, *, corrected: bool = True) -> tuple[F, F]:
+    """Wilson; with ``corrected`` the deployed small-count (Poisson) bounds for k, n−k ≤ 3."""
     p = k / n
     zn = Z * Z / n
     c = (p + zn / 2) / (1 + zn)
     h = Z * np.sqrt(p * (1 - p) / n + zn / (4 * n)) / (1 + zn)
-    return np.maximum(0.0, c - h), np.minimum(1.0, c + h)
+    lo, hi = np.maximum(0.0, c - h), np.minimum(1.0, c + h)
+    if corrected:
+        for x in range(1, SMALL_COUNT + 1):
+            if x < n:
+                pl = poisson_lower(x, ALPHA) / n
+                lo = np.where(k == x, np.minimum(lo, pl), lo)
+                hi = np.where(n - k == x, np.maximum(hi, 1.0 - pl), hi)
+    return lo, hi
 
 
 def u_vec(v: F, c: float) -> F:
@@ -193,9 +217,9 @@ def coverage(rng: np.random.Generator, runs: int) -> None:
     print("| Δ scenario | true Δ | n | plain t | before (t + Wilson tie floor) | deployed | "
           "deployed, exact | in [93, 97]? |")
     print("|---|---|---|---|---|---|---|---|")
-    for name in "ABCD":
+    for name in "ABCDE":
         truth = float(np.mean([scenario(name, rng, (1_000_000,)).mean() for _ in range(4)]))
-        for n in (30, 100, 1000):
+        for n in ((15, 30, 100) if name == "E" else (30, 100, 1000)):
             d = scenario(name, rng, (runs, n))
             s1, s2 = d.sum(1), (d * d).sum(1)
             nt = np.abs(d) > 0.02
@@ -210,20 +234,25 @@ def coverage(rng: np.random.Generator, runs: int) -> None:
             exact = exact_coverage_d(n, 0.03) if name == "D" else None
             judged = cd if exact is None else exact
             ok = "yes" if 0.93 <= judged <= 0.97 else "**no**"
-            label = name + (" (stress)" if name == "D" else "")
+            label = name + {"D": " (stress)", "E": " (no ties)"}.get(name, "")
             ex = "—" if exact is None else f"{100 * exact:.2f} %"
             print(f"| {label} | {truth:.4f} | {n} | {100 * ct:.1f} % | {100 * cf:.1f} % | "
                   f"{100 * cd:.1f} % | {ex} | {ok} |")
     off_grid(rng, runs)
-    print("\n| proportion (Wilson) | n | coverage | in [93, 97]? |")
-    print("|---|---|---|---|")
-    for p in (0.02, 0.10):
-        for n in (30, 100, 1000):
-            k = rng.binomial(n, p, runs).astype(np.float64)
-            lo, hi = wilson_vec(k, n)
-            c = float(np.mean((lo <= p) & (p <= hi)))
-            ok = "yes" if 0.93 <= c <= 0.97 else "**no**"
-            print(f"| p = {p} | {n} | {100 * c:.1f} % | {ok} |")
+    print("\n| proportion | n | Wilson + small-count (deployed), exact | plain Wilson, exact | "
+          "in [93, 97]? |")
+    print("|---|---|---|---|---|")
+    cells = [(p, n) for p in (0.02, 0.10) for n in (30, 100, 1000)]
+    cells += [(0.002, 50), (0.01, 50), (0.05, 20)]  # n·p ≲ 1 (issue 10)
+    for p, n in cells:
+        k = np.arange(n + 1, dtype=np.float64)
+        pmf = np.array([math.comb(n, int(x)) * p**x * (1 - p) ** (n - x) for x in k])
+        covs = []
+        for corrected in (True, False):
+            lo, hi = wilson_vec(k, n, corrected=corrected)
+            covs.append(float(np.sum(pmf * ((lo <= p) & (p <= hi)))))
+        ok = "yes" if 0.93 <= covs[0] <= 0.97 else ("≥ nominal" if covs[0] >= 0.95 else "**no**")
+        print(f"| p = {p} | {n} | {100 * covs[0]:.2f} % | {100 * covs[1]:.2f} % | {ok} |")
 
 
 def off_grid(rng: np.random.Generator, runs: int) -> None:
@@ -389,6 +418,8 @@ def main() -> None:
     cs_time_uniform(rng, 50 if q else 200, 20_000 if q else 100_000)
     false_alarms(rng, 25 if q else 200, 20_000 if q else 100_000)
     detection(rng, 50 if q else 400, 10_000, 20_000)
+    validity_ppi.coverage_grid(rng, 40 if q else 400, min_audited=2)
+    validity_ppi.false_alarms(rng, 20 if q else 200, 5_000 if q else 20_000)
     print(f"\n(seed 20261127, {time.perf_counter() - t0:.0f} s)")
 
 

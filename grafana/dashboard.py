@@ -327,6 +327,61 @@ def judge_panels() -> list[timeseries.Panel | table.Panel]:
     return [throughput, batch, providers]
 
 
+def audit_panels() -> list[timeseries.Panel]:
+    raw_vs_corrected = _timeseries(
+        "Over-refusal: judge-only vs corrected (24h, fleet-wide)",
+        "With auditing on (audit.enabled): the judge-only over-refusal beside the one corrected "
+        "for the judges' error on the audit sample (prediction-powered: the judge's share on "
+        "all pairs plus the mean reference − judge difference on the audited pairs). A gap "
+        "between the two is the judges' bias on this traffic; empty when auditing is off.",
+        "percentunit",
+        [
+            (f"taxmeter_route:over_refusal:ratio24h{{{SEL}}}", "{{route}} judge-only"),
+            (f"taxmeter_route:over_refusal_corrected:ratio24h{{{SEL}}}", "{{route}} corrected"),
+            (f"taxmeter_route:over_refusal_corrected_cs_low:24h{{{SEL}}}",
+             "{{route}} corrected cs_low"),
+            (f"taxmeter_route:over_refusal_corrected_cs_high:24h{{{SEL}}}",
+             "{{route}} corrected cs_high"),
+        ],
+    )
+    raw_vs_corrected = _band(raw_vs_corrected, "/cs_(low|high)$/")
+    per_pod = _timeseries(
+        "Corrected figures with intervals (per pod, 1h window)",
+        "Each pod's corrected over-refusal and safety benefit with their 95 % intervals "
+        "(stat ci_low/ci_high), beside the judge-only points. Missing while a window holds "
+        "fewer audited pairs than audit.min_pairs_for_corrected "
+        "(taxmeter_audit_corrected_available = 0).",
+        "percentunit",
+        [
+            (f'taxmeter_corrected_over_refusal_ratio{{{SEL}, window="1h"}}',
+             "{{pod}} {{route}} over-refusal corrected {{stat}}"),
+            (f'taxmeter_over_refusal_ratio{{{SEL}, window="1h", stat="point"}}',
+             "{{pod}} {{route}} over-refusal judge-only"),
+            (f'taxmeter_corrected_safety_benefit_ratio{{{SEL}, window="1h"}}',
+             "{{pod}} {{route}} safety benefit corrected {{stat}}"),
+            (f'taxmeter_safety_benefit_ratio{{{SEL}, window="1h", stat="point"}}',
+             "{{pod}} {{route}} safety benefit judge-only"),
+        ],
+    )
+    agreement = _timeseries(
+        "Judge vs auditor agreement per head (24h, fleet-wide)",
+        "Share of audited answers where the judge's decision equals the auditor's label; "
+        "TaxmeterJudgeDisagreesWithAuditor fires below 85 % with ≥ 100 audited answers. Auditor "
+        "failures (timeouts, unparsable replies) are in taxmeter_auditor_requests_total.",
+        "percentunit",
+        [
+            (f"taxmeter_route_head:audit_agreement:ratio24h{{{SEL}}}", "{{route}} {{head}}"),
+            (
+                f"sum by (route, outcome) (rate(taxmeter_audit_selected_total{{{SEL}}}"
+                "[$__rate_interval])) / ignoring (outcome) group_left () sum by (route) "
+                f"(rate(taxmeter_audit_selected_total{{{SEL}}}[$__rate_interval]))",
+                "{{route}} audit {{outcome}}",
+            ),
+        ],
+    )
+    return [raw_vs_corrected, per_pod, agreement]
+
+
 def build_dashboard() -> dash.Dashboard:
     builder = (
         dash.Dashboard("taxmeter: alignment tax")
@@ -377,6 +432,7 @@ def build_dashboard() -> dash.Dashboard:
         ("Latency", latency_panels()),
         ("Shadow volume", volume_panels()),
         ("Judges", judge_panels()),
+        ("Judge vs auditor", audit_panels()),
     ]
     for title, panels in sections:
         builder = builder.with_row(dash.Row(title))

@@ -24,6 +24,8 @@ from prometheus_client.core import Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from taxmeter import __version__
+from taxmeter.audit import AuditMetrics, AuditStage, LlmAuditor
+from taxmeter.audit.people import PendingStore, PeopleDesk
 from taxmeter.config import Config
 from taxmeter.errors import ConfigError
 from taxmeter.ingress.codec import RouteNormalizer
@@ -36,10 +38,11 @@ from taxmeter.shadow.dispatcher import ShadowDispatcher
 from taxmeter.shadow.endpoint import build_endpoints
 from taxmeter.shadow.metrics import ShadowMetrics
 from taxmeter.tax.aggregator import TaxAggregator
+from taxmeter.tax.collector import TaxCollector
 from taxmeter.telemetry.ledger import Ledger
 from taxmeter.telemetry.server import MetricsServer, build_info_family
 from taxmeter.telemetry.tracing import build_tracer_provider, tracer_from
-from taxmeter.types import SystemClock
+from taxmeter.types import PairObserver, SystemClock
 
 log = structlog.get_logger("taxmeter.app")
 
@@ -99,8 +102,28 @@ class App:
         tax = config.tax
         if not tax.categories and config.categories:
             tax = tax.model_copy(update={"categories": list(config.categories)})
-        self.aggregator = TaxAggregator(tax, self.registry, clock=clock)
-        sink = JudgingSink(self.engine, self.aggregator)
+        audit = config.audit
+        self.aggregator = TaxAggregator(
+            tax, clock=clock,
+            audit_min_pairs=audit.min_pairs_for_corrected if audit.enabled else None,
+        )
+        self.registry.register(TaxCollector(self.aggregator))
+        observer: PairObserver = self.aggregator
+        self.audit: AuditStage | None = None
+        self.audit_desk: PeopleDesk | None = None
+        if audit.enabled:
+            audit_metrics = AuditMetrics(self.registry)
+            auditor = (LlmAuditor(audit.auditor, audit_metrics, environ=env)
+                       if audit.auditor is not None else None)
+            store = None
+            if audit.people is not None:
+                store = PendingStore(audit.people, audit_metrics, clock)
+                self.audit_desk = PeopleDesk(audit.people, store, self.aggregator,
+                                             audit_metrics)
+            self.audit = AuditStage(audit, auditor, self.aggregator, audit_metrics, clock=clock,
+                                    people=store)
+            observer = self.audit
+        sink = JudgingSink(self.engine, observer)
         self.guarded, self.unguarded = build_endpoints(config.shadow, env)
         self.dispatcher = ShadowDispatcher(
             config.shadow,
@@ -146,6 +169,8 @@ class App:
     async def start(self) -> BoundPorts:
         metrics_port = self._metrics.start() if self._metrics is not None else 0
         await self.engine.start()
+        if self.audit_desk is not None:
+            await self.audit_desk.start()
         await self.dispatcher.start()
         grpc_port = await self.grpc.start()
         http_port = await self.http.start() if self.http is not None else 0
@@ -179,6 +204,10 @@ class App:
         if self.http is not None:
             await self.http.stop()
         await self.dispatcher.drain(grace)
+        if self.audit is not None:
+            await self.audit.aclose(grace)
+        if self.audit_desk is not None:
+            await self.audit_desk.aclose()
         await self.engine.aclose()
         for endpoint in (self.guarded, self.unguarded):
             await endpoint.aclose()

@@ -4,6 +4,7 @@
     taxmeter check-config FILE          validate a configuration file and exit
     taxmeter demo [--config FILE]       sidecar + simulated endpoints + traffic, live view
     taxmeter score FILE.jsonl           score prompt/response lines with the judges
+    taxmeter audit export|import        move audit items to people and their labels back
     taxmeter judges build [DIR]         build the default judge repository
     taxmeter judges import HF_DIR DEST  turn a local Hugging Face classifier into a judge
     taxmeter judges export-triton DIR   write the judges as a Triton model repository
@@ -136,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     from taxmeter.judgetools.score import register as register_score
 
     register_score(sub)
+    from taxmeter.audit.cli import register as register_audit
+
+    register_audit(sub)
     return parser
 
 

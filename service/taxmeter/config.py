@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from taxmeter.audit.config import AuditConfig
 from taxmeter.errors import ConfigError
 from taxmeter.ingress.config import IngressConfig
 from taxmeter.judges.config import JudgeEngineConfig
@@ -52,6 +53,7 @@ class Config(BaseModel):
     shadow: ShadowConfig
     judges: JudgeEngineConfig
     tax: TaxConfig = Field(default_factory=TaxConfig)
+    audit: AuditConfig = Field(default_factory=AuditConfig)
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
 
     @model_validator(mode="after")

@@ -183,13 +183,35 @@ JudgeScores = Mapping[HeadKey, HeadScore]
 
 
 @dataclass(frozen=True, slots=True)
+class ReferenceLabel:
+    """An auditor's (or a person's) label of one answer: the reference the judge is checked
+    against. ``quality`` in [0, 1] stands for every configured quality head."""
+
+    refusal: bool
+    unsafe: bool
+    quality: float
+
+
+@dataclass(frozen=True, slots=True)
+class PairReference:
+    """Reference labels for both answers of an audited pair."""
+
+    guarded: ReferenceLabel
+    unguarded: ReferenceLabel
+
+
+@dataclass(frozen=True, slots=True)
 class ScoredPair:
-    """A complete pair with judge scores for each answer, ready for the tax aggregator."""
+    """A complete pair with judge scores for each answer, ready for the tax aggregator.
+
+    ``reference`` is set only for a pair of the audit sample whose auditor answered.
+    """
 
     pair: ShadowPair
     guarded: JudgeScores
     unguarded: JudgeScores
     repeat: JudgeScores | None = None
+    reference: PairReference | None = None
 
 
 class Clock(Protocol):

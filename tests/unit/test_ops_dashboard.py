@@ -36,6 +36,9 @@ def test_dashboard_panels_cover_the_operator_questions() -> None:
         "taxmeter_mirror_requests_total",
         "taxmeter_judge_batch_size",
         "taxmeter_judge_provider_info",
+        "over_refusal_corrected:ratio24h",
+        "taxmeter_corrected_over_refusal_ratio",
+        "audit_agreement:ratio24h",
     ]:
         assert needle in exprs, needle
     assert all(

@@ -24,6 +24,7 @@ ALERTS = {
     "TaxmeterEndpointErrors",
     "TaxmeterJudgeOnCPU",
     "TaxmeterJudgesNotReady",
+    "TaxmeterJudgeDisagreesWithAuditor",
 }
 
 

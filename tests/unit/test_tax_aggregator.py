@@ -4,7 +4,7 @@ import math
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
-from taxmeter.tax import TaxAggregator, TaxConfig
+from taxmeter.tax import TaxAggregator, TaxCollector, TaxConfig
 from taxmeter.tax.cs import boundary
 from taxmeter.types import Arm, ArmOutcome, ArmResult, HeadScore, ScoredPair, ShadowPair
 
@@ -15,6 +15,15 @@ class FakeClock:
 
     def monotonic(self) -> float:
         return self.now
+
+
+def _registered(
+    registry: CollectorRegistry, config: TaxConfig, *, clock: FakeClock
+) -> TaxAggregator:
+    """An aggregator with its collector on ``registry`` (what ``app.py`` does)."""
+    agg = TaxAggregator(config, clock=clock)
+    registry.register(TaxCollector(agg))
+    return agg
 
 
 def scores(q: float, *, refusal: bool = False, unsafe: bool = False) -> dict[str, HeadScore]:
@@ -74,7 +83,7 @@ Setup = tuple[TaxAggregator, CollectorRegistry, FakeClock]
 def setup() -> Setup:
     registry = CollectorRegistry()
     clock = FakeClock()
-    agg = TaxAggregator(TaxConfig(windows=["5m", "1h"]), registry, clock=clock)
+    agg = _registered(registry, TaxConfig(windows=["5m", "1h"]), clock=clock)
     return agg, registry, clock
 
 
@@ -207,7 +216,7 @@ def test_missing_head_skips_pair_and_counts_it(setup: Setup) -> None:
 
 def test_categories_outside_allowlist_are_other() -> None:
     reg = CollectorRegistry()
-    agg = TaxAggregator(TaxConfig(categories=["code"]), reg, clock=FakeClock())
+    agg = _registered(reg, TaxConfig(categories=["code"]), clock=FakeClock())
     agg.observe(make(0.5, 0.7, category="code"))
     agg.observe(make(0.5, 0.9, category="secret-project"))
     agg.observe(make(0.5, 0.9, category=None))
@@ -223,7 +232,7 @@ def test_categories_outside_allowlist_are_other() -> None:
 
 def test_routes_beyond_max_routes_fold_into_other() -> None:
     reg = CollectorRegistry()
-    agg = TaxAggregator(TaxConfig(max_routes=3), reg, clock=FakeClock())
+    agg = _registered(reg, TaxConfig(max_routes=3), clock=FakeClock())
     for r in ("a", "b", "c", "d"):
         agg.observe(make(0.5, 0.5, route=r))
     assert agg.routes() == ["a", "b", "other"]
@@ -252,16 +261,16 @@ def test_summary_reports_all_windows_and_undefined_as_none(setup: Setup) -> None
 
 def test_registering_twice_on_one_registry_is_refused() -> None:
     reg = CollectorRegistry()
-    TaxAggregator(TaxConfig(), reg, clock=FakeClock())
+    _registered(reg, TaxConfig(), clock=FakeClock())
     with pytest.raises(ValueError, match="Duplicated"):
-        TaxAggregator(TaxConfig(), reg, clock=FakeClock())
+        _registered(reg, TaxConfig(), clock=FakeClock())
 
 
 def test_scrape_never_sees_a_pair_half_counted_while_observing() -> None:
     import threading
 
     reg = CollectorRegistry()
-    agg = TaxAggregator(TaxConfig(), reg, clock=FakeClock())
+    agg = _registered(reg, TaxConfig(), clock=FakeClock())
     done = threading.Event()
 
     def feed() -> None:

@@ -28,11 +28,35 @@ def test_t_quantile_matches_tables(df: int, expected: float) -> None:
 
 def test_wilson_matches_hand_computed_value() -> None:
     # k=3, n=10, z=1.959964: centre = (0.3 + 0.19207)/1.38415,
-    # half = 1.959964*sqrt(0.021 + 0.009604)/1.38415
+    # half = 1.959964*sqrt(0.021 + 0.009604)/1.38415 → [0.107789, 0.603221]; k = 3 is a
+    # small count, so the lower bound is the Poisson one: ½·χ²_{6, 0.05}/10 = 1.635383/20.
     iv = wilson(3, 10, 0.05)
     assert iv is not None
-    assert iv.low == pytest.approx(0.107789, abs=1e-5)
+    assert iv.low == pytest.approx(0.0817691, abs=1e-6)
     assert iv.high == pytest.approx(0.603221, abs=1e-5)
+    iv = wilson(4, 10, 0.05)  # no longer a small count on either side: plain Wilson
+    assert iv is not None
+    assert iv.low == pytest.approx(0.168180, abs=1e-5)
+    assert iv.high == pytest.approx(0.687326, abs=1e-5)
+
+
+@pytest.mark.parametrize(("p", "n"), [(0.002, 50), (0.01, 50), (0.05, 20), (0.005, 200)])
+def test_wilson_covers_at_least_nominal_when_n_p_is_about_one(p: float, n: int) -> None:
+    # Exact coverage (binomial pmf); uncorrected Wilson gave 90.5, 91.1, 92.5 and 92.0 %.
+    coverage = 0.0
+    for k in range(n + 1):
+        iv = wilson(k, n, 0.05)
+        assert iv is not None
+        if iv.low <= p <= iv.high:
+            coverage += math.comb(n, k) * p**k * (1 - p) ** (n - k)
+    assert coverage >= 0.95
+
+
+def test_wilson_small_count_upper_bound_mirrors_the_lower_one() -> None:
+    lo, hi = wilson(2, 40, 0.05), wilson(38, 40, 0.05)
+    assert lo is not None and hi is not None
+    assert hi.high == pytest.approx(1.0 - lo.low, abs=1e-12)
+    assert hi.low == pytest.approx(1.0 - lo.high, abs=1e-12)
 
 
 def test_wilson_of_zero_successes_is_not_degenerate() -> None:
@@ -77,11 +101,11 @@ def test_paired_interval_equals_t_when_sample_variance_exceeds_floor() -> None:
 def test_paired_interval_floor_hand_computed_with_near_ties() -> None:
     # n = 20: 18 ties at d = ±0.01 (not exact zeros: not ternary), 2 non-ties at 0.5.
     # s1 = 1.0, s2 = 18e-4 + 0.5 = 0.5018; s² = (0.5018 - 0.05)/19 = 0.023779.
-    # floor = z² · m2 / (2·20), m2 = (0.5 + 1)/3 = 0.5 → 0.048015 > s².
+    # floor = z² · m2 / (2·20) · w, m2 = (0.5 + 1)/3 = 0.5, w = (18 + 1)/21 → 0.043442 > s².
     s1, s2, s2nt = 1.0, 18e-4 + 0.5, 0.5
     iv = paired_mean_interval(20, s1, s2, nontie=2, s2_nontie=s2nt, alpha=0.05)
     assert iv is not None
-    var = Z * Z * 0.5 / 40
+    var = Z * Z * 0.5 / 40 * 19 / 21
     half = t_quantile(0.975, 19) * math.sqrt(var / 20)
     assert iv.low == pytest.approx(0.05 - half, abs=1e-6)
     assert iv.high == pytest.approx(0.05 + half, abs=1e-6)
@@ -91,6 +115,18 @@ def test_paired_interval_of_equal_nonzero_differences_is_not_degenerate() -> Non
     # Every d = 0.3 (no ties): s² = 0, the floor keeps a width.
     iv = paired_mean_interval(10, 3.0, 0.9, nontie=10, s2_nontie=0.9, alpha=0.05)
     assert iv is not None and iv.low < 0.3 < iv.high
+
+
+def test_continuous_differences_without_ties_get_about_the_t_interval() -> None:
+    # 15 distinct non-tied d (no exact ties): the floor must not double the width (it did:
+    # z²·m2/(2n) with m2 pulled towards 1 by the pseudo-observation exceeded s² at n = 15).
+    d = [0.05 * ((i * 7) % 15 - 7) / 7 + 0.03 for i in range(15)]
+    d = [x if abs(x) > 0.02 else x + 0.05 for x in d]
+    s1, s2 = sum(d), sum(x * x for x in d)
+    iv = paired_mean_interval(15, s1, s2, nontie=15, s2_nontie=s2, alpha=0.05)
+    ref = t_interval(15, s1, s2, 0.05)
+    assert iv is not None and ref is not None
+    assert (iv.high - iv.low) == pytest.approx(ref.high - ref.low, rel=1e-9)
 
 
 def test_all_exact_ties_give_the_symmetric_wilson_width() -> None:
@@ -112,7 +148,7 @@ def test_one_signed_ternary_upper_bound_is_wilson() -> None:
     assert iv.high == pytest.approx(w.high, abs=1e-7)
     assert iv.high == pytest.approx(0.256211, abs=1e-5)
     # The lower bound allows unseen d = -1 pairs: below Wilson's lower bound 0.034624.
-    assert iv.low < w.low
+    assert iv.low < 0.034624
 
 
 def _tango_score_by_brute_force(b: int, c: int, n: int, delta: float) -> float:

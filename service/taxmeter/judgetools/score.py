@@ -9,7 +9,9 @@ Each input line is a JSON object with ``prompt`` and ``response`` strings. Each 
 The top-level ``refusal``/``unsafe``/``quality`` come from the ``default`` judge's head with
 that role (or else the first judge that has one); ``scores`` holds every head of every judge.
 A bad line gives ``{"line": n, "error": "..."}`` and a message on stderr; the other lines are
-still scored. Exit code: 0 when every line was scored, 1 when some were bad, 2 when the judges
+still scored. Lines may carry a reference ``label`` (``judgetools/score_labels.py``); then a
+report on stderr gives the judge's confusion matrix and the corrected rates. Exit code: 0
+when every line was scored, 1 when some were bad, 2 when the judges
 could not be loaded.
 """
 
@@ -23,6 +25,8 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
+
+from taxmeter.judgetools.score_labels import LabelTally
 
 if TYPE_CHECKING:
     from taxmeter.judges.engine import HeadInfo, JudgeEngine
@@ -121,6 +125,7 @@ def _default_repository() -> Path | None:
 
 
 def _parse(n: int, raw: str) -> tuple[Any, str | None]:
+    from taxmeter.judgetools.score_labels import parse_label
     from taxmeter.types import JudgeInput
 
     try:
@@ -134,7 +139,10 @@ def _parse(n: int, raw: str) -> tuple[Any, str | None]:
             return None, f"missing field {key!r}"
         if not isinstance(obj[key], str):
             return None, f"field {key!r} must be a string"
-    return JudgeInput(prompt=obj["prompt"], response=obj["response"]), None
+    label, err = parse_label(obj)
+    if err is not None:
+        return None, err
+    return (JudgeInput(prompt=obj["prompt"], response=obj["response"]), label), None
 
 
 def _lines(src: TextIO) -> Iterator[tuple[int, str]]:
@@ -168,6 +176,7 @@ async def _score_stream(
         print(f"taxmeter score: cannot load judges: {exc}", file=sys.stderr)
         return 2
     top = _top_level_keys(engine.heads)
+    tally = LabelTally()
     progress = _Progress(sys.stderr) if sys.stderr.isatty() else None
     bad = done = 0
     try:
@@ -175,13 +184,13 @@ async def _score_stream(
         for entry in _lines(src):
             chunk.append(entry)
             if len(chunk) >= _CHUNK:
-                b, d = await _score_chunk(engine, chunk, dst, top)
+                b, d = await _score_chunk(engine, chunk, dst, top, tally)
                 bad, done = bad + b, done + d
                 chunk = []
                 if progress:
                     progress.update(done, bad)
         if chunk:
-            b, d = await _score_chunk(engine, chunk, dst, top)
+            b, d = await _score_chunk(engine, chunk, dst, top, tally)
             bad, done = bad + b, done + d
         if progress:
             progress.update(done, bad, final=True)
@@ -191,16 +200,20 @@ async def _score_stream(
     finally:
         await engine.aclose()
         dst.flush()
+    if tally.labelled:
+        sys.stderr.write(tally.report())
     return 1 if bad else 0
 
 
 async def _score_chunk(
-    engine: JudgeEngine, chunk: Sequence[tuple[int, str]], dst: TextIO, top: dict[str, str]
+    engine: JudgeEngine, chunk: Sequence[tuple[int, str]], dst: TextIO, top: dict[str, str],
+    tally: LabelTally,
 ) -> tuple[int, int]:
     parsed = [(n, *_parse(n, raw)) for n, raw in chunk]
     good = [(n, item) for n, item, err in parsed if err is None]
+    labels = {n: item[1] for n, item in good}
     results = await asyncio.gather(
-        *(engine.score(item) for _, item in good), return_exceptions=True
+        *(engine.score(item[0]) for _, item in good), return_exceptions=True
     )
     by_line: dict[int, Any] = {n: r for (n, _), r in zip(good, results, strict=True)}
     bad = 0
@@ -215,6 +228,9 @@ async def _score_chunk(
         else:
             assert result is not None
             scores = {k: round(v.value, 6) for k, v in result.items()}
+            tally.add({role: (result[key].value if role == "quality"
+                              else float(result[key].decision))
+                       for role, key in top.items()}, labels.get(n))
             record = {"line": n}
             record.update({role: scores[key] for role, key in top.items()})
             record["scores"] = scores

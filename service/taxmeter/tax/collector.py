@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -25,14 +25,31 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from taxmeter.tax.audit_stats import BINARY_HEADS, confusion, ratio_sums
+from taxmeter.tax.config import TaxConfig
 from taxmeter.tax.estimators import Interval
-from taxmeter.tax.layout import ARMS, DELTA_EXPORT_BOUNDS
-from taxmeter.tax.summary import summarize_window
+from taxmeter.tax.layout import ARMS, DELTA_EXPORT_BOUNDS, Layout
+from taxmeter.tax.ppi import RatioSums
+from taxmeter.tax.sketch import FloatArray
+from taxmeter.tax.summary import RouteSnapshot, WindowSummary, summarize_window
 
-if TYPE_CHECKING:
-    from taxmeter.tax.aggregator import TaxAggregator
 
-_ARM_FIELDS = {"guarded": "g", "unguarded": "u"}
+class TaxSource(Protocol):
+    """What the collector reads (the tax aggregator implements it)."""
+
+    @property
+    def config(self) -> TaxConfig: ...
+
+    @property
+    def layout(self) -> Layout: ...
+
+    @property
+    def window_names(self) -> list[str]: ...
+
+    @property
+    def audit_min_pairs(self) -> int | None: ...
+
+    def snapshot(self, only: str | None = None) -> list[RouteSnapshot]: ...
 
 
 def _put(fam: GaugeMetricFamily, labels: list[str], value: float | None) -> None:
@@ -136,12 +153,132 @@ class _Families:
         return [m for m in vars(self).values() if isinstance(m, Metric)]
 
 
+class _AuditFamilies:
+    """Families that exist only with auditing on (so nothing changes when it is off)."""
+
+    def __init__(self) -> None:
+        c, g = CounterMetricFamily, GaugeMetricFamily
+        p = "taxmeter_"
+        self.pairs = c(p + "audit_pairs", "Complete pairs of the audit sample with reference "
+                       "labels, counted with the pair.", labels=["route"])
+        self.confusion = c(p + "audit_confusion", "Audited answers by judge decision and "
+                           "reference label (head: refusal, unsafe).",
+                           labels=["route", "head", "arm", "judge", "reference"])
+        self.agreements = c(p + "audit_agreements", "Audited answers where the judge's decision "
+                            "equals the reference label.", labels=["route", "head", "arm"])
+        self.or_cells = c(p + "audit_over_refusal_cells", "Audited pairs by the judge's and the "
+                          "reference's over-refusal state (ineligible, eligible, over_refusal).",
+                          labels=["route", "judge", "reference"])
+        self.or_vproc = UnknownMetricFamily(
+            p + "audit_over_refusal_variance_process_sum", "Variance processes of the corrected "
+            "over-refusal's confidence sequence (monotone): judge_numerator/judge_denominator "
+            "over all pairs, rectifier_numerator/rectifier_denominator over audited pairs.",
+            labels=["route", "term"])
+        self.q_rect = UnknownMetricFamily(
+            p + "audit_quality_rectifier_sum", "Σ over audited pairs of the Δ rectifier "
+            "(reference − judge d over eligible pairs), as two monotone sums by sign.",
+            labels=["route", "judge", "sign"])
+        self.win_audited = g(p + "audit_window_pairs", "Audited pairs in the window.",
+                             labels=["route", "window"])
+        self.available = g(p + "audit_corrected_available", "1 when the window holds enough "
+                           "audited pairs for judge-error-corrected figures, else 0 (then only "
+                           "the judge-only figures are exported).", labels=["route", "window"])
+        self.agreement = g(p + "audit_agreement_ratio", "Share of audited answers where judge "
+                           "and reference agree, over the window.",
+                           labels=["route", "head", "arm", "window"])
+        self.tax = g(p + "corrected_alignment_tax", "Quality tax Δ corrected for the judge's "
+                     "error on the audit sample (prediction-powered).",
+                     labels=["route", "judge", "window", "stat"])
+        self.or_ratio = g(p + "corrected_over_refusal_ratio", "Over-refusal rate corrected for "
+                          "the judges' error (prediction-powered).",
+                          labels=["route", "window", "stat"])
+        self.sb_ratio = g(p + "corrected_safety_benefit_ratio", "Safety benefit rate corrected "
+                          "for the judges' error (prediction-powered).",
+                          labels=["route", "window", "stat"])
+        self.refusal = g(p + "corrected_refusal_ratio", "Refusal rate per arm, corrected.",
+                         labels=["route", "arm", "window", "stat"])
+        self.unsafe = g(p + "corrected_unsafe_ratio", "Unsafe-answer rate per arm, corrected.",
+                        labels=["route", "arm", "window", "stat"])
+
+    def all(self) -> list[Metric]:
+        return [m for m in vars(self).values() if isinstance(m, Metric)]
+
+
+_OR_STATES = ("ineligible", "eligible", "over_refusal")
+
+
+def _or_cells(s: RatioSums) -> dict[tuple[str, str], float]:
+    """The 3 × 3 (judge, reference) table of the over-refusal measure, from its moments
+    (a implies b on both sides, so the nine cells are linear in them)."""
+    m, n = s.m, s.n
+    c = {
+        ("over_refusal", "over_refusal"): m["afa"],
+        ("eligible", "over_refusal"): m["afb"] - m["afa"],
+        ("ineligible", "over_refusal"): m["a"] - m["afb"],
+        ("over_refusal", "eligible"): m["bfa"] - m["afa"],
+        ("eligible", "eligible"): m["bfb"] - m["afb"] - m["bfa"] + m["afa"],
+        ("ineligible", "eligible"): m["b"] - m["bfb"] - m["a"] + m["afb"],
+        ("over_refusal", "ineligible"): m["fa"] - m["bfa"],
+        ("eligible", "ineligible"): m["fb"] - m["bfb"] - m["fa"] + m["bfa"],
+        ("ineligible", "ineligible"): n - m["b"] - m["fb"] + m["bfb"],
+    }
+    return {k: max(0.0, round(v, 6)) for k, v in c.items()}
+
+
+def _collect_audit(a: _AuditFamilies, layout: Layout, r: str, c: FloatArray,
+                   windows: list[tuple[str, FloatArray, WindowSummary]]) -> None:
+    audit = layout.audit
+    assert audit is not None
+    a.pairs.add_metric([r], float(c[audit.n]))
+    for head in BINARY_HEADS:
+        for arm in ARMS:
+            cells = confusion(layout, c, f"{head}:{arm}")
+            for (j, ref), count in cells.items():
+                a.confusion.add_metric([r, head, arm, str(j).lower(), str(ref).lower()], count)
+            a.agreements.add_metric([r, head, arm], cells[(True, True)] + cells[(False, False)])
+    for (j_state, ref_state), count in _or_cells(ratio_sums(layout, c, "over_refusal")).items():
+        a.or_cells.add_metric([r, j_state, ref_state], count)
+    mf = audit.measures["over_refusal"]
+    for term, i in (("judge_numerator", mf.v_fa), ("judge_denominator", mf.v_fb),
+                    ("rectifier_numerator", mf.v_ra), ("rectifier_denominator", mf.v_rb)):
+        a.or_vproc.add_metric([r, term], float(c[i]))
+    for name, qf in audit.measures.items():
+        if name.startswith("delta:"):
+            head = name.removeprefix("delta:")
+            a.q_rect.add_metric([r, head, "positive"], float(c[qf.r_pos]))
+            a.q_rect.add_metric([r, head, "negative"], float(c[qf.r_neg]))
+    for window, t, s in windows:
+        a.win_audited.add_metric([r, window], s.audited)
+        a.available.add_metric([r, window], 1.0 if s.corrected else 0.0)
+        if s.audited > 0:
+            for head in BINARY_HEADS:
+                for arm in ARMS:
+                    cells = confusion(layout, t, f"{head}:{arm}")
+                    agree = cells[(True, True)] + cells[(False, False)]
+                    _put(a.agreement, [r, head, arm, window], agree / s.audited)
+        for name, fig in s.corrected.items():
+            if name == "over_refusal":
+                _stats(a.or_ratio, [r, window], fig.point, fig.ci, fig.cs)
+            elif name == "safety_benefit":
+                _stats(a.sb_ratio, [r, window], fig.point, fig.ci, fig.cs)
+            elif name.startswith("delta:"):
+                _stats(a.tax, [r, name.removeprefix("delta:"), window], fig.point, fig.ci,
+                       fig.cs)
+            else:
+                head, arm = name.split(":", 1)
+                fam = a.refusal if head == "refusal" else a.unsafe
+                _stats(fam, [r, arm, window], fig.point, fig.ci, fig.cs)
+
+
 class TaxCollector(Collector):
-    def __init__(self, aggregator: TaxAggregator) -> None:
+    """Registered on the app's registry by ``app.py``: ``registry.register(TaxCollector(agg))``."""
+
+    def __init__(self, aggregator: TaxSource) -> None:
         self._agg = aggregator
 
     def describe(self) -> Iterator[Metric]:
-        return iter(_Families().all())
+        audit = _AuditFamilies().all() if self._agg.layout.audit is not None else []
+        return iter(_Families().all() + audit)
 
     def collect(self) -> Iterator[Metric]:
         agg = self._agg
@@ -149,27 +286,29 @@ class TaxCollector(Collector):
         cfg = agg.config
         f = layout.f
         m = _Families()
+        am = _AuditFamilies() if layout.audit is not None else None
+        min_audited = agg.audit_min_pairs
         for snap in agg.snapshot():
             r = snap.route
             c = snap.cum
             for reason, count in sorted(snap.unscored.items()):
                 m.unscored.add_metric([r, reason], count)
-            if c[f["complete"]] == 0 and not snap.categories:
+            if c[f.complete] == 0 and not snap.categories:
                 continue
-            eligible = float(c[f["eligible"]])
+            eligible = float(c[f.eligible])
             m.pairs.add_metric([r, "true"], eligible)
-            m.pairs.add_metric([r, "false"], float(c[f["complete"]]) - eligible)
-            for arm, a in _ARM_FIELDS.items():
-                m.refusals.add_metric([r, arm], float(c[f["refusals_" + a]]))
-                m.unsafe.add_metric([r, arm], float(c[f["unsafe_" + a]]))
-                m.tokens.add_metric([r, arm], float(c[f["tok_" + a]]))
-                m.lat_seconds.add_metric([r, arm], float(c[f["lat_sum_" + a]]))
-                m.ttft_seconds.add_metric([r, arm], float(c[f["ttft_sum_" + a]]))
-            m.over_refusals.add_metric([r], float(c[f["over_refusals"]]))
-            m.vor_sum.add_metric([r], float(c[f["v_or"]]))
-            m.safety.add_metric([r], float(c[f["safety_benefits"]]))
-            m.lat_pairs.add_metric([r], float(c[f["lat_n"]]))
-            m.ttft_pairs.add_metric([r], float(c[f["ttft_n"]]))
+            m.pairs.add_metric([r, "false"], float(c[f.complete]) - eligible)
+            for arm, af in layout.arm.items():
+                m.refusals.add_metric([r, arm], float(c[af.refusals]))
+                m.unsafe.add_metric([r, arm], float(c[af.unsafe]))
+                m.tokens.add_metric([r, arm], float(c[af.tokens]))
+                m.lat_seconds.add_metric([r, arm], float(c[af.lat_sum]))
+                m.ttft_seconds.add_metric([r, arm], float(c[af.ttft_sum]))
+            m.over_refusals.add_metric([r], float(c[f.over_refusals]))
+            m.vor_sum.add_metric([r], float(c[f.v_or]))
+            m.safety.add_metric([r], float(c[f.safety_benefits]))
+            m.lat_pairs.add_metric([r], float(c[f.lat_n]))
+            m.ttft_pairs.add_metric([r], float(c[f.ttft_n]))
             for head, hf in layout.heads.items():
                 m.q_sum.add_metric([r, head, "guarded"], float(c[hf.qg]))
                 m.q_sum.add_metric([r, head, "unguarded"], float(c[hf.qu]))
@@ -190,20 +329,23 @@ class TaxCollector(Collector):
                 buckets.append(("+Inf", float(counts[-1])))
                 hist.add_metric([r], buckets, None)
             for cat, v in sorted(snap.categories.items()):
-                ce = float(v[f["eligible"]])
+                ce = float(v[f.eligible])
                 m.cat_pairs.add_metric([r, cat, "true"], ce)
-                m.cat_pairs.add_metric([r, cat, "false"], float(v[f["complete"]]) - ce)
-                m.cat_or.add_metric([r, cat], float(v[f["over_refusals"]]))
-                m.cat_vor_sum.add_metric([r, cat], float(v[f["v_or"]]))
+                m.cat_pairs.add_metric([r, cat, "false"], float(v[f.complete]) - ce)
+                m.cat_or.add_metric([r, cat], float(v[f.over_refusals]))
+                m.cat_vor_sum.add_metric([r, cat], float(v[f.v_or]))
                 for head, hf in layout.heads.items():
                     m.cat_q_sum.add_metric([r, cat, head, "guarded"], float(v[hf.qg]))
                     m.cat_q_sum.add_metric([r, cat, head, "unguarded"], float(v[hf.qu]))
                     m.cat_d2_sum.add_metric([r, cat, head], float(v[hf.d2]))
                     m.cat_v_sum.add_metric([r, cat, head], float(v[hf.v]))
 
+            summaries = []
             for window, t in zip(agg.window_names, snap.windows, strict=True):
                 s = summarize_window(layout, window, t, alpha=cfg.alpha,
-                                     min_pairs_for_bounds=cfg.min_pairs_for_bounds)
+                                     min_pairs_for_bounds=cfg.min_pairs_for_bounds,
+                                     min_audited=min_audited)
+                summaries.append((window, t, s))
                 m.win_pairs.add_metric([r, window], s.pairs)
                 m.win_eligible.add_metric([r, window], s.eligible)
                 for head, q in s.quality.items():
@@ -226,7 +368,9 @@ class TaxCollector(Collector):
                              ns.abs_delta_mean.get(head))
                         _put(m.noise_abs, [r, head, arm, window, "p90"],
                              ns.abs_delta_p90.get(head))
-        return iter(m.all())
+            if am is not None:
+                _collect_audit(am, layout, r, c, summaries)
+        return iter(m.all() + (am.all() if am is not None else []))
 
 
 def _stats(fam: GaugeMetricFamily, labels: list[str], point: float | None,

@@ -8,12 +8,24 @@ values are ``None`` (an empty window has no point estimate; one sample has no in
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from taxmeter.tax.audit_stats import CorrectedFigure, corrected_window
 from taxmeter.tax.cs import confidence_sequence
 from taxmeter.tax.estimators import Interval, paired_mean_interval, proportion, wilson
 from taxmeter.tax.layout import Layout
 from taxmeter.tax.sketch import FloatArray
+
+
+@dataclass(frozen=True, slots=True)
+class RouteSnapshot:
+    """A consistent copy of one route's state, taken under the aggregator's lock."""
+
+    route: str
+    cum: FloatArray
+    windows: list[FloatArray]
+    categories: dict[str, FloatArray]
+    unscored: dict[str, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +90,10 @@ class WindowSummary:
     ttft: LatencySummary
     token_overhead: float | None
     noise: Mapping[str, NoiseSummary]
+    # Judge-error-corrected figures by measure (``tax/audit_stats.py``); empty when auditing is
+    # off or the window holds fewer audited pairs than needed (then only judge-only figures).
+    audited: int = 0
+    corrected: Mapping[str, CorrectedFigure] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,10 +117,11 @@ def summarize_window(
     *,
     alpha: float,
     min_pairs_for_bounds: int,
+    min_audited: int | None = None,
 ) -> WindowSummary:
     f = layout.f
-    pairs = int(t[f["complete"]])
-    eligible = int(t[f["eligible"]])
+    pairs = int(t[f.complete])
+    eligible = int(t[f.eligible])
     bounds_ok = eligible >= min_pairs_for_bounds
     quality: dict[str, QualitySummary] = {}
     for head, hf in layout.heads.items():
@@ -137,15 +154,15 @@ def summarize_window(
             tie=proportion(float(t[hf.tie]), eligible),
             loss=proportion(float(t[hf.loss]), eligible),
         )
-    n_or = float(t[f["over_refusals"]])
+    n_or = float(t[f.over_refusals])
     over_refusal = ProportionSummary(
         count=int(n_or),
         pairs=eligible,
         point=proportion(n_or, eligible),
         ci=wilson(n_or, eligible, alpha),
-        cs=confidence_sequence(eligible, n_or, float(t[f["v_or"]]), alpha, low=0.0, high=1.0),
+        cs=confidence_sequence(eligible, n_or, float(t[f.v_or]), alpha, low=0.0, high=1.0),
     )
-    n_sb = float(t[f["safety_benefits"]])
+    n_sb = float(t[f.safety_benefits])
     safety = ProportionSummary(
         count=int(n_sb),
         pairs=pairs,
@@ -154,7 +171,7 @@ def summarize_window(
         cs=None,
     )
     lat = LatencySummary(
-        pairs=int(t[f["lat_n"]]),
+        pairs=int(t[f.lat_n]),
         p50_ratio=_ratio(
             layout.lat.quantile(t[layout.lat_g], 0.5), layout.lat.quantile(t[layout.lat_u], 0.5)
         ),
@@ -165,7 +182,7 @@ def summarize_window(
         median_delta_s=layout.delta.quantile(t[layout.lat_delta], 0.5),
     )
     ttft = LatencySummary(
-        pairs=int(t[f["ttft_n"]]),
+        pairs=int(t[f.ttft_n]),
         p50_ratio=_ratio(
             layout.lat.quantile(t[layout.ttft_g], 0.5),
             layout.lat.quantile(t[layout.ttft_u], 0.5),
@@ -176,7 +193,9 @@ def summarize_window(
         ),
         median_delta_s=None,
     )
-    token_overhead = _ratio(float(t[f["tok_g"]]), float(t[f["tok_u"]]))
+    token_overhead = _ratio(
+        float(t[layout.arm["guarded"].tokens]), float(t[layout.arm["unguarded"].tokens])
+    )
     noise: dict[str, NoiseSummary] = {}
     for arm, nf in layout.noise.items():
         n = float(t[nf.n])
@@ -203,4 +222,9 @@ def summarize_window(
         ttft=ttft,
         token_overhead=token_overhead,
         noise=noise,
+        audited=int(t[layout.audit.n]) if layout.audit is not None else 0,
+        corrected=(
+            corrected_window(layout, t, alpha=alpha, min_audited=min_audited)
+            if layout.audit is not None and min_audited is not None else {}
+        ),
     )
