@@ -35,6 +35,7 @@ from taxmeter.sampling import Sampler
 from taxmeter.shadow.dispatcher import ShadowDispatcher
 from taxmeter.shadow.endpoint import build_endpoints
 from taxmeter.shadow.metrics import ShadowMetrics
+from taxmeter.shadow.tokens import TokenizerCounter, find_judge_tokenizer
 from taxmeter.tax.aggregator import TaxAggregator
 from taxmeter.telemetry.ledger import Ledger
 from taxmeter.telemetry.server import MetricsServer, build_info_family
@@ -102,6 +103,7 @@ class App:
         self.aggregator = TaxAggregator(tax, self.registry, clock=clock)
         sink = JudgingSink(self.engine, self.aggregator)
         self.guarded, self.unguarded = build_endpoints(config.shadow, env)
+        token_counter = self._token_counter(config)
         self.dispatcher = ShadowDispatcher(
             config.shadow,
             self.guarded,
@@ -111,6 +113,7 @@ class App:
             ShadowMetrics(self.registry),
             tracer=tracer,
             clock=clock,
+            token_counter=token_counter,
         )
         self.sampler = Sampler(config.sampling, self.dispatcher, self.ledger, self.registry)
         normalizer = RouteNormalizer(frozenset(config.routes), frozenset(config.categories))
@@ -130,6 +133,18 @@ class App:
         self._serving = False
         self._stopping = asyncio.Event()
         self.ports = BoundPorts(0, 0, 0)
+
+    @staticmethod
+    def _token_counter(config: Config) -> TokenizerCounter | None:
+        """Counts answer tokens an endpoint reports no usage for: ``shadow.tokenizer``, else
+        the first judge's tokenizer, else none (such answers then have no token count)."""
+        if config.shadow.tokenizer is not None:
+            return TokenizerCounter(config.shadow.tokenizer)
+        found = find_judge_tokenizer(config.judges.repository, config.judges.judges)
+        if found is None:
+            log.info("shadow_token_counter", source="none")
+            return None
+        return TokenizerCounter(found, field_path="judges.repository")
 
     def judge_provider(self) -> str:
         """The judges' active provider(s): ``cpu``, ``cuda``, ``remote``; ``none`` before load."""

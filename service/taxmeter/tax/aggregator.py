@@ -134,9 +134,13 @@ class TaxAggregator:
                 put((layout.ttft_u.start + layout.lat.index(tu), 1.0))
                 put((layout.ttft_delta_export.start + layout.export_bucket(tg - tu), 1.0))
             kg, ku = pair.guarded.completion_tokens, pair.unguarded.completion_tokens
-            if kg is not None and ku is not None:
+            # issue 16: both counts from one source (None: whoever built the result gave it).
+            source = pair.guarded.tokens_source or "server"
+            if (kg is not None and ku is not None
+                    and source == (pair.unguarded.tokens_source or "server")):
                 put((f["tok_g"], float(kg)))
                 put((f["tok_u"], float(ku)))
+                put((f["tok_n_" + source], 1.0))
 
         if repeat is not None:
             arm, first_ref, rep_ref, rep_q = repeat

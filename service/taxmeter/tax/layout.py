@@ -52,6 +52,8 @@ class Layout:
             "over_refusals", "v_or", "safety_benefits",
             "lat_n", "lat_sum_g", "lat_sum_u", "ttft_n", "ttft_sum_g", "ttft_sum_u",
             "tok_g", "tok_u",
+            # issue 16: token pairs by the source of both counts (server usage / tokenizer).
+            "tok_n_server", "tok_n_tokenizer",
         ):
             self.f[name] = len(self.f)
         self._next = len(self.f)
