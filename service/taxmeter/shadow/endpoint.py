@@ -9,7 +9,7 @@ A stream is complete only with a finish reason that does not say it was cut: a `
 without any finish reason (llama.cpp's server ends streams so when ``interrupt_requests`` is on
 and another request waits), an end of body without ``[DONE]`` and without a finish reason, or a
 finish reason such as ``abort`` is ``truncated_stream``, never an answer. An empty 200 answer is
-an error whose reason says why (``empty_role_only``, ``empty_no_chunks``...). Streams are read
+an error whose reason says why (``empty_role_only``, ``empty_content``...). Streams are read
 to the end of the HTTP body, past ``[DONE]``, so that the connection goes back to the pool.
 
 The body is the production request: forwarded byte-for-byte when the arm changes nothing,
@@ -41,7 +41,6 @@ from taxmeter.types import Arm, ArmOutcome, ArmResult, MirrorRequest
 log = structlog.get_logger("taxmeter.shadow")
 
 EMPTY_REASONS = (
-    "empty_no_chunks",
     "empty_no_choices",
     "empty_role_only",
     "empty_content",
@@ -65,9 +64,9 @@ ERROR_REASONS = (
 )
 """Every ``error_reason`` (a bounded label value); ``internal``: the client itself raised.
 
-Empty 200 answers, by why they are empty: ``empty_no_chunks`` (a stream without any chunk with
-a choice), ``empty_no_choices`` (a body with an empty ``choices``), ``empty_role_only`` (a stream
-whose only delta was the role), ``empty_content`` (content chunks or a message, all empty),
+Empty 200 answers, by why they are empty: ``empty_no_choices`` (a body, or every chunk of a
+stream, without a choice), ``empty_role_only`` (a stream whose only delta was the role; a stream
+that also lacks a finish reason is ``truncated_stream``), ``empty_content`` (content chunks or a message, all empty),
 ``empty_filtered`` (content withheld by a filter annotation, without a ``content_filter`` finish
 reason), ``empty_length`` (``finish_reason: length`` before any content: max tokens spent, e.g.
 on reasoning), ``empty_reasoning_only`` (reasoning text but no answer).
@@ -209,11 +208,10 @@ class _Answer:
             return "empty_filtered"
         if self.reasoning:
             return "empty_reasoning_only"
-        if stream:
-            if self.choice_chunks == 0:
-                return "empty_no_chunks"
-            if self.content_chunks == 0 and self.role_seen:
-                return "empty_role_only"
+        if self.choice_chunks == 0:
+            return "empty_no_choices"
+        if stream and self.content_chunks == 0 and self.role_seen:
+            return "empty_role_only"
         return "empty_content"
 
     def saw_choice(self, choice: dict[str, Any], message: Any) -> None:
