@@ -65,11 +65,12 @@ ERROR_REASONS = (
 """Every ``error_reason`` (a bounded label value); ``internal``: the client itself raised.
 
 Empty 200 answers, by why they are empty: ``empty_no_choices`` (a body, or every chunk of a
-stream, without a choice), ``empty_role_only`` (a stream whose only delta was the role; a stream
-that also lacks a finish reason is ``truncated_stream``), ``empty_content`` (content chunks or
-a message, all empty), ``empty_filtered`` (content withheld by a filter annotation, without a ``content_filter`` finish
-reason), ``empty_length`` (``finish_reason: length`` before any content: max tokens spent, e.g.
-on reasoning), ``empty_reasoning_only`` (reasoning text but no answer).
+stream, without a choice), ``empty_role_only`` (a stream whose only delta was the role; a
+stream that also lacks a finish reason is ``truncated_stream``), ``empty_content`` (content
+chunks or a message, all empty), ``empty_filtered`` (content withheld by a filter annotation,
+without a ``content_filter`` finish reason), ``empty_length`` (``finish_reason: length`` before
+any content: max tokens spent, e.g. on reasoning), ``empty_reasoning_only`` (reasoning text
+but no answer).
 """
 
 CUT_FINISH_REASONS = frozenset(
