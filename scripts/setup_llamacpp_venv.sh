@@ -23,6 +23,14 @@ PY
   echo "$venv: up to date (${pins[*]})"
   exit 0
 fi
+# The build needs a C/C++ compiler (scikit-build-core brings CMake and Ninja from PyPI when the
+# machine has none); Debian's build-essential when it is missing.
+if ! command -v c++ >/dev/null 2>&1 || ! command -v cc >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  ${SUDO} apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive ${SUDO} apt-get install -y -qq --no-install-recommends \
+    build-essential
+fi
 start=$(date +%s)
 rm -rf "$venv"
 "$py" -m venv "$venv"
