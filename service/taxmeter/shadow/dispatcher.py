@@ -51,6 +51,8 @@ from taxmeter.types import (
 log = structlog.get_logger("taxmeter.shadow")
 
 SHUTDOWN = "shutdown"
+_INLINE_COUNT_CHARS = 8192
+"""Answers longer than this are counted by the tokenizer in a thread."""
 
 
 class DispatcherStatistics(NamedTuple):
@@ -285,7 +287,7 @@ class ShadowDispatcher:
                 span.set_attribute("taxmeter.shed_reason", "finish_length")
                 self._finish(job, JobOutcome.SHED, shed_reason="finish_length")
                 return
-            self._same_token_source(by_arm)
+            await self._same_token_source(by_arm)
             excluded: str | None = None
             if reused is not None:
                 self._metrics.latency_excluded.labels(route, "production_reused").inc()
@@ -318,7 +320,7 @@ class ShadowDispatcher:
                 return
             self._finish(job, JobOutcome.COMPLETED)
 
-    def _same_token_source(self, by_arm: dict[Arm, ArmResult]) -> None:
+    async def _same_token_source(self, by_arm: dict[Arm, ArmResult]) -> None:
         """Give both answers of a pair token counts from one source: when one arm's count is
         the server's and the other's the tokenizer's, count both with the tokenizer."""
         if self._tokens is None:
@@ -329,11 +331,12 @@ class ShadowDispatcher:
         for arm, r in by_arm.items():
             if r.tokens_source == "server":
                 by_arm[arm] = replace(
-                    r, completion_tokens=self._tokens.count(r.text), tokens_source="tokenizer"
+                    r, completion_tokens=await self._count(r.text), tokens_source="tokenizer"
                 )
 
-    def _counted(self, result: ArmResult) -> ArmResult:
-        """An answer without the server's token count, counted with the tokenizer."""
+    async def _counted(self, result: ArmResult) -> ArmResult:
+        """An answer without the server's token count, counted with the tokenizer (long texts
+        in a thread: the event loop keeps serving)."""
         if (
             self._tokens is None
             or not result.answered
@@ -342,8 +345,14 @@ class ShadowDispatcher:
         ):
             return result
         return replace(
-            result, completion_tokens=self._tokens.count(result.text), tokens_source="tokenizer"
+            result, completion_tokens=await self._count(result.text), tokens_source="tokenizer"
         )
+
+    async def _count(self, text: str) -> int:
+        assert self._tokens is not None
+        if len(text) > _INLINE_COUNT_CHARS:
+            return await asyncio.to_thread(self._tokens.count, text)
+        return self._tokens.count(text)
 
     def _reused_arm(self, request: MirrorRequest) -> Arm | None:
         production = request.production
@@ -419,7 +428,7 @@ class ShadowDispatcher:
                 gauge.set(len(load.active))
             if result.arm is not arm:  # a misbehaving endpoint must not corrupt the pair
                 result = replace(result, arm=arm)
-            result = self._counted(result)
+            result = await self._counted(result)
             span.set_attribute("taxmeter.in_flight_peak", call.peak)
             span.set_attribute("taxmeter.outcome", result.outcome.value)
             if result.finish_reason is not None:

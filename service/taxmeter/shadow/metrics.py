@@ -142,11 +142,12 @@ class ShadowMetrics:
                 self.latency.labels(arm, route).observe(result.latency_s, exemplar)
             if result.ttft_s is not None:
                 self.ttft.labels(arm, route).observe(result.ttft_s, exemplar)
-        source = result.tokens_source if result.completion_tokens is not None else None
-        self.token_sources.labels(arm, route, source or "none").inc()
+        # A count without a source was given by whoever built the result: the server's.
+        source: str | None = None
         if result.completion_tokens is not None:
-            self.output_tokens.labels(arm, route, source or "server").observe(
-                result.completion_tokens
-            )
+            source = result.tokens_source or "server"
+        self.token_sources.labels(arm, route, source or "none").inc()
+        if result.completion_tokens is not None and source is not None:
+            self.output_tokens.labels(arm, route, source).observe(result.completion_tokens)
         if result.prompt_tokens is not None:
             self.prompt_tokens.labels(arm, route).observe(result.prompt_tokens)

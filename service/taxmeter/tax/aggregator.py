@@ -136,7 +136,7 @@ class TaxAggregator:
             kg, ku = pair.guarded.completion_tokens, pair.unguarded.completion_tokens
             # issue 16: both counts from one source (None: whoever built the result gave it).
             source = pair.guarded.tokens_source or "server"
-            if (kg is not None and ku is not None
+            if (kg is not None and ku is not None and source in ("server", "tokenizer")
                     and source == (pair.unguarded.tokens_source or "server")):
                 put((f["tok_g"], float(kg)))
                 put((f["tok_u"], float(ku)))
