@@ -21,7 +21,7 @@ def test_counts_without_special_tokens() -> None:
 
 
 def test_a_missing_or_garbled_file_stops_startup_naming_the_field(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="shadow.tokenizer"):
+    with pytest.raises(ConfigError, match=r"shadow\.tokenizer"):
         TokenizerCounter(tmp_path / "absent.json")
     bad = tmp_path / "tokenizer.json"
     bad.write_text("{not json", encoding="utf-8")
