@@ -19,10 +19,13 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # Real tools the tests use: Prometheus, Alertmanager, promtool, kubectl, hadolint, kubernetes-
-# validate (scripts/install_ops_tools.sh) and MLServer in its own venv (it pins older libraries).
+# validate (scripts/install_ops_tools.sh), MLServer in its own venv (it pins older libraries) and
+# llama-cpp-python's server with a small GGUF model in another (built from source once, ~20 min
+# on 2 cores; pip's wheel cache keeps the build).
 tools: install
 	bash scripts/install_ops_tools.sh $(VENV)
 	bash scripts/setup_mlserver_venv.sh
+	bash scripts/setup_llamacpp_venv.sh
 
 demo: install
 	$(VENV)/bin/taxmeter demo
@@ -39,4 +42,4 @@ protos: install
 	PYTHON=$(PY) bash scripts/gen_protos.sh
 
 clean:
-	rm -rf $(VENV) .venv-mlserver .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-mlserver .venv-llamacpp .pytest_cache .mypy_cache .ruff_cache

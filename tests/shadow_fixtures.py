@@ -44,6 +44,12 @@ FAULT_MODES = (
     "azure_filter_400",
     "filter_finish",
     "bad_request_400",
+    # issue 16: streams cut or empty in the ways real servers do it
+    "done_without_finish",  # llama.cpp with interrupt_requests: [DONE] mid-answer
+    "finish_abort",  # vLLM: finish_reason "abort"
+    "role_only",  # a role chunk, a finish reason, no content
+    "length",  # finish_reason "length" (an answer, cut at max_tokens)
+    "filtered_empty",  # Azure-style content_filter_results filtered, empty content, "stop"
 )
 
 
@@ -51,6 +57,7 @@ FAULT_MODES = (
 class RecordedRequest:
     body: bytes
     headers: dict[str, str]
+    peer: tuple[str, int] | None = None
 
 
 class LoopbackServer:
@@ -84,15 +91,27 @@ class LoopbackServer:
 class FaultyEndpoint(LoopbackServer):
     """An OpenAI-compatible server that fails on demand (``mode``) and records every request."""
 
-    def __init__(self, mode: str = "ok", *, answer: str = "A fine answer.") -> None:
+    def __init__(
+        self, mode: str = "ok", *, answer: str = "A fine answer.", usage: bool = True
+    ) -> None:
         assert mode in FAULT_MODES
         self.mode = mode
         self.answer = answer
+        self.usage = usage  # False: no usage anywhere (stream_options.include_usage ignored)
+        # Seconds between a stream's [DONE] and the end of its body (sse-starlette, proxies).
+        self.done_tail_s = 0.0
         self.requests: list[RecordedRequest] = []
+
+    def connections(self) -> int:
+        """Distinct client connections (peer address and port) the requests came on."""
+        return len({r.peer for r in self.requests})
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()
-        self.requests.append(RecordedRequest(raw, dict(request.headers)))
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        self.requests.append(
+            RecordedRequest(raw, dict(request.headers), tuple(peer[:2]) if peer else None)
+        )
         body = json.loads(raw)
         stream = body.get("stream") is True
         mode = self.mode
@@ -127,25 +146,29 @@ class FaultyEndpoint(LoopbackServer):
             await asyncio.sleep(3600)
         if mode == "malformed_json" and not stream:
             return web.Response(body=b'{"choices": [', content_type="application/json")
-        finish = "content_filter" if mode == "filter_finish" else "stop"
-        text = "" if mode == "filter_finish" else self.answer
+        finish = {"filter_finish": "content_filter", "finish_abort": "abort"}.get(mode, "stop")
+        if mode == "length":
+            finish = "length"
+        text = "" if mode in ("filter_finish", "role_only", "filtered_empty") else self.answer
         usage = {"prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14}
+        filtered = {"hate": {"filtered": True, "severity": "high"}}
         if not stream:
-            return web.json_response(
-                {
-                    "id": "x",
-                    "object": "chat.completion",
-                    "model": body.get("model", "m"),
-                    "choices": [
-                        {
-                            "index": 0,
-                            "message": {"role": "assistant", "content": text},
-                            "finish_reason": finish,
-                        }
-                    ],
-                    "usage": usage,
-                }
-            )
+            choice: dict[str, Any] = {
+                "index": 0,
+                "message": {"role": "assistant", "content": text},
+                "finish_reason": finish,
+            }
+            if mode == "filtered_empty":
+                choice["content_filter_results"] = filtered
+            payload: dict[str, Any] = {
+                "id": "x",
+                "object": "chat.completion",
+                "model": body.get("model", "m"),
+                "choices": [choice],
+            }
+            if self.usage:
+                payload["usage"] = usage
+            return web.json_response(payload)
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await resp.prepare(request)
 
@@ -165,11 +188,20 @@ class FaultyEndpoint(LoopbackServer):
         if mode == "truncated_stream":
             await resp.write_eof()
             return resp
-        await resp.write(event({"choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}))
+        if mode == "done_without_finish":
+            await resp.write(b"data: [DONE]\n\n")
+            await resp.write_eof()
+            return resp
+        last: dict[str, Any] = {"index": 0, "delta": {}, "finish_reason": finish}
+        if mode == "filtered_empty":
+            last["content_filter_results"] = filtered
+        await resp.write(event({"choices": [last]}))
         options = body.get("stream_options") or {}
-        if options.get("include_usage"):
+        if options.get("include_usage") and self.usage:
             await resp.write(event({"choices": [], "usage": usage}))
         await resp.write(b"data: [DONE]\n\n")
+        if self.done_tail_s:
+            await asyncio.sleep(self.done_tail_s)
         await resp.write_eof()
         return resp
 
@@ -289,6 +321,7 @@ def make_rig(
     *,
     sink: RecordingSink | None = None,
     seed: int = 1,
+    token_counter: Any = None,
 ) -> Rig:
     registry = CollectorRegistry()
     ledger = Ledger(registry)
@@ -306,6 +339,7 @@ def make_rig(
         tracer=provider.get_tracer("test"),
         clock=SystemClock(),
         rng=random.Random(seed),
+        token_counter=token_counter,
     )
     return Rig(dispatcher, ledger, registry, exporter, the_sink)
 

@@ -37,6 +37,7 @@ from taxmeter.sampling import Sampler
 from taxmeter.shadow.dispatcher import ShadowDispatcher
 from taxmeter.shadow.endpoint import build_endpoints
 from taxmeter.shadow.metrics import ShadowMetrics
+from taxmeter.shadow.tokens import TokenizerCounter, find_judge_tokenizer
 from taxmeter.tax.aggregator import TaxAggregator
 from taxmeter.tax.collector import TaxCollector
 from taxmeter.telemetry.ledger import Ledger
@@ -125,6 +126,7 @@ class App:
             observer = self.audit
         sink = JudgingSink(self.engine, observer)
         self.guarded, self.unguarded = build_endpoints(config.shadow, env)
+        token_counter = self._token_counter(config)
         self.dispatcher = ShadowDispatcher(
             config.shadow,
             self.guarded,
@@ -134,6 +136,7 @@ class App:
             ShadowMetrics(self.registry),
             tracer=tracer,
             clock=clock,
+            token_counter=token_counter,
         )
         self.sampler = Sampler(config.sampling, self.dispatcher, self.ledger, self.registry)
         normalizer = RouteNormalizer(frozenset(config.routes), frozenset(config.categories))
@@ -153,6 +156,18 @@ class App:
         self._serving = False
         self._stopping = asyncio.Event()
         self.ports = BoundPorts(0, 0, 0)
+
+    @staticmethod
+    def _token_counter(config: Config) -> TokenizerCounter | None:
+        """Counts answer tokens an endpoint reports no usage for: ``shadow.tokenizer``, else
+        the first judge's tokenizer, else none (such answers then have no token count)."""
+        if config.shadow.tokenizer is not None:
+            return TokenizerCounter(config.shadow.tokenizer)
+        found = find_judge_tokenizer(config.judges.repository, config.judges.judges)
+        if found is None:
+            log.info("shadow_token_counter", source="none")
+            return None
+        return TokenizerCounter(found, field_path="judges.repository")
 
     def judge_provider(self) -> str:
         """The judges' active provider(s): ``cpu``, ``cuda``, ``remote``; ``none`` before load."""

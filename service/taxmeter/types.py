@@ -123,11 +123,15 @@ class ArmResult:
     completion_tokens: int | None = None
     status_code: int | None = None
     # Bounded reason label for failures: "http_5xx", "http_4xx", "timeout", "connect",
-    # "malformed_json", "truncated_stream", "empty_answer"; None when answered.
+    # "malformed_json", "truncated_stream", "empty_role_only"... (shadow.endpoint.ERROR_REASONS);
+    # None when answered.
     error_reason: str | None = None
     # True when this is the production answer reused instead of a second guarded call.
     reused_production: bool = False
     model: str | None = None
+    # Where completion_tokens came from: "server" (the endpoint's usage report), "tokenizer"
+    # (counted by taxmeter from the answer text), None (no count).
+    tokens_source: str | None = None
 
     @property
     def answered(self) -> bool:
@@ -151,6 +155,9 @@ class ShadowPair:
     unguarded: ArmResult
     repeat: ArmResult | None = None
     trace_id: str | None = None
+    # Why the two latencies must not be compared although both arms were called: "saturated"
+    # (an arm had more of taxmeter's own calls in flight than its comparable bound).
+    latency_excluded: str | None = None
 
     @property
     def complete(self) -> bool:
@@ -158,7 +165,10 @@ class ShadowPair:
 
     @property
     def latency_comparable(self) -> bool:
-        """Both arms timed by us, at the same time (no reused production answer)."""
+        """Both arms timed by us, at the same time (no reused production answer), and neither
+        arm saturated by taxmeter's own calls."""
+        if self.latency_excluded is not None:
+            return False
         return not (self.guarded.reused_production or self.unguarded.reused_production)
 
 

@@ -111,7 +111,8 @@ async def test_production_answer_from_the_guarded_arm_is_reused_and_not_timed() 
     assert not pair.latency_comparable
     assert rig.value("taxmeter_shadow_latency_seconds_count", arm="guarded", route="chat") == 0
     assert rig.value("taxmeter_shadow_production_reused_total", arm="guarded", route="chat") == 1
-    assert rig.value("taxmeter_shadow_output_tokens_count", arm="guarded", route="chat") == 1
+    tokens = {"arm": "guarded", "route": "chat", "source": "server"}
+    assert rig.value("taxmeter_shadow_output_tokens_count", **tokens) == 1
     await rig.dispatcher.drain(1)
 
 

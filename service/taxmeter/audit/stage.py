@@ -28,7 +28,7 @@ from taxmeter.audit.auditor import AuditFailed, Auditor
 from taxmeter.audit.config import AuditConfig
 from taxmeter.audit.metrics import AuditMetrics
 from taxmeter.audit.people import PendingStore
-from taxmeter.sampling.sampler import TokenBucket
+from taxmeter.resilience import TokenBucket
 from taxmeter.types import (
     ArmOutcome,
     ArmResult,

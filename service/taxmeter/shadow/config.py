@@ -61,6 +61,24 @@ class EndpointConfig(BaseModel):
         True, description="Add `stream_options.include_usage` when streaming."
     )
     max_response_bytes: int = Field(8 * MiB, ge=1024, le=1024 * MiB)
+    max_in_flight: int | None = Field(
+        default=None,
+        ge=1,
+        le=4096,
+        description="At most this many of taxmeter's calls in flight to this arm at once (a job "
+        "waits for a slot on both arms, so the pair's two calls leave together); "
+        "null: `shadow.concurrency`.",
+    )
+    comparable_in_flight: int | None = Field(
+        default=None,
+        ge=1,
+        le=4096,
+        description="A pair's latencies are compared only when this arm had at most this many "
+        "of taxmeter's calls in flight while the pair's call ran (set it to the number of "
+        "requests the endpoint serves in parallel); pairs over it are counted in "
+        "`taxmeter_shadow_latency_excluded_pairs_total` and left out of latency, TTFT and "
+        "token statistics. null: no bound.",
+    )
 
     @field_validator("base_url")
     @classmethod
@@ -136,3 +154,17 @@ class ShadowConfig(BaseModel):
         0.02, ge=0, le=1, description="Share of jobs where one arm is called twice."
     )
     drain_grace_s: float = Field(20.0, ge=0, le=3600)
+    length_answers: Literal["include", "exclude"] = Field(
+        "include",
+        description="Pairs where an arm stopped at its token limit (`finish_reason: length`): "
+        "`include` them in the statistics (they are answers, counted in "
+        "`taxmeter_shadow_finish_reasons_total`) or `exclude` them (the job is shed, reason "
+        "`finish_length`, before judging).",
+    )
+    tokenizer: Path | None = Field(
+        default=None,
+        description="A Hugging Face `tokenizer.json` that counts answer tokens when an "
+        "endpoint reports no usage (e.g. streams from servers that ignore "
+        "`stream_options.include_usage`). null: the first judge's tokenizer from "
+        "`judges.repository`, if it has one; without any, such answers have no token count.",
+    )

@@ -8,6 +8,13 @@ dispatcher owns the job: ``job_started`` when a worker takes it, and exactly one
 sink broke) or shed (the sink raised ``ShedError``, or ``drain`` ran out of time: ``shutdown``).
 
 ``try_enqueue`` must be called from the event loop thread that runs the workers.
+
+Fair latency: each arm has a slot limit (``max_in_flight``); a job takes a slot on every arm it
+calls before sending anything, so the pair's two calls leave together. Each call records the
+most of taxmeter's calls in flight to its arm while it ran; a pair whose arm went over its
+``comparable_in_flight`` bound is complete (judged) but not latency-comparable
+(``latency_excluded="saturated"``): the endpoint was queueing taxmeter's own calls, so its
+latency measures the shadow load, not the guard. The noise-floor repeat is sent after the pair.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
@@ -28,6 +35,7 @@ from taxmeter.shadow.config import EndpointConfig, ShadowConfig
 from taxmeter.shadow.endpoint import ModelEndpoint, request_model
 from taxmeter.shadow.metrics import ShadowMetrics
 from taxmeter.shadow.prompt import judge_prompt
+from taxmeter.shadow.tokens import TokenCounter
 from taxmeter.telemetry.ledger import Ledger
 from taxmeter.types import (
     Arm,
@@ -43,6 +51,8 @@ from taxmeter.types import (
 log = structlog.get_logger("taxmeter.shadow")
 
 SHUTDOWN = "shutdown"
+_INLINE_COUNT_CHARS = 8192
+"""Answers longer than this are counted by the tokenizer in a thread."""
 
 
 class DispatcherStatistics(NamedTuple):
@@ -65,6 +75,29 @@ class _Job:
     finished: bool = False
 
 
+@dataclass(slots=True, eq=False)
+class _CallLoad:
+    """One call in flight: the most calls its arm had in flight while it ran (itself included)."""
+
+    peak: int
+
+
+@dataclass(slots=True, eq=False)
+class _ArmLoad:
+    """taxmeter's own calls in flight to one arm."""
+
+    slots: asyncio.Semaphore
+    active: set[_CallLoad] = field(default_factory=set)
+
+    def begin(self) -> _CallLoad:
+        n = len(self.active) + 1
+        for call in self.active:
+            call.peak = max(call.peak, n)
+        call = _CallLoad(n)
+        self.active.add(call)
+        return call
+
+
 class ShadowDispatcher:
     def __init__(
         self,
@@ -78,6 +111,7 @@ class ShadowDispatcher:
         tracer: trace.Tracer,
         clock: Clock,
         rng: random.Random | None = None,
+        token_counter: TokenCounter | None = None,
     ) -> None:
         self._config = config
         self._endpoints = {Arm.GUARDED: guarded, Arm.UNGUARDED: unguarded}
@@ -91,6 +125,13 @@ class ShadowDispatcher:
         self._tracer = tracer
         self._clock = clock
         self._rng = rng if rng is not None else random.Random()
+        self._tokens = token_counter
+        self._load = {
+            arm: _ArmLoad(asyncio.Semaphore(cfg.max_in_flight or config.concurrency))
+            for arm, cfg in self._arm_config.items()
+        }
+        for arm in Arm:
+            metrics.in_flight.labels(arm.value).set(0)
         self._queue: asyncio.Queue[_Job] = asyncio.Queue(maxsize=config.queue_size)
         self._workers: list[asyncio.Task[None]] = []
         self._in_flight = 0
@@ -197,7 +238,7 @@ class ShadowDispatcher:
             job.request.route, outcome, shed_reason=shed_reason, from_queue=from_queue
         )
 
-    async def _run(self, job: _Job) -> None:
+    async def _run(self, job: _Job) -> None:  # noqa: PLR0915 (one job, start to hand-off)
         request = job.request
         route = request.route
         self._metrics.queue_wait.labels(route).observe(
@@ -211,19 +252,24 @@ class ShadowDispatcher:
             trace_id = format(ctx.trace_id, "032x") if ctx.is_valid else None
 
             reused = self._reused_arm(request)
-            calls: list[tuple[Arm, bool]] = [(a, False) for a in Arm if a is not reused]
+            arms = [a for a in Arm if a is not reused]
+            async with contextlib.AsyncExitStack() as slots:
+                for arm in arms:  # always in Arm order: two jobs never wait on each other
+                    await slots.enter_async_context(self._load[arm].slots)
+                calls = await asyncio.gather(*(self._call(arm, request, False) for arm in arms))
+            by_arm: dict[Arm, ArmResult] = {}
+            saturated = False
+            for arm, (result, peak) in zip(arms, calls, strict=True):
+                by_arm[arm] = result
+                bound = self._arm_config[arm].comparable_in_flight
+                saturated = saturated or (bound is not None and peak > bound)
+            repeat: ArmResult | None = None
             if self._config.noise_floor_rate > 0 and (
                 self._rng.random() < self._config.noise_floor_rate
             ):
-                calls.append((self._repeat_arm(reused), True))
-            results = await asyncio.gather(*(self._call(arm, request, rep) for arm, rep in calls))
-            by_arm: dict[Arm, ArmResult] = {}
-            repeat: ArmResult | None = None
-            for (arm, is_repeat), result in zip(calls, results, strict=True):
-                if is_repeat:
-                    repeat = result
-                else:
-                    by_arm[arm] = result
+                repeat_arm = self._repeat_arm(reused)
+                async with self._load[repeat_arm].slots:
+                    repeat, _ = await self._call(repeat_arm, request, True)
             if reused is not None:
                 by_arm[reused] = self._production_result(request, reused)
                 self._metrics.observe(route, by_arm[reused])
@@ -235,6 +281,19 @@ class ShadowDispatcher:
                     self._ledger.pair_incomplete(route, r.arm, r.error_reason or r.outcome.value)
                 self._finish(job, JobOutcome.FAILED)
                 return
+            if self._config.length_answers == "exclude" and any(
+                r.finish_reason == "length" for r in by_arm.values()
+            ):
+                span.set_attribute("taxmeter.shed_reason", "finish_length")
+                self._finish(job, JobOutcome.SHED, shed_reason="finish_length")
+                return
+            await self._same_token_source(by_arm)
+            excluded: str | None = None
+            if reused is not None:
+                self._metrics.latency_excluded.labels(route, "production_reused").inc()
+            elif saturated:
+                excluded = "saturated"
+                self._metrics.latency_excluded.labels(route, excluded).inc()
 
             pair = ShadowPair(
                 request_id=request.request_id,
@@ -245,6 +304,7 @@ class ShadowDispatcher:
                 unguarded=by_arm[Arm.UNGUARDED],
                 repeat=repeat if repeat is not None and repeat.answered else None,
                 trace_id=trace_id,
+                latency_excluded=excluded,
             )
             try:
                 await self._sink.accept(pair)
@@ -259,6 +319,40 @@ class ShadowDispatcher:
                 self._finish(job, JobOutcome.FAILED)
                 return
             self._finish(job, JobOutcome.COMPLETED)
+
+    async def _same_token_source(self, by_arm: dict[Arm, ArmResult]) -> None:
+        """Give both answers of a pair token counts from one source: when one arm's count is
+        the server's and the other's the tokenizer's, count both with the tokenizer."""
+        if self._tokens is None:
+            return
+        sources = {r.tokens_source for r in by_arm.values()}
+        if sources != {"server", "tokenizer"}:
+            return
+        for arm, r in by_arm.items():
+            if r.tokens_source == "server":
+                by_arm[arm] = replace(
+                    r, completion_tokens=await self._count(r.text), tokens_source="tokenizer"
+                )
+
+    async def _counted(self, result: ArmResult) -> ArmResult:
+        """An answer without the server's token count, counted with the tokenizer (long texts
+        in a thread: the event loop keeps serving)."""
+        if (
+            self._tokens is None
+            or not result.answered
+            or result.completion_tokens is not None
+            or not result.text
+        ):
+            return result
+        return replace(
+            result, completion_tokens=await self._count(result.text), tokens_source="tokenizer"
+        )
+
+    async def _count(self, text: str) -> int:
+        assert self._tokens is not None
+        if len(text) > _INLINE_COUNT_CHARS:
+            return await asyncio.to_thread(self._tokens.count, text)
+        return self._tokens.count(text)
 
     def _reused_arm(self, request: MirrorRequest) -> Arm | None:
         production = request.production
@@ -291,9 +385,13 @@ class ShadowDispatcher:
             prompt_tokens=p.prompt_tokens,
             completion_tokens=p.completion_tokens,
             reused_production=True,
+            tokens_source="server" if p.completion_tokens is not None else None,
         )
 
-    async def _call(self, arm: Arm, request: MirrorRequest, is_repeat: bool) -> ArmResult:
+    async def _call(
+        self, arm: Arm, request: MirrorRequest, is_repeat: bool
+    ) -> tuple[ArmResult, int]:
+        """One call (the caller holds a slot of the arm): its result and its load peak."""
         config = self._arm_config[arm]
         model = request_model(config, request)
         url = urlsplit(config.base_url)
@@ -316,13 +414,22 @@ class ShadowDispatcher:
             attributes=attributes,
             record_exception=False,
         ) as span:
+            load = self._load[arm]
+            call = load.begin()
+            gauge = self._metrics.in_flight.labels(arm.value)
+            gauge.set(len(load.active))
             try:
                 result = await self._endpoints[arm].complete(request)
             except Exception as exc:  # a client bug must not lose the job's accounting
                 log.error("shadow_endpoint_raised", arm=arm.value, error_type=type(exc).__name__)
                 result = ArmResult(arm=arm, outcome=ArmOutcome.ERROR, error_reason="internal")
+            finally:
+                load.active.discard(call)
+                gauge.set(len(load.active))
             if result.arm is not arm:  # a misbehaving endpoint must not corrupt the pair
                 result = replace(result, arm=arm)
+            result = await self._counted(result)
+            span.set_attribute("taxmeter.in_flight_peak", call.peak)
             span.set_attribute("taxmeter.outcome", result.outcome.value)
             if result.finish_reason is not None:
                 span.set_attribute("gen_ai.response.finish_reasons", [result.finish_reason])
@@ -340,4 +447,4 @@ class ShadowDispatcher:
             self._metrics.observe(
                 request.route, result, trace_id=trace_id, distributions=not is_repeat
             )
-            return result
+            return result, call.peak

@@ -5,6 +5,13 @@
 content-filter error, or ``finish_reason: content_filter``), ``timeout`` or ``error``, with a
 bounded ``error_reason`` (see ``ERROR_REASONS``). Only cancellation propagates.
 
+A stream is complete only with a finish reason that does not say it was cut: a ``[DONE]``
+without any finish reason (llama.cpp's server ends streams so when ``interrupt_requests`` is on
+and another request waits), an end of body without ``[DONE]`` and without a finish reason, or a
+finish reason such as ``abort`` is ``truncated_stream``, never an answer. An empty 200 answer is
+an error whose reason says why (``empty_role_only``, ``empty_content``...). Streams are read
+to the end of the HTTP body, past ``[DONE]``, so that the connection goes back to the pool.
+
 The body is the production request: forwarded byte-for-byte when the arm changes nothing,
 otherwise re-serialized from a copy with the arm's model/overrides/strip/stream settings.
 No header of the application is ever forwarded (ingress stripped them); the arm sends its own
@@ -33,6 +40,14 @@ from taxmeter.types import Arm, ArmOutcome, ArmResult, MirrorRequest
 
 log = structlog.get_logger("taxmeter.shadow")
 
+EMPTY_REASONS = (
+    "empty_no_choices",
+    "empty_role_only",
+    "empty_content",
+    "empty_filtered",
+    "empty_length",
+    "empty_reasoning_only",
+)
 ERROR_REASONS = (
     "http_4xx",
     "http_5xx",
@@ -44,10 +59,24 @@ ERROR_REASONS = (
     "truncated_response",
     "response_too_large",
     "stream_error",
-    "empty_answer",
+    *EMPTY_REASONS,
     "internal",
 )
-"""Every ``error_reason`` (a bounded label value); ``internal``: the client itself raised."""
+"""Every ``error_reason`` (a bounded label value); ``internal``: the client itself raised.
+
+Empty 200 answers, by why they are empty: ``empty_no_choices`` (a body, or every chunk of a
+stream, without a choice), ``empty_role_only`` (a stream whose only delta was the role; a
+stream that also lacks a finish reason is ``truncated_stream``), ``empty_content`` (content
+chunks or a message, all empty), ``empty_filtered`` (content withheld by a filter annotation,
+without a ``content_filter`` finish reason), ``empty_length`` (``finish_reason: length`` before
+any content: max tokens spent, e.g. on reasoning), ``empty_reasoning_only`` (reasoning text
+but no answer).
+"""
+
+CUT_FINISH_REASONS = frozenset(
+    {"abort", "aborted", "cancelled", "canceled", "interrupted", "error", "timeout"}
+)
+"""Finish reasons that say the answer was cut (vLLM ``abort``, gateways' ``error``...)."""
 
 _FILTER_CODES = frozenset({"content_filter", "content_policy_violation"})
 _FILTER_INNER_CODES = frozenset({"ResponsibleAIPolicyViolation"})
@@ -137,10 +166,11 @@ def build_body(config: EndpointConfig, request: MirrorRequest) -> tuple[bytes, b
 class _Failure(Exception):
     """Internal: ends a call early with an outcome."""
 
-    def __init__(self, outcome: ArmOutcome, reason: str | None) -> None:
+    def __init__(self, outcome: ArmOutcome, reason: str | None, detail: str | None = None) -> None:
         super().__init__(reason)
         self.outcome = outcome
         self.reason = reason
+        self.detail = detail
 
 
 @dataclass(slots=True)
@@ -152,6 +182,42 @@ class _Answer:
     completion_tokens: int | None = None
     ttft_s: float | None = None
     status_code: int | None = None
+    # What the answer was made of, to say why an empty one is empty.
+    choice_chunks: int = 0
+    role_seen: bool = False
+    content_chunks: int = 0
+    filtered: bool = False
+    reasoning: bool = False
+
+    def empty_reason(self, stream: bool) -> str:
+        if self.finish_reason == "length":
+            return "empty_length"
+        if self.filtered:
+            return "empty_filtered"
+        if self.reasoning:
+            return "empty_reasoning_only"
+        if self.choice_chunks == 0:
+            return "empty_no_choices"
+        if stream and self.content_chunks == 0 and self.role_seen:
+            return "empty_role_only"
+        return "empty_content"
+
+    def saw_choice(self, choice: dict[str, Any], message: Any) -> None:
+        """Record what a choice (or a stream chunk's choice) carried besides text."""
+        self.choice_chunks += 1
+        if isinstance(message, dict):
+            if message.get("role") is not None:
+                self.role_seen = True  # (vLLM's role chunk carries content "": not content)
+            elif message.get("content") is not None:
+                self.content_chunks += 1
+            for key in ("reasoning_content", "reasoning"):
+                if isinstance(message.get(key), str) and message[key]:
+                    self.reasoning = True
+        results = choice.get("content_filter_results")
+        if isinstance(results, dict) and any(
+            isinstance(v, dict) and v.get("filtered") is True for v in results.values()
+        ):
+            self.filtered = True
 
     def text(self) -> str:
         text = "".join(self.text_parts)
@@ -247,11 +313,12 @@ class OpenAIEndpoint:
         start = time.perf_counter()
         outcome = ArmOutcome.OK
         reason: str | None = None
+        detail: str | None = None
         try:
             async with asyncio.timeout(self.config.timeout_s):
                 await self._call(data, stream, answer, start)
         except _Failure as failure:
-            outcome, reason = failure.outcome, failure.reason
+            outcome, reason, detail = failure.outcome, failure.reason, failure.detail
         except aiohttp.ConnectionTimeoutError:
             outcome, reason = ArmOutcome.TIMEOUT, "connect_timeout"
         except TimeoutError:
@@ -259,6 +326,7 @@ class OpenAIEndpoint:
         except aiohttp.ClientPayloadError:
             outcome = ArmOutcome.ERROR
             reason = "truncated_stream" if stream else "truncated_response"
+            detail = "connection_lost"
         except (aiohttp.ClientError, OSError):
             outcome, reason = ArmOutcome.ERROR, "connect"
         latency = time.perf_counter() - start
@@ -267,7 +335,7 @@ class OpenAIEndpoint:
             if answer.finish_reason == "content_filter":
                 outcome = ArmOutcome.GUARD_BLOCK
             elif not answer.text():
-                outcome, reason = ArmOutcome.ERROR, "empty_answer"
+                outcome, reason = ArmOutcome.ERROR, answer.empty_reason(stream)
         answered = outcome.answered
         if not answered:
             log.info(
@@ -276,7 +344,10 @@ class OpenAIEndpoint:
                 route=request.route,
                 outcome=outcome.value,
                 reason=reason,
+                detail=detail,
                 status=answer.status_code,
+                stream=stream,
+                finish_reason=answer.finish_reason,
             )
         return ArmResult(
             arm=self.arm,
@@ -290,6 +361,7 @@ class OpenAIEndpoint:
             status_code=answer.status_code,
             error_reason=None if answered else reason,
             model=model,
+            tokens_source="server" if answer.completion_tokens is not None else None,
         )
 
     async def _call(self, data: bytes, stream: bool, answer: _Answer, start: float) -> None:
@@ -343,11 +415,16 @@ class OpenAIEndpoint:
         answer.usage(payload.get("usage"))
         choices = payload["choices"]
         if not choices or not isinstance(choices[0], dict):
-            raise _Failure(ArmOutcome.ERROR, "empty_answer")
+            raise _Failure(ArmOutcome.ERROR, "empty_no_choices")
         choice = choices[0]
         finish = choice.get("finish_reason")
         answer.finish_reason = finish if isinstance(finish, str) else None
+        if answer.finish_reason in CUT_FINISH_REASONS:
+            raise _Failure(
+                ArmOutcome.ERROR, "truncated_response", f"finish_reason_{answer.finish_reason}"
+            )
         message = choice.get("message")
+        answer.saw_choice(choice, message)
         if not isinstance(message, dict):
             if answer.finish_reason == "content_filter":
                 return
@@ -367,10 +444,15 @@ class OpenAIEndpoint:
         buffer = b""
         data_lines: list[bytes] = []
         done = False
+        # Read to the end of the body even after [DONE] (or a filter event): a response left
+        # unread closes its connection instead of returning it to the pool, and the server (or a
+        # gateway in between) sees a client that went away mid-response.
         async for chunk in resp.content.iter_any():
             size += len(chunk)
             if size > limit:
                 raise _Failure(ArmOutcome.ERROR, "response_too_large")
+            if done:
+                continue
             buffer += chunk
             *lines, buffer = buffer.split(b"\n")
             for line in lines:
@@ -381,11 +463,15 @@ class OpenAIEndpoint:
                     done = self._stream_event(b"\n".join(data_lines), answer, start)
                     data_lines = []
                     if done:
-                        return
-        if data_lines:  # last event without its blank line
+                        break
+        if data_lines and not done:  # last event without its blank line
             done = self._stream_event(b"\n".join(data_lines), answer, start)
-        if not done and answer.finish_reason is None:
-            raise _Failure(ArmOutcome.ERROR, "truncated_stream")
+        finish = answer.finish_reason
+        if finish is None:
+            cause = "done_without_finish_reason" if done else "eof_without_done"
+            raise _Failure(ArmOutcome.ERROR, "truncated_stream", cause)
+        if finish in CUT_FINISH_REASONS:
+            raise _Failure(ArmOutcome.ERROR, "truncated_stream", f"finish_reason_{finish}")
 
     @staticmethod
     def _stream_event(data: bytes, answer: _Answer, start: float) -> bool:
@@ -409,6 +495,7 @@ class OpenAIEndpoint:
             return False
         choice = choices[0]
         delta = choice.get("delta")
+        answer.saw_choice(choice, delta)
         if isinstance(delta, dict):
             piece = delta.get("content")
             if not isinstance(piece, str) or not piece:

@@ -6,7 +6,7 @@ ledger, where the identities are kept under one lock; this module has the per-ca
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from taxmeter.types import ArmResult, RouteLabel
 
@@ -57,9 +57,31 @@ class ShadowMetrics:
         )
         self.output_tokens = Histogram(
             "taxmeter_shadow_output_tokens",
-            "Completion tokens per answer, from the endpoint's usage report.",
-            ["arm", "route"],
+            "Completion tokens per answer, by source: server (the endpoint's usage report) or "
+            "tokenizer (counted by taxmeter: the endpoint reported no usage).",
+            ["arm", "route", "source"],
             buckets=TOKEN_BUCKETS,
+            registry=registry,
+        )
+        self.token_sources = Counter(
+            "taxmeter_shadow_token_counts",
+            "Answers by where their completion token count came from (server, tokenizer, "
+            "none: no usage and no tokenizer, or a guard block without text).",
+            ["arm", "route", "source"],
+            registry=registry,
+        )
+        self.in_flight = Gauge(
+            "taxmeter_shadow_in_flight",
+            "taxmeter's own calls in flight to each arm now (bounded by its max_in_flight).",
+            ["arm"],
+            registry=registry,
+        )
+        self.latency_excluded = Counter(
+            "taxmeter_shadow_latency_excluded_pairs",
+            "Complete pairs left out of latency, TTFT and token comparisons, by reason: "
+            "production_reused (one arm not called), saturated (an arm had more of taxmeter's "
+            "calls in flight than its comparable_in_flight bound).",
+            ["route", "reason"],
             registry=registry,
         )
         self.prompt_tokens = Histogram(
@@ -120,7 +142,12 @@ class ShadowMetrics:
                 self.latency.labels(arm, route).observe(result.latency_s, exemplar)
             if result.ttft_s is not None:
                 self.ttft.labels(arm, route).observe(result.ttft_s, exemplar)
+        # A count without a source was given by whoever built the result: the server's.
+        source: str | None = None
         if result.completion_tokens is not None:
-            self.output_tokens.labels(arm, route).observe(result.completion_tokens)
+            source = result.tokens_source or "server"
+        self.token_sources.labels(arm, route, source or "none").inc()
+        if result.completion_tokens is not None and source is not None:
+            self.output_tokens.labels(arm, route, source).observe(result.completion_tokens)
         if result.prompt_tokens is not None:
             self.prompt_tokens.labels(arm, route).observe(result.prompt_tokens)

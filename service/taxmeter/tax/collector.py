@@ -125,6 +125,13 @@ class _Families:
                            labels=["route", "window", "percentile"])
         self.ttft_ratio = g(p + "ttft_overhead_ratio", "Guarded/unguarded TTFT quantile.",
                             labels=["route", "window", "percentile"])
+        # issue 16: what the overhead ratios rest on.
+        self.tok_pairs = c(p + "token_pairs", "Latency-comparable pairs in the token overhead, "
+                           "by the source of both counts (server usage, tokenizer).",
+                           labels=["route", "source"])
+        self.ratio_pairs = g(p + "overhead_ratio_pairs", "Pairs the window's overhead ratio "
+                             "rests on (ratio: latency, ttft, tokens).",
+                             labels=["route", "window", "ratio"])
         self.tok_ratio = g(p + "token_overhead_ratio", "Σ output tokens guarded/unguarded.",
                            labels=["route", "window"])
         self.flip_ratio = g(p + "noise_refusal_flip_ratio", "Refusal flip rate between two "
@@ -309,6 +316,8 @@ class TaxCollector(Collector):
             m.safety.add_metric([r], float(c[f.safety_benefits]))
             m.lat_pairs.add_metric([r], float(c[f.lat_n]))
             m.ttft_pairs.add_metric([r], float(c[f.ttft_n]))
+            m.tok_pairs.add_metric([r, "server"], float(c[f.tok_n_server]))
+            m.tok_pairs.add_metric([r, "tokenizer"], float(c[f.tok_n_tokenizer]))
             for head, hf in layout.heads.items():
                 m.q_sum.add_metric([r, head, "guarded"], float(c[hf.qg]))
                 m.q_sum.add_metric([r, head, "unguarded"], float(c[hf.qu]))
@@ -361,6 +370,10 @@ class TaxCollector(Collector):
                     _put(gauge, [r, window, "p50"], lat.p50_ratio)
                     _put(gauge, [r, window, "p95"], lat.p95_ratio)
                 _put(m.tok_ratio, [r, window], s.token_overhead)
+                m.ratio_pairs.add_metric([r, window, "latency"], s.latency.pairs)
+                m.ratio_pairs.add_metric([r, window, "ttft"], s.ttft.pairs)
+                m.ratio_pairs.add_metric([r, window, "tokens"],
+                                         float(t[f.tok_n_server] + t[f.tok_n_tokenizer]))
                 for arm, ns in s.noise.items():
                     _put(m.flip_ratio, [r, arm, window], ns.flip_ratio)
                     for head in layout.heads:

@@ -33,6 +33,8 @@ class Scalars:
     safety_benefits: int
     lat_n: int
     ttft_n: int
+    tok_n_server: int  # token pairs whose two counts both came from the servers' usage
+    tok_n_tokenizer: int  # ... both from a tokenizer (issue 16: sources never mixed)
 
 
 @dataclass(frozen=True, slots=True)

@@ -132,8 +132,12 @@ def _latency_entries(layout: Layout, pair: ShadowPair, put: list[Entry]) -> None
             (layout.ttft_delta_export.start + layout.export_bucket(tg - tu), 1.0),
         ]
     kg, ku = pair.guarded.completion_tokens, pair.unguarded.completion_tokens
-    if kg is not None and ku is not None:
-        put += [(ag.tokens, float(kg)), (au.tokens, float(ku))]
+    # Both counts from one source (None: whoever built the result gave server usage).
+    source = pair.guarded.tokens_source or "server"
+    if (kg is not None and ku is not None and source in ("server", "tokenizer")
+            and source == (pair.unguarded.tokens_source or "server")):
+        count = f.tok_n_server if source == "server" else f.tok_n_tokenizer
+        put += [(ag.tokens, float(kg)), (au.tokens, float(ku)), (count, 1.0)]
 
 
 def _noise_entries(layout: Layout, rep: RepeatJudgement, put: list[Entry]) -> None:
