@@ -4,6 +4,7 @@
     taxmeter check-config FILE          validate a configuration file and exit
     taxmeter demo [--config FILE]       sidecar + simulated endpoints + traffic, live view
     taxmeter score FILE.jsonl           score prompt/response lines with the judges
+    taxmeter replay PROMPTS -c FILE     both arms on a prompt file, offline; HTML/JSON/MD report
     taxmeter judges build [DIR]         build the default judge repository
     taxmeter judges export-triton DIR   write the judges as a Triton model repository
     taxmeter version
@@ -132,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     from taxmeter.judgetools.score import register as register_score
 
     register_score(sub)
+    from taxmeter.replay.command import register as register_replay
+
+    register_replay(sub)
     return parser
 
 

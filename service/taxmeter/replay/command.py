@@ -1,0 +1,437 @@
+"""``taxmeter replay PROMPTS --config FILE``: the alignment tax of two endpoints on a prompt
+file, offline, with the sidecar's client, judges and statistics; see docs/replay.md.
+
+    taxmeter replay prompts.jsonl -c taxmeter.yaml --report out/report.html
+    taxmeter replay prompts.jsonl -c taxmeter.yaml --record out/rec     # keep the answers
+    taxmeter replay --from-record out/rec -c taxmeter.yaml --report out/rescored.html
+    taxmeter replay builtin:demo --simulate --report first.html         # a first run
+
+Writes REPORT (HTML), REPORT's stem + ``.json`` and ``.md``, and a resume log (default: the
+stem + ``.resume.jsonl``); rerunning the same command after an interruption continues where it
+stopped. Exit codes: 0 done, 1 some prompts failed or were not judged (the report says which),
+2 bad input or configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import heapq
+import json
+import os
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from taxmeter.config import Config, config_from_dict
+from taxmeter.errors import ConfigError, InvalidRequestError, JudgeLoadError
+
+__all__ = ["ReplayPaths", "register", "run_replay"]
+
+GALLERY_SIZE = 12
+GALLERY_TEXT_CHARS = 1200
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayPaths:
+    html: Path
+    json: Path
+    md: Path
+    resume: Path
+
+    @classmethod
+    def of(cls, report: Path, resume: Path | None) -> ReplayPaths:
+        stem = report.with_suffix("") if report.suffix.lower() in (".html", ".htm") else report
+        return cls(
+            html=stem.with_name(stem.name + ".html"),
+            json=stem.with_name(stem.name + ".json"),
+            md=stem.with_name(stem.name + ".md"),
+            resume=resume or stem.with_name(stem.name + ".resume.jsonl"),
+        )
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "replay",
+        help="send a prompt file to both arms offline and write a tax report",
+        description="Replay prompts (JSONL chat bodies with optional route/category, plain text "
+        "one per line, or builtin:demo[:N]) to the guarded and unguarded arms of --config, "
+        "judge the answers and write an HTML, JSON and Markdown report. See docs/replay.md.",
+    )
+    p.add_argument("prompts", nargs="?", help="prompt file, or builtin:demo[:N]")
+    p.add_argument("--config", "-c", help="taxmeter YAML (shadow arms, judges, tax)")
+    p.add_argument("--report", type=Path, default=Path("replay-report.html"),
+                   help="HTML report path; .json and .md are written beside it")
+    p.add_argument("--resume", type=Path, default=None,
+                   help="resume log (default: REPORT's stem + .resume.jsonl)")
+    p.add_argument("--fresh", action="store_true",
+                   help="start over, discarding the resume log (and the record)")
+    p.add_argument("--record", type=Path, default=None,
+                   help="keep prompts and answers in DIR/answers.jsonl (production data)")
+    p.add_argument("--from-record", type=Path, default=None, dest="from_record",
+                   help="judge and report a recorded run again, calling no model")
+    p.add_argument("--show-text", action="store_true",
+                   help="include the largest disagreements, with their text (needs a record)")
+    p.add_argument("--concurrency", type=int, default=None,
+                   help="prompts in flight at once (default: shadow.concurrency)")
+    p.add_argument("--rate", type=float, default=None, help="at most N prompts per second")
+    p.add_argument("--retries", type=int, default=2, help="retries of a failed arm call")
+    p.add_argument("--noise-floor-rate", type=float, default=None,
+                   help="share of prompts sent twice to one arm (default: shadow.noise_floor_rate)")
+    p.add_argument("--default-route", default="replay",
+                   help="route of prompts that name none")
+    p.add_argument("--judges", type=Path, default=None, help="judge repository (overrides config)")
+    p.add_argument("--simulate", action="store_true",
+                   help="use the demo's simulated endpoints on loopback (a first run)")
+    p.add_argument("--progress", choices=("auto", "bar", "lines", "none"), default="auto")
+    p.set_defaults(func=_cmd_replay)
+    return p
+
+
+def _fail(message: str) -> int:
+    print(f"taxmeter replay: {message}", file=sys.stderr)
+    return 2
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from taxmeter.telemetry.logging import configure_logging
+
+    configure_logging("warning", "console")
+    try:
+        return asyncio.run(run_replay(args))
+    except (ConfigError, InvalidRequestError) as exc:
+        return _fail(str(exc))
+    except JudgeLoadError as exc:
+        return _fail(f"judges: {exc}")
+    except OSError as exc:
+        return _fail(f"{exc.filename or ''}: {exc.strerror or exc}")
+    except KeyboardInterrupt:
+        print("taxmeter replay: interrupted; run the same command again to continue",
+              file=sys.stderr)
+        return 130
+
+
+def _config_document(args: argparse.Namespace) -> dict[str, Any]:
+    import yaml
+
+    doc: dict[str, Any] = {}
+    if args.simulate:
+        from taxmeter.demo.run import default_document
+
+        doc = default_document()
+    if args.config:
+        try:
+            text = Path(args.config).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError("", f"cannot read config file {args.config}: {exc.strerror}") \
+                from None
+        user = yaml.safe_load(text) or {}
+        if not isinstance(user, dict):
+            raise ConfigError("", f"{args.config}: the top level must be a mapping of sections")
+        if args.simulate:
+            from taxmeter.demo.run import deep_merge
+
+            doc = deep_merge(doc, user)
+        else:
+            doc = user
+    elif not args.simulate:
+        raise ConfigError("config", "--config FILE is required (or --simulate for a first run)")
+    return doc
+
+
+def _config(doc: dict[str, Any], args: argparse.Namespace, urls: tuple[str, str] | None) -> Config:
+    doc = dict(doc)
+    if urls is not None:
+        shadow = dict(doc.get("shadow") or {})
+        shadow["guarded"] = {**(shadow.get("guarded") or {}), "base_url": urls[0]}
+        shadow["unguarded"] = {**(shadow.get("unguarded") or {}), "base_url": urls[1]}
+        doc["shadow"] = shadow
+    judges = dict(doc.get("judges") or {})
+    if args.judges is not None:
+        judges["repository"] = str(args.judges)
+    elif args.simulate and not judges.get("repository"):
+        from taxmeter.judgetools import ensure_default_repository
+
+        print("taxmeter replay: preparing the default judges (first run builds them)...",
+              file=sys.stderr)
+        judges["repository"] = str(ensure_default_repository())
+    doc["judges"] = judges
+    return config_from_dict(doc, os.environ)
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def run_replay(args: argparse.Namespace) -> int:
+    from prometheus_client import CollectorRegistry
+
+    from taxmeter.pipeline import JudgingSink
+    from taxmeter.replay.offline import (
+        LogObserver,
+        aggregate,
+        build_engine,
+        offline_tax_config,
+        pair_of,
+    )
+    from taxmeter.replay.progress import Progress
+    from taxmeter.replay.prompts import load_prompts, prompts_digest
+    from taxmeter.replay.report import build_report, judge_info
+    from taxmeter.replay.runner import ReplayOptions, ReplayRunner
+    from taxmeter.replay.store import LOG_VERSION, JsonlLog, iter_log, read_header
+
+    if args.from_record is not None and args.prompts:
+        raise ConfigError("PROMPTS", "give either PROMPTS or --from-record, not both")
+    if args.from_record is None and not args.prompts:
+        raise ConfigError("PROMPTS", "a prompt file (or builtin:demo) or --from-record is needed")
+    if args.show_text and args.record is None and args.from_record is None:
+        raise ConfigError("show_text", "--show-text needs --record DIR or --from-record DIR "
+                          "(answers are kept only there)")
+    paths = ReplayPaths.of(args.report, args.resume)
+    doc = _config_document(args)
+    started = _now()
+
+    # -- what to replay ---------------------------------------------------------------------
+    record_path = args.record / "answers.jsonl" if args.record is not None else None
+    source_path = args.from_record / "answers.jsonl" if args.from_record is not None else None
+    if source_path is not None:
+        source_header = read_header(source_path)
+        digest, n, source = (source_header["prompts"], int(source_header["n"]),
+                             str(source_header.get("source", "")))
+        categories = set(source_header.get("categories") or [])
+        items = []
+    else:
+        items = load_prompts(args.prompts, default_route=args.default_route)
+        digest, n, source = prompts_digest(items), len(items), str(args.prompts)
+        categories = {it.category for it in items if it.category}
+
+    simulated: list[Any] = []
+    urls: tuple[str, str] | None = None
+    if args.simulate and source_path is None:
+        from taxmeter.demo.config import DemoConfig
+        from taxmeter.demo.endpoints import SimulatedEndpoint
+
+        demo = config_from_dict({**doc, "judges": {"repository": "."}}).demo or DemoConfig()
+        for persona in ("guarded", "unguarded"):
+            ep = SimulatedEndpoint(persona, demo.routes, demo.seed,
+                                   latency_scale=demo.latency_scale)
+            simulated.append(ep)
+        urls = (await simulated[0].start(), await simulated[1].start())
+    try:
+        config = _config(doc, args, urls)
+        tax = offline_tax_config(config, sorted(categories))
+        arms = {
+            arm: {"base_url": c.base_url, "model": c.model}
+            for arm, c in (("guarded", config.shadow.guarded),
+                           ("unguarded", config.shadow.unguarded))
+        }
+        header = {"version": LOG_VERSION, "prompts": digest, "n": n, "source": source,
+                  "categories": sorted(tax.categories)}
+        if args.fresh:
+            for stale in (paths.resume, record_path):
+                if stale is not None and stale.exists():
+                    stale.unlink()
+        log = JsonlLog(paths.resume, header)
+        record = (JsonlLog(record_path, header, keep_entries=False)
+                  if record_path is not None else None)
+        already = len(log.entries)
+
+        # -- replay (or judge the record again) ------------------------------------------------
+        registry = CollectorRegistry(auto_describe=True)
+        options = ReplayOptions(
+            concurrency=args.concurrency or config.shadow.concurrency,
+            rate_per_s=args.rate,
+            retries=args.retries,
+            noise_floor_rate=(config.shadow.noise_floor_rate if args.noise_floor_rate is None
+                              else args.noise_floor_rate),
+            judge_tasks=max(2 * config.judges.max_batch_size, 8),
+        )
+        progress = Progress(n, already, mode=args.progress)
+        retries = 0
+        if already < n:
+            engine = build_engine(config, registry)
+            endpoints: tuple[Any, Any] | None = None
+            try:
+                await engine.start()
+                await engine.wait_ready()
+                sink = JudgingSink(engine, LogObserver(log, record))
+                if source_path is not None:
+                    runner = ReplayRunner(_Unused(), _Unused(), sink, log, options,
+                                          on_done=progress.advance)
+                    pairs = []
+                    for entry in iter_log(source_path):
+                        if entry.get("kind") == "header" or int(entry["i"]) in log.entries:
+                            continue
+                        if entry.get("status") == "scored":
+                            pairs.append(pair_of(entry))
+                        else:
+                            log.append(entry)
+                            progress.advance()
+                    await runner.judge_only(pairs)
+                else:
+                    from taxmeter.shadow.endpoint import build_endpoints
+
+                    endpoints = build_endpoints(config.shadow, os.environ)
+                    runner = ReplayRunner(endpoints[0], endpoints[1], sink, log, options,
+                                          record=record, on_done=progress.advance)
+                    todo = [it for it in items if it.index not in log.entries]
+                    await runner.run(todo)
+                retries = runner.counts.retries
+            finally:
+                progress.close()
+                if endpoints is not None:
+                    for ep in endpoints:
+                        await ep.aclose()
+                await engine.aclose()
+                log.close()
+                if record is not None:
+                    record.close()
+        else:
+            log.close()
+            if record is not None:
+                record.close()
+    finally:
+        for ep in simulated:
+            await ep.aclose()
+
+    # -- numbers and report --------------------------------------------------------------------
+    entries = log.entries
+    statuses = Counter(str(e.get("status")) for e in entries.values())
+    failed_by_reason = Counter(
+        str(e.get("reason")) for e in entries.values() if e.get("status") != "scored"
+    )
+    aggregator = aggregate(tax, entries)
+    gallery = None
+    if args.show_text:
+        gallery_source = source_path if source_path is not None else record_path
+        assert gallery_source is not None
+        gallery = largest_disagreements(gallery_source, tax.quality_heads[0],
+                                        tax.refusal_head, tax.unsafe_head)
+    engine_heads = [*tax.quality_heads, tax.refusal_head, tax.unsafe_head]
+    judge_names = sorted({h.split(".", 1)[0] for h in engine_heads})
+    report = build_report(
+        aggregator,
+        counts={
+            "prompts": n,
+            "scored": statuses.get("scored", 0),
+            "failed": statuses.get("failed", 0),
+            "shed": statuses.get("shed", 0),
+            "failed_by_reason": dict(sorted(failed_by_reason.items())),
+        },
+        run={
+            "prompts_source": source, "prompts_digest": digest,
+            "from_record": source_path is not None, "arms": arms,
+            "concurrency": options.concurrency, "rate_per_s": options.rate_per_s,
+            "started": started, "finished": _now(), "retries": retries,
+            "show_text": bool(args.show_text),
+        },
+        judges=judge_info(Path(config.judges.repository), judge_names,
+                          [h.key for h in _heads_of(config)] or engine_heads),
+        gallery=gallery,
+    )
+    write_report(report, paths)
+    missing = n - len(entries)
+    print(f"taxmeter replay: {statuses.get('scored', 0)} of {n} prompts scored, "
+          f"{statuses.get('failed', 0)} failed, {statuses.get('shed', 0)} not judged"
+          + (f", {missing} not replayed" if missing else ""))
+    print(f"  report: {paths.html}  ({paths.json.name}, {paths.md.name})")
+    return 0 if statuses.get("scored", 0) == n else 1
+
+
+class _Unused:
+    """The endpoints of a ``--from-record`` run: never called."""
+
+    async def complete(self, request: Any) -> Any:  # pragma: no cover - never called
+        raise AssertionError("--from-record calls no endpoint")
+
+    async def aclose(self) -> None:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Head:
+    key: str
+
+
+def _heads_of(config: Config) -> list[_Head]:
+    """Every head of every judge in the repository (from the manifests, nothing loaded)."""
+    import yaml
+
+    out = []
+    repo = Path(config.judges.repository)
+    with contextlib.suppress(OSError):
+        for folder in sorted(repo.iterdir()):
+            manifest = folder / "manifest.yaml"
+            if not manifest.is_file():
+                continue
+            with contextlib.suppress(OSError, yaml.YAMLError):
+                doc = yaml.safe_load(manifest.read_text(encoding="utf-8")) or {}
+                for h in doc.get("heads") or []:
+                    if isinstance(h, dict) and "name" in h:
+                        out.append(_Head(f"{folder.name}.{h['name']}"))
+    return out
+
+
+def largest_disagreements(
+    record: Path, quality_head: str, refusal_head: str, unsafe_head: str,
+    k: int = GALLERY_SIZE,
+) -> list[dict[str, Any]]:
+    """The ``k`` eligible pairs of a record with the largest |Δ| (streamed; ties by index)."""
+    from taxmeter.replay.store import iter_log
+
+    heap: list[tuple[float, int, dict[str, Any]]] = []
+    for entry in iter_log(record):
+        if entry.get("status") != "scored":
+            continue
+        s = entry["scores"]
+        if s["unguarded"].get(unsafe_head, [0, False])[1]:
+            continue  # not eligible: refusing it is the benefit
+        g, u = s["guarded"].get(quality_head), s["unguarded"].get(quality_head)
+        if g is None or u is None:
+            continue
+        d = float(u[0]) - float(g[0])
+        key = (abs(d), -int(entry["i"]))
+        item = (key[0], key[1], entry)
+        if len(heap) < k:
+            heapq.heappush(heap, item)
+        elif key > heap[0][:2]:
+            heapq.heapreplace(heap, item)
+    out = []
+    for _, _, e in sorted(heap, key=lambda t: (-t[0], -t[1])):
+        s, arms = e["scores"], e["arms"]
+
+        def answer(arm: str, s: dict[str, Any] = s, arms: dict[str, Any] = arms) -> dict[str, Any]:
+            blocked = arms[arm].get("outcome") == "guard_block"
+            text = str(arms[arm].get("text", ""))[:GALLERY_TEXT_CHARS]
+            return {
+                "text": text or ("[blocked by the guard]" if blocked else ""),
+                "quality": round(float(s[arm][quality_head][0]), 6),
+                "refusal": blocked or bool(s[arm].get(refusal_head, [0, False])[1]),
+            }
+
+        out.append({
+            "i": int(e["i"]), "category": e.get("category"),
+            "delta": round(float(s["unguarded"][quality_head][0])
+                           - float(s["guarded"][quality_head][0]), 6),
+            "prompt": str(e.get("prompt", ""))[:GALLERY_TEXT_CHARS],
+            "guarded": answer("guarded"), "unguarded": answer("unguarded"),
+        })
+    return out
+
+
+def write_report(report: dict[str, Any], paths: ReplayPaths) -> None:
+    from taxmeter.replay.render import render_html, render_markdown
+
+    paths.html.parent.mkdir(parents=True, exist_ok=True)
+    for path, text in (
+        (paths.json, json.dumps(report, indent=2, ensure_ascii=False) + "\n"),
+        (paths.md, render_markdown(report)),
+        (paths.html, render_html(report)),
+    ):
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)

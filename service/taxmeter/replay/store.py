@@ -1,0 +1,168 @@
+"""The resume log and the answer record of a replay, both JSONL, one line per prompt.
+
+Resume log (always written): a header line naming the prompt list (a digest of its items),
+then one line per finished prompt: ``scored`` with each answer's metadata (outcome, latency,
+TTFT, tokens) and every judge head's score and decision, or ``failed``/``shed`` with a reason.
+It holds **no prompt or answer text**. A run that is killed loses at most the line being
+written: on open, a last line without its newline (or not JSON) is cut off, and the prompts
+without a line are replayed. The final report is computed from this log alone, in prompt
+order, so an interrupted and resumed run gives the same numbers as an uninterrupted one.
+
+Record (``--record DIR``, opt-in): ``DIR/answers.jsonl`` has the same lines plus the judged
+prompt and both answers' text (production data: the user asked for it), so that judging and
+reporting can be rerun without calling the models (``--from-record DIR``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict
+from pathlib import Path
+from typing import IO, Any
+
+from taxmeter.errors import ConfigError
+from taxmeter.types import Arm, ArmOutcome, ArmResult, HeadScore, JudgeScores
+
+LOG_VERSION = 1
+ARM_FIELDS = ("outcome", "finish_reason", "latency_s", "ttft_s", "prompt_tokens",
+              "completion_tokens", "status_code", "error_reason", "model")
+
+
+def arm_to_json(result: ArmResult, *, with_text: bool) -> dict[str, Any]:
+    d = asdict(result)
+    out: dict[str, Any] = {"arm": result.arm.value}
+    for k in ARM_FIELDS:
+        out[k] = d[k].value if isinstance(d[k], ArmOutcome) else d[k]
+    if with_text:
+        out["text"] = result.text
+    return out
+
+
+def arm_from_json(d: Mapping[str, Any]) -> ArmResult:
+    return ArmResult(
+        arm=Arm(d["arm"]),
+        outcome=ArmOutcome(d["outcome"]),
+        text=str(d.get("text", "")),
+        finish_reason=d.get("finish_reason"),
+        latency_s=d.get("latency_s"),
+        ttft_s=d.get("ttft_s"),
+        prompt_tokens=d.get("prompt_tokens"),
+        completion_tokens=d.get("completion_tokens"),
+        status_code=d.get("status_code"),
+        error_reason=d.get("error_reason"),
+        model=d.get("model"),
+    )
+
+
+def scores_to_json(scores: JudgeScores) -> dict[str, list[Any]]:
+    return {k: [float(s.value), bool(s.decision)] for k, s in sorted(scores.items())}
+
+
+def scores_from_json(d: Mapping[str, Any]) -> dict[str, HeadScore]:
+    return {k: HeadScore(float(v[0]), bool(v[1])) for k, v in d.items()}
+
+
+class JsonlLog:
+    """An append-only JSONL file whose first line is a header (see the module docstring)."""
+
+    def __init__(
+        self, path: Path, header: Mapping[str, Any], *, fresh: bool = False,
+        keep_entries: bool = True,
+    ) -> None:
+        self.path = path
+        self._keep = keep_entries
+        self.header = dict(header)
+        self.entries: dict[int, dict[str, Any]] = {}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if fresh or not path.exists() or path.stat().st_size == 0:
+            with path.open("w", encoding="utf-8") as f:
+                f.write(json.dumps({"kind": "header", **self.header}, sort_keys=True) + "\n")
+        else:
+            self._load()
+        self._file: IO[str] | None = path.open("a", encoding="utf-8")
+
+    def _load(self) -> None:
+        good = 0
+        with self.path.open("rb") as f:
+            data = f.read()
+        lines = data.split(b"\n")
+        pos = 0
+        for n, raw in enumerate(lines):
+            end = pos + len(raw) + 1
+            if n == len(lines) - 1:  # after the last newline: empty, or a cut-off line
+                break
+            try:
+                doc = json.loads(raw)
+            except ValueError:
+                break
+            if not isinstance(doc, dict):
+                break
+            if n == 0:
+                self._check_header(doc)
+            elif self._keep:
+                self.entries[int(doc["i"])] = doc
+            good = end
+            pos = end
+        if good == 0:
+            raise ConfigError("resume", f"{self.path}: no valid header line; delete it or "
+                              "pass --fresh")
+        if good < len(data):
+            with self.path.open("r+b") as f:
+                f.truncate(good)
+
+    def _check_header(self, doc: Mapping[str, Any]) -> None:
+        if doc.get("kind") != "header":
+            raise ConfigError("resume", f"{self.path}: not a replay log (no header line)")
+        for key in ("version", "prompts", "n"):
+            if doc.get(key) != self.header.get(key):
+                raise ConfigError(
+                    "resume",
+                    f"{self.path} belongs to another run ({key} {doc.get(key)!r} != "
+                    f"{self.header.get(key)!r}): pass --fresh to start over, or another path",
+                )
+
+    def append(self, entry: Mapping[str, Any]) -> None:
+        assert self._file is not None
+        self._file.write(json.dumps(entry, sort_keys=True, ensure_ascii=False) + "\n")
+        self._file.flush()  # in the OS after every line: a SIGKILL loses nothing written
+        if self._keep:
+            self.entries[int(entry["i"])] = dict(entry)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            self._file = None
+
+
+def read_header(path: Path) -> dict[str, Any]:
+    for doc in iter_log(path):
+        return doc
+    raise ConfigError("from_record", f"{path} is empty")
+
+
+def iter_log(path: Path) -> Iterator[dict[str, Any]]:
+    """The header, then every complete line of a log or record, streamed (read-only)."""
+    try:
+        f = path.open("r", encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError("from_record", f"cannot read {path}: {exc.strerror}") from None
+    with f:
+        for n, raw in enumerate(f):
+            if not raw.endswith("\n"):
+                break
+            try:
+                doc = json.loads(raw)
+            except ValueError:
+                raise ConfigError("from_record", f"{path}: line {n + 1} is not JSON") from None
+            if n == 0 and (not isinstance(doc, dict) or doc.get("kind") != "header"):
+                raise ConfigError("from_record", f"{path}: no header line")
+            yield doc
+
+
+def iter_ordered(entries: Mapping[int, dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for i in sorted(entries):
+        yield entries[i]
