@@ -129,20 +129,19 @@ async def test_a_killed_replay_resumes_where_it_stopped_and_reports_as_if_never_
         [str(REPO / "service"), os.environ.get("PYTHONPATH", "")])}
     argv = [sys.executable, "-m", "taxmeter.cli", "replay", str(prompts), "-c", str(cfg),
             "--report", str(report), "--progress", "lines"]
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(
+        *argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         async with asyncio.timeout(120):
             while not log.exists() or log.read_bytes().count(b"\n") < 1 + 30:
-                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+                assert proc.returncode is None, "the replay ended before it could be killed"
                 await asyncio.sleep(0.05)
         os.kill(proc.pid, signal.SIGKILL)
-        while proc.poll() is None:  # reap without blocking the endpoints' event loop
-            await asyncio.sleep(0.02)
+        await proc.wait()
     finally:
-        if proc.poll() is None:
+        if proc.returncode is None:
             proc.kill()
-        if proc.stderr is not None:
-            proc.stderr.close()
+            await proc.wait()
     assert proc.returncode == -signal.SIGKILL
     assert not report.exists()
     done_lines = log.read_bytes().count(b"\n") - 1
@@ -150,9 +149,11 @@ async def test_a_killed_replay_resumes_where_it_stopped_and_reports_as_if_never_
 
     # Resume: same command; only the prompts without a log line are sent again.
     before = g.stats()["requests"]
-    resumed = await asyncio.to_thread(
-        subprocess.run, argv, env=env, capture_output=True, text=True, timeout=240)
-    assert resumed.returncode == 0, resumed.stderr
+    again = await asyncio.create_subprocess_exec(
+        *argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = await asyncio.wait_for(again.communicate(), 240)
+    assert again.returncode == 0, err.decode()
+    assert b"120 of 120 prompts scored" in out
     kept = len([ln for ln in log.read_text().splitlines()[1:] if ln])
     assert kept == n
     sent_again = g.stats()["requests"] - before
