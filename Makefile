@@ -19,10 +19,12 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # Real tools the tests use: Prometheus, Alertmanager, promtool, kubectl, hadolint, kubernetes-
-# validate (scripts/install_ops_tools.sh) and MLServer in its own venv (it pins older libraries).
+# validate (scripts/install_ops_tools.sh), MLServer in its own venv (it pins older libraries)
+# and Chromium for the replay report test (scripts/install_chromium.sh).
 tools: install
 	bash scripts/install_ops_tools.sh $(VENV)
 	bash scripts/setup_mlserver_venv.sh
+	bash scripts/install_chromium.sh
 
 demo: install
 	$(VENV)/bin/taxmeter demo
