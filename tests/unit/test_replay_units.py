@@ -117,6 +117,8 @@ def test_only_failures_that_may_pass_on_another_try_are_retried() -> None:
     assert retryable(_fail(ArmOutcome.ERROR, 503, "http_5xx"))
     assert retryable(_fail(ArmOutcome.ERROR, 429, "http_4xx"))
     assert retryable(_fail(ArmOutcome.ERROR, None, "connect"))
+    assert retryable(_fail(ArmOutcome.ERROR, 200, "truncated_stream"))
+    assert not retryable(_fail(ArmOutcome.ERROR, 200, "response_too_large"))
     assert not retryable(_fail(ArmOutcome.ERROR, 404, "http_4xx"))
     assert not retryable(_fail(ArmOutcome.ERROR, 200, "empty_answer"))
     assert not retryable(ArmResult(Arm.GUARDED, ArmOutcome.GUARD_BLOCK, status_code=400))

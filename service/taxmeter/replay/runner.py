@@ -30,6 +30,7 @@ from taxmeter.shadow.prompt import judge_prompt
 from taxmeter.types import Arm, ArmOutcome, ArmResult, MirrorRequest, PairSink, ShadowPair
 
 _RETRY_STATUS = frozenset({408, 409, 425, 429})
+_FINAL_REASONS = frozenset({"empty_answer", "response_too_large"})  # the same on every try
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,13 +80,13 @@ class TokenBucket:
 
 def retryable(result: ArmResult) -> bool:
     """Whether a failed call may pass on another try."""
-    if result.answered:
+    if result.answered or result.error_reason in _FINAL_REASONS:
         return False
     if result.outcome is ArmOutcome.TIMEOUT:
         return True
     code = result.status_code
-    if code is None:
-        return result.error_reason != "empty_answer"
+    if code is None or code < 400:  # no answer, or it broke after the status (a cut stream)
+        return True
     return code >= 500 or code in _RETRY_STATUS
 
 
