@@ -3,6 +3,7 @@ choice, aggregation order and the report's schema and rendering (a synthetic agg
 
 from __future__ import annotations
 
+import io
 import json
 import random
 from pathlib import Path
@@ -11,6 +12,7 @@ import jsonschema
 import pytest
 from taxmeter.errors import ConfigError, InvalidRequestError
 from taxmeter.replay.offline import aggregate, entry_of
+from taxmeter.replay.progress import Progress
 from taxmeter.replay.prompts import builtin_demo, load_prompts, prompts_digest
 from taxmeter.replay.render import render_html, render_markdown
 from taxmeter.replay.report import build_report, load_schema
@@ -199,3 +201,34 @@ def test_the_report_matches_its_schema_and_renders_every_section() -> None:
     broken["overall"]["over_refusal"]["point"] = 1.5
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(broken, load_schema())
+
+
+# -- progress -------------------------------------------------------------------------------
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_is_a_bar_with_eta_on_a_terminal_and_plain_lines_otherwise() -> None:
+    tty = _Terminal()
+    bar = Progress(50_000, 30_000, stream=tty, bar_interval_s=0.0)
+    bar.advance()
+    bar.close()
+    out = tty.getvalue()
+    assert out.startswith("\r[") and "30001/50000" in out and "ETA" in out
+    assert out.endswith("\n") and out.count("\n") == 1  # the bar redraws one line
+    pipe = io.StringIO()
+    lines = Progress(10, 0, stream=pipe, line_interval_s=0.0)
+    for _ in range(10):
+        lines.advance()
+    lines.close()
+    written = pipe.getvalue().splitlines()
+    assert written[-1].startswith("replay: 10/10 prompts (100.0%)")
+    assert all("\r" not in ln for ln in written) and len(written) == 11
+    silent = io.StringIO()
+    quiet = Progress(10, 0, mode="none", stream=silent)
+    quiet.advance()
+    quiet.close()
+    assert silent.getvalue() == ""
