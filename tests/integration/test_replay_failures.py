@@ -51,20 +51,29 @@ async def test_transient_failures_are_retried_and_lasting_ones_counted(tmp_path:
                        "noise_floor_rate": 0.0},
             "judges": {"repository": str(tiny_judges(tmp_path)), "providers": ["cpu"]},
         })
-        code = await replay(str(prompts), "-c", str(cfg), "--retries", "2",
-                            "--report", str(tmp_path / "r.html"))
+        argv = (str(prompts), "-c", str(cfg), "--retries", "2",
+                "--report", str(tmp_path / "r.html"))
+        code = await replay(*argv)
+        report = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
+        assert "guarded:http_5xx" in (tmp_path / "r.md").read_text(encoding="utf-8")
+        # The endpoint recovers; the same command retries only the prompt that failed.
+        g.fail_marked = False
+        calls = dict(g.by_prompt)
+        assert await replay(*argv) == 0
+        again = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
     finally:
         await g.aclose()
         await u.aclose()
+    assert again["counts"]["scored"] == 10 and again["counts"]["failed"] == 0
+    assert {k: v - calls.get(k, 0) for k, v in g.by_prompt.items() if v != calls.get(k)} == {
+        f"{FAIL_MARKER} b": 1}
     assert code == 1
-    report = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
     assert report["counts"]["scored"] == 9
     assert report["counts"]["failed_by_reason"] == {"guarded:http_5xx": 1}
     assert report["overall"]["pairs"] == 9
     assert report["run"]["retries"] == 3  # one for the flaky prompt, two for the failing one
-    assert g.by_prompt[f"{FLAKY} a"] == 2
-    assert g.by_prompt[f"{FAIL_MARKER} b"] == 3
-    assert "guarded:http_5xx" in (tmp_path / "r.md").read_text(encoding="utf-8")
+    assert calls[f"{FLAKY} a"] == 2
+    assert calls[f"{FAIL_MARKER} b"] == 3
 
 
 async def test_show_text_without_a_record_is_refused_before_any_call(

@@ -238,7 +238,11 @@ async def run_replay(args: argparse.Namespace) -> int:
         log = JsonlLog(paths.resume, header)
         record = (JsonlLog(record_path, header, keep_entries=False)
                   if record_path is not None else None)
-        already = len(log.entries)
+        # A rerun retries what did not finish: prompts without a line, and those that failed or
+        # were not judged (an endpoint or judge outage); a recorded failure stays one.
+        final = {"scored", "failed"} if source_path is not None else {"scored"}
+        done = {i for i, e in log.entries.items() if e.get("status") in final}
+        already = len(done)
 
         # -- replay (or judge the record again) ------------------------------------------------
         registry = CollectorRegistry(auto_describe=True)
@@ -248,7 +252,10 @@ async def run_replay(args: argparse.Namespace) -> int:
             retries=args.retries,
             noise_floor_rate=(config.shadow.noise_floor_rate if args.noise_floor_rate is None
                               else args.noise_floor_rate),
-            judge_tasks=max(2 * config.judges.max_batch_size, 8),
+            # pairs being judged at once: enough to fill batches, never enough to fill the
+            # judges' queue (a full queue sheds)
+            judge_tasks=max(1, min(max(2 * config.judges.max_batch_size, 8),
+                                   config.judges.queue_size // 3)),
         )
         progress = Progress(n, already, mode=args.progress)
         retries = 0
@@ -264,7 +271,7 @@ async def run_replay(args: argparse.Namespace) -> int:
                                           on_done=progress.advance)
                     pairs = []
                     for entry in iter_log(source_path):
-                        if entry.get("kind") == "header" or int(entry["i"]) in log.entries:
+                        if entry.get("kind") == "header" or int(entry["i"]) in done:
                             continue
                         if entry.get("status") == "scored":
                             pairs.append(pair_of(entry))
@@ -278,7 +285,7 @@ async def run_replay(args: argparse.Namespace) -> int:
                     endpoints = build_endpoints(config.shadow, os.environ)
                     runner = ReplayRunner(endpoints[0], endpoints[1], sink, log, options,
                                           record=record, on_done=progress.advance)
-                    todo = [it for it in items if it.index not in log.entries]
+                    todo = [it for it in items if it.index not in done]
                     await runner.run(todo)
                 retries = runner.counts.retries
             finally:
