@@ -135,7 +135,7 @@ async def part1(tmp: Path, n: int, concurrency: int, record: Path) -> None:
     await engine.wait_ready()
     header = {"version": 1, "prompts": "bench", "n": n}
     log = JsonlLog(tmp / "p1.jsonl", header, fresh=True)
-    rec = JsonlLog(record, header, fresh=True, keep_entries=False)
+    rec = JsonlLog(record, header, fresh=True)
     g, u = build_endpoints(config.shadow, {})
     runner = ReplayRunner(g, u, JudgingSink(engine, LogObserver(log, rec)), log,
                           ReplayOptions(concurrency=concurrency, noise_floor_rate=0.0,

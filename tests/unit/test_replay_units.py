@@ -92,11 +92,13 @@ def test_a_cut_off_last_line_is_dropped_and_the_log_continues(tmp_path: Path) ->
     with path.open("a", encoding="utf-8") as f:
         f.write('{"i": 1, "status": "fai')  # killed mid-write
     again = JsonlLog(path, HEADER)
-    assert sorted(again.entries) == [0, 2]
+    assert again.status == {0: "failed", 2: "failed"}
     again.append({"i": 1, "status": "failed", "reason": "z"})
     again.close()
     lines = path.read_text(encoding="utf-8").splitlines()
     assert len(lines) == 4 and all(json.loads(ln) for ln in lines)
+    with again.reading() as entries:
+        assert [entries[i]["reason"] for i in sorted(entries)] == ["x", "z", "y"]
 
 
 def test_a_log_of_another_prompt_file_is_refused(tmp_path: Path) -> None:

@@ -236,12 +236,12 @@ async def run_replay(args: argparse.Namespace) -> int:
                 if stale is not None and stale.exists():
                     stale.unlink()
         log = JsonlLog(paths.resume, header)
-        record = (JsonlLog(record_path, header, keep_entries=False)
+        record = (JsonlLog(record_path, header)
                   if record_path is not None else None)
         # A rerun retries what did not finish: prompts without a line, and those that failed or
         # were not judged (an endpoint or judge outage); a recorded failure stays one.
         final = {"scored", "failed"} if source_path is not None else {"scored"}
-        done = {i for i, e in log.entries.items() if e.get("status") in final}
+        done = {i for i, status in log.status.items() if status in final}
         already = len(done)
 
         # -- replay (or judge the record again) ------------------------------------------------
@@ -306,12 +306,12 @@ async def run_replay(args: argparse.Namespace) -> int:
             await ep.aclose()
 
     # -- numbers and report --------------------------------------------------------------------
-    entries = log.entries
-    statuses = Counter(str(e.get("status")) for e in entries.values())
-    failed_by_reason = Counter(
-        str(e.get("reason")) for e in entries.values() if e.get("status") != "scored"
-    )
-    aggregator = aggregate(tax, entries)
+    statuses = Counter(log.status.values())
+    with log.reading() as entries:
+        failed_by_reason = Counter(
+            str(entries[i].get("reason")) for i, st in log.status.items() if st != "scored"
+        )
+        aggregator = aggregate(tax, entries)
     gallery = None
     if args.show_text:
         gallery_source = source_path if source_path is not None else record_path
@@ -341,7 +341,7 @@ async def run_replay(args: argparse.Namespace) -> int:
         gallery=gallery,
     )
     write_report(report, paths)
-    missing = n - len(entries)
+    missing = n - len(log.status)
     print(f"taxmeter replay: {statuses.get('scored', 0)} of {n} prompts scored, "
           f"{statuses.get('failed', 0)} failed, {statuses.get('shed', 0)} not judged"
           + (f", {missing} not replayed" if missing else ""))

@@ -15,6 +15,7 @@ reporting can be rerun without calling the models (``--from-record DIR``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterator, Mapping
@@ -64,51 +65,73 @@ def scores_from_json(d: Mapping[str, Any]) -> dict[str, HeadScore]:
     return {k: HeadScore(float(v[0]), bool(v[1])) for k, v in d.items()}
 
 
-class JsonlLog:
-    """An append-only JSONL file whose first line is a header (see the module docstring)."""
+class _Entries(Mapping[int, dict[str, Any]]):
+    """The log's lines by prompt index, read from disk on access (the last line of an index
+    wins): a 50,000-prompt log is not held in memory."""
 
-    def __init__(
-        self, path: Path, header: Mapping[str, Any], *, fresh: bool = False,
-        keep_entries: bool = True,
-    ) -> None:
+    def __init__(self, offsets: Mapping[int, int], reader: IO[bytes]) -> None:
+        self._offsets = offsets
+        self._reader = reader
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        self._reader.seek(self._offsets[index])
+        doc: dict[str, Any] = json.loads(self._reader.readline())
+        return doc
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._offsets)
+
+    def __len__(self) -> int:
+        return len(self._offsets)
+
+
+class JsonlLog:
+    """An append-only JSONL file whose first line is a header (see the module docstring).
+
+    ``status`` maps each prompt index with a line to its status; ``reading()`` gives every
+    line by index, read from disk.
+    """
+
+    def __init__(self, path: Path, header: Mapping[str, Any], *, fresh: bool = False) -> None:
         self.path = path
-        self._keep = keep_entries
         self.header = dict(header)
-        self.entries: dict[int, dict[str, Any]] = {}
+        self.status: dict[int, str] = {}
+        self._offsets: dict[int, int] = {}
         path.parent.mkdir(parents=True, exist_ok=True)
         if fresh or not path.exists() or path.stat().st_size == 0:
-            with path.open("w", encoding="utf-8") as f:
-                f.write(json.dumps({"kind": "header", **self.header}, sort_keys=True) + "\n")
+            with path.open("wb") as f:
+                f.write(self._line({"kind": "header", **self.header}))
         else:
             self._load()
-        self._file: IO[str] | None = path.open("a", encoding="utf-8")
+        self._file: IO[bytes] | None = path.open("ab")
+
+    @staticmethod
+    def _line(doc: Mapping[str, Any]) -> bytes:
+        return (json.dumps(doc, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
 
     def _load(self) -> None:
         good = 0
         with self.path.open("rb") as f:
-            data = f.read()
-        lines = data.split(b"\n")
-        pos = 0
-        for n, raw in enumerate(lines):
-            end = pos + len(raw) + 1
-            if n == len(lines) - 1:  # after the last newline: empty, or a cut-off line
-                break
-            try:
-                doc = json.loads(raw)
-            except ValueError:
-                break
-            if not isinstance(doc, dict):
-                break
-            if n == 0:
-                self._check_header(doc)
-            elif self._keep:
-                self.entries[int(doc["i"])] = doc
-            good = end
-            pos = end
+            for n, raw in enumerate(iter(f.readline, b"")):
+                if not raw.endswith(b"\n"):
+                    break  # cut off mid-write
+                try:
+                    doc = json.loads(raw)
+                except ValueError:
+                    break
+                if not isinstance(doc, dict):
+                    break
+                if n == 0:
+                    self._check_header(doc)
+                else:
+                    i = int(doc["i"])
+                    self.status[i] = str(doc.get("status"))
+                    self._offsets[i] = good
+                good += len(raw)
         if good == 0:
             raise ConfigError("resume", f"{self.path}: no valid header line; delete it or "
                               "pass --fresh")
-        if good < len(data):
+        if good < self.path.stat().st_size:
             with self.path.open("r+b") as f:
                 f.truncate(good)
 
@@ -125,10 +148,20 @@ class JsonlLog:
 
     def append(self, entry: Mapping[str, Any]) -> None:
         assert self._file is not None
-        self._file.write(json.dumps(entry, sort_keys=True, ensure_ascii=False) + "\n")
+        offset = self._file.tell()
+        self._file.write(self._line(entry))
         self._file.flush()  # in the OS after every line: a SIGKILL loses nothing written
-        if self._keep:
-            self.entries[int(entry["i"])] = dict(entry)
+        i = int(entry["i"])
+        self.status[i] = str(entry.get("status"))
+        self._offsets[i] = offset
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[Mapping[int, dict[str, Any]]]:
+        """Every line by prompt index (the last one of each), read from disk on access."""
+        if self._file is not None:
+            self._file.flush()
+        with self.path.open("rb") as reader:
+            yield _Entries(self._offsets, reader)
 
     def close(self) -> None:
         if self._file is not None:
