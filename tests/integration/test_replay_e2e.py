@@ -199,3 +199,20 @@ async def test_a_record_is_judged_again_without_calling_any_model(
     assert some_prompt not in (tmp_path / "a" / "r.resume.jsonl").read_text()
     assert "Largest disagreements" in (tmp_path / "b" / "r.html").read_text()
     assert len(again["gallery"]) > 0
+
+
+async def test_a_first_run_needs_only_the_builtin_prompts_and_simulated_endpoints(
+    tmp_path: Path,
+) -> None:
+    judges = tiny_judges(tmp_path)
+    assert await replay("builtin:demo:40", "--simulate", "--judges", str(judges),
+                        "--report", str(tmp_path / "first.html")) == 0
+    report = _read(tmp_path / "first.json")
+    jsonschema.validate(report, load_schema())
+    assert report["counts"]["scored"] == 40
+    assert report["run"]["prompts_source"] == "builtin:demo:40"
+    assert report["run"]["arms"]["guarded"]["model"] == "demo-guarded"
+    assert {c["name"] for c in report["categories"]} <= {"support", "coding", "health",
+                                                         "writing"}
+    lat = report["overall"]["latency"]["arms"]
+    assert lat["guarded"]["n"] == lat["unguarded"]["n"] == 40

@@ -16,7 +16,7 @@ from taxmeter.replay.progress import Progress
 from taxmeter.replay.prompts import builtin_demo, load_prompts, prompts_digest
 from taxmeter.replay.render import render_html, render_markdown
 from taxmeter.replay.report import build_report, load_schema
-from taxmeter.replay.runner import noise_repeat_arm, retryable
+from taxmeter.replay.runner import TokenBucket, noise_repeat_arm, retryable
 from taxmeter.replay.store import JsonlLog
 from taxmeter.tax.config import TaxConfig
 from taxmeter.types import Arm, ArmOutcome, ArmResult, HeadScore, ScoredPair, ShadowPair
@@ -126,6 +126,33 @@ def test_only_failures_that_may_pass_on_another_try_are_retried() -> None:
     assert not retryable(_fail(ArmOutcome.ERROR, 404, "http_4xx"))
     assert not retryable(_fail(ArmOutcome.ERROR, 200, "empty_answer"))
     assert not retryable(ArmResult(Arm.GUARDED, ArmOutcome.GUARD_BLOCK, status_code=400))
+
+
+class _FakeTime:
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.slept: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, s: float) -> None:
+        self.slept.append(s)
+        self.now += s
+
+
+async def test_the_rate_limit_allows_a_burst_then_one_prompt_per_interval() -> None:
+    t = _FakeTime()
+    bucket = TokenBucket(4.0, burst=2, clock=t.clock, sleep=t.sleep)
+    for _ in range(10):
+        await bucket.acquire()
+    # 2 at once, then 8 more at 4/s: 2 s of waiting in all, each wait 0.25 s
+    assert sum(t.slept) == pytest.approx(2.0)
+    assert len(t.slept) == 8 and all(s == pytest.approx(0.25) for s in t.slept)
+    t.now += 10.0  # idle: the bucket refills up to its burst, no more
+    for _ in range(3):
+        await bucket.acquire()
+    assert len(t.slept) == 9
 
 
 def test_noise_floor_prompts_are_the_same_on_every_run_at_the_set_rate() -> None:

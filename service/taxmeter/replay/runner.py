@@ -19,7 +19,7 @@ import hashlib
 import json
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from taxmeter.errors import ShedError
@@ -58,23 +58,33 @@ class TokenBucket:
     """``rate`` starts per second, bursts of at most ``burst``; ``acquire`` sleeps exactly as
     long as the next token needs (no polling)."""
 
-    def __init__(self, rate: float, burst: float = 1.0) -> None:
+    def __init__(
+        self,
+        rate: float,
+        burst: float = 1.0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self._rate = rate
         self._burst = max(1.0, burst)
         self._tokens = self._burst
-        self._last = time.monotonic()
+        self._clock = clock
+        self._sleep = sleep
+        self._last = clock()
         self._lock = asyncio.Lock()
 
     async def acquire(self) -> None:
         async with self._lock:
-            now = time.monotonic()
+            now = self._clock()
             self._tokens = min(self._burst, self._tokens + (now - self._last) * self._rate)
             self._last = now
             if self._tokens < 1.0:
-                wait = (1.0 - self._tokens) / self._rate
-                await asyncio.sleep(wait)
-                self._tokens = 1.0
-                self._last = time.monotonic()
+                await self._sleep((1.0 - self._tokens) / self._rate)
+                now = self._clock()
+                self._tokens = min(self._burst,
+                                   self._tokens + (now - self._last) * self._rate)
+                self._last = now
             self._tokens -= 1.0
 
 
