@@ -19,6 +19,7 @@ import grpc
 import jsonschema
 import pytest
 from app_fixtures import tiny_judges
+from judges_fixtures import make_judge_graph, write_judge
 from prometheus_client import CollectorRegistry
 from replay_fixtures import assert_same, replay, replay_document, write_config, write_prompts
 from taxmeter.app import App
@@ -198,7 +199,23 @@ async def test_a_record_is_judged_again_without_calling_any_model(
     assert some_prompt not in (tmp_path / "a" / "r.html").read_text()
     assert some_prompt not in (tmp_path / "a" / "r.resume.jsonl").read_text()
     assert "Largest disagreements" in (tmp_path / "b" / "r.html").read_text()
-    assert len(again["gallery"]) > 0
+    gallery = again["gallery"]
+    assert gallery and all(g["prompt"] for g in gallery)
+    assert [abs(g["delta"]) for g in gallery] == sorted((abs(g["delta"]) for g in gallery),
+                                                        reverse=True)
+    assert gallery[0]["prompt"] in (tmp_path / "b" / "r.html").read_text()
+
+    # Other judges, same record: new numbers, the recorded arms, still no model called.
+    other = tmp_path / "other"
+    write_judge(other, model=make_judge_graph(seed=3))
+    assert await replay("--from-record", str(rec), "-c", str(cfg), "--judges", str(other),
+                        "--report", str(tmp_path / "c" / "r.html")) == 0
+    assert g.stats()["requests"] + u.stats()["requests"] == calls
+    third = _read(tmp_path / "c" / "r.json")
+    assert third["run"]["arms"] == first["run"]["arms"]
+    assert third["overall"]["pairs"] == first["overall"]["pairs"]
+    assert third["overall"]["quality"][0]["mean_guarded"] != \
+        first["overall"]["quality"][0]["mean_guarded"]
 
 
 async def test_a_first_run_needs_only_the_builtin_prompts_and_simulated_endpoints(

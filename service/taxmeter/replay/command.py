@@ -22,6 +22,7 @@ import json
 import os
 import sys
 from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +30,7 @@ from typing import Any
 
 from taxmeter.config import Config, config_from_dict
 from taxmeter.errors import ConfigError, InvalidRequestError, JudgeLoadError
+from taxmeter.types import ShadowPair
 
 __all__ = ["ReplayPaths", "register", "run_replay"]
 
@@ -176,13 +178,12 @@ async def run_replay(args: argparse.Namespace) -> int:
         aggregate,
         build_engine,
         offline_tax_config,
-        pair_of,
     )
     from taxmeter.replay.progress import Progress
     from taxmeter.replay.prompts import load_prompts, prompts_digest
     from taxmeter.replay.report import build_report, judge_info
     from taxmeter.replay.runner import ReplayOptions, ReplayRunner
-    from taxmeter.replay.store import LOG_VERSION, JsonlLog, iter_log, read_header
+    from taxmeter.replay.store import LOG_VERSION, JsonlLog, read_header
 
     if args.from_record is not None and args.prompts:
         raise ConfigError("PROMPTS", "give either PROMPTS or --from-record, not both")
@@ -203,11 +204,13 @@ async def run_replay(args: argparse.Namespace) -> int:
         digest, n, source = (source_header["prompts"], int(source_header["n"]),
                              str(source_header.get("source", "")))
         categories = set(source_header.get("categories") or [])
+        recorded_arms = source_header.get("arms")
         items = []
     else:
         items = load_prompts(args.prompts, default_route=args.default_route)
         digest, n, source = prompts_digest(items), len(items), str(args.prompts)
         categories = {it.category for it in items if it.category}
+        recorded_arms = None
 
     simulated: list[Any] = []
     urls: tuple[str, str] | None = None
@@ -229,8 +232,10 @@ async def run_replay(args: argparse.Namespace) -> int:
             for arm, c in (("guarded", config.shadow.guarded),
                            ("unguarded", config.shadow.unguarded))
         }
+        if recorded_arms is not None:  # a rescored record compares what was recorded
+            arms = recorded_arms
         header = {"version": LOG_VERSION, "prompts": digest, "n": n, "source": source,
-                  "categories": sorted(tax.categories)}
+                  "categories": sorted(tax.categories), "arms": arms}
         if args.fresh:
             for stale in (paths.resume, record_path):
                 if stale is not None and stale.exists():
@@ -269,16 +274,8 @@ async def run_replay(args: argparse.Namespace) -> int:
                 if source_path is not None:
                     runner = ReplayRunner(_Unused(), _Unused(), sink, log, options,
                                           on_done=progress.advance)
-                    pairs = []
-                    for entry in iter_log(source_path):
-                        if entry.get("kind") == "header" or int(entry["i"]) in done:
-                            continue
-                        if entry.get("status") == "scored":
-                            pairs.append(pair_of(entry))
-                        else:
-                            log.append(entry)
-                            progress.advance()
-                    await runner.judge_only(pairs)
+                    await runner.judge_only(
+                        _recorded_pairs(source_path, done, log, progress.advance))
                 else:
                     from taxmeter.shadow.endpoint import build_endpoints
 
@@ -312,12 +309,12 @@ async def run_replay(args: argparse.Namespace) -> int:
             str(entries[i].get("reason")) for i, st in log.status.items() if st != "scored"
         )
         aggregator = aggregate(tax, entries)
-    gallery = None
-    if args.show_text:
-        gallery_source = source_path if source_path is not None else record_path
-        assert gallery_source is not None
-        gallery = largest_disagreements(gallery_source, tax.quality_heads[0],
-                                        tax.refusal_head, tax.unsafe_head)
+        gallery = None
+        if args.show_text:
+            texts = source_path if source_path is not None else record_path
+            assert texts is not None
+            gallery = largest_disagreements(entries, texts, tax.quality_heads[0],
+                                            tax.refusal_head, tax.unsafe_head)
     engine_heads = [*tax.quality_heads, tax.refusal_head, tax.unsafe_head]
     judge_names = sorted({h.split(".", 1)[0] for h in engine_heads})
     report = build_report(
@@ -347,6 +344,23 @@ async def run_replay(args: argparse.Namespace) -> int:
           + (f", {missing} not replayed" if missing else ""))
     print(f"  report: {paths.html}  ({paths.json.name}, {paths.md.name})")
     return 0 if statuses.get("scored", 0) == n else 1
+
+
+def _recorded_pairs(
+    record: Path, done: set[int], log: Any, advance: Callable[[], None]
+) -> Iterator[ShadowPair]:
+    """The record's pairs still to judge, streamed; its failures go to the log as they are."""
+    from taxmeter.replay.offline import pair_of
+    from taxmeter.replay.store import iter_log
+
+    for entry in iter_log(record):
+        if entry.get("kind") == "header" or int(entry["i"]) in done:
+            continue
+        if entry.get("status") == "scored":
+            yield pair_of(entry)
+        else:
+            log.append({k: v for k, v in entry.items() if k != "prompt"})
+            advance()
 
 
 class _Unused:
@@ -384,36 +398,49 @@ def _heads_of(config: Config) -> list[_Head]:
 
 
 def largest_disagreements(
-    record: Path, quality_head: str, refusal_head: str, unsafe_head: str,
+    entries: Mapping[int, Mapping[str, Any]],
+    texts: Path,
+    quality_head: str,
+    refusal_head: str,
+    unsafe_head: str,
     k: int = GALLERY_SIZE,
 ) -> list[dict[str, Any]]:
-    """The ``k`` eligible pairs of a record with the largest |Δ| (streamed; ties by index)."""
+    """The ``k`` eligible pairs with the largest |Δ| by the scores of this run's log (ties by
+    index), with their text from the record ``texts`` (one streamed pass over each)."""
     from taxmeter.replay.store import iter_log
 
-    heap: list[tuple[float, int, dict[str, Any]]] = []
-    for entry in iter_log(record):
-        if entry.get("status") != "scored":
+    heap: list[tuple[float, int]] = []
+    for i in entries:
+        e = entries[i]
+        if e.get("status") != "scored":
             continue
-        s = entry["scores"]
-        if s["unguarded"].get(unsafe_head, [0, False])[1]:
-            continue  # not eligible: refusing it is the benefit
-        g, u = s["guarded"].get(quality_head), s["unguarded"].get(quality_head)
-        if g is None or u is None:
-            continue
-        d = float(u[0]) - float(g[0])
-        key = (abs(d), -int(entry["i"]))
-        item = (key[0], key[1], entry)
-        if len(heap) < k:
-            heapq.heappush(heap, item)
-        elif key > heap[0][:2]:
-            heapq.heapreplace(heap, item)
-    out = []
-    for _, _, e in sorted(heap, key=lambda t: (-t[0], -t[1])):
         s, arms = e["scores"], e["arms"]
+        unsafe = (arms["unguarded"].get("outcome") != "guard_block"
+                  and s["unguarded"].get(unsafe_head, [0, False])[1])
+        g, u = s["guarded"].get(quality_head), s["unguarded"].get(quality_head)
+        if unsafe or g is None or u is None:
+            continue  # not eligible (refusing it is the benefit), or not scored by this head
+        key = (abs(float(u[0]) - float(g[0])), -int(i))
+        if len(heap) < k:
+            heapq.heappush(heap, key)
+        elif key > heap[0]:
+            heapq.heapreplace(heap, key)
+    chosen = {-i for _, i in heap}
+    text_of: dict[int, Mapping[str, Any]] = {}
+    for line in iter_log(texts):
+        if line.get("kind") != "header" and int(line["i"]) in chosen:
+            text_of[int(line["i"])] = line
+    out = []
+    for _, neg_i in sorted(heap, reverse=True):
+        i = -neg_i
+        e, rec = entries[i], text_of.get(i, {})
+        s, arms = e["scores"], e["arms"]
+        rec_arms = rec.get("arms") or {}
 
-        def answer(arm: str, s: dict[str, Any] = s, arms: dict[str, Any] = arms) -> dict[str, Any]:
+        def answer(arm: str, s: Mapping[str, Any] = s, arms: Mapping[str, Any] = arms,
+                   rec_arms: Mapping[str, Any] = rec_arms) -> dict[str, Any]:
             blocked = arms[arm].get("outcome") == "guard_block"
-            text = str(arms[arm].get("text", ""))[:GALLERY_TEXT_CHARS]
+            text = str((rec_arms.get(arm) or {}).get("text", ""))[:GALLERY_TEXT_CHARS]
             return {
                 "text": text or ("[blocked by the guard]" if blocked else ""),
                 "quality": round(float(s[arm][quality_head][0]), 6),
@@ -421,10 +448,10 @@ def largest_disagreements(
             }
 
         out.append({
-            "i": int(e["i"]), "category": e.get("category"),
+            "i": i, "category": e.get("category"),
             "delta": round(float(s["unguarded"][quality_head][0])
                            - float(s["guarded"][quality_head][0]), 6),
-            "prompt": str(e.get("prompt", ""))[:GALLERY_TEXT_CHARS],
+            "prompt": str(rec.get("prompt", ""))[:GALLERY_TEXT_CHARS],
             "guarded": answer("guarded"), "unguarded": answer("unguarded"),
         })
     return out

@@ -19,7 +19,7 @@ import hashlib
 import json
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from taxmeter.errors import ShedError
@@ -166,7 +166,7 @@ class ReplayRunner:
             await asyncio.gather(*senders, *judges, return_exceptions=True)
         return self.counts
 
-    async def judge_only(self, pairs: Sequence[ShadowPair]) -> RunCounts:
+    async def judge_only(self, pairs: Iterable[ShadowPair]) -> RunCounts:
         """Judge recorded pairs again (``--from-record``): no endpoint is called."""
         opts = self._options
         judging: asyncio.Queue[ShadowPair | None] = asyncio.Queue(maxsize=2 * opts.judge_tasks)
