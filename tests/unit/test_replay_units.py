@@ -55,6 +55,7 @@ def test_plain_text_prompts_become_one_user_message_each(tmp_path: Path) -> None
     ('{"messages": [{"content": "x"}]}', "line 2: messages[0]"),
     ('{"messages": [{"role": "user", "content": "x"}], "route": "a b"}', "line 2: route"),
     ('{"messages": [{"role": "user", "content": "x"}], "category": 3}', "line 2: category"),
+    ('{"messages": [{"role": "user", "content": "x"}], "category": "a/b"}', "line 2: category"),
     ('{"messages": [', "line 2"),
     ('[1, 2]', "line 2"),
 ])

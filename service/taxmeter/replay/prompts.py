@@ -26,7 +26,9 @@ from taxmeter.types import JSONObject
 BUILTIN_PREFIX = "builtin:"
 BUILTIN_DEMO_DEFAULT_N = 400
 MAX_LINE_BYTES = 4 * 1024 * 1024
-_LABEL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./")
+_ALNUM = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+_ROUTE_CHARS = frozenset(_ALNUM + "-_./")  # the configuration's `routes` allowlist
+_CATEGORY_CHARS = frozenset(_ALNUM + "-_.:")  # the `tax.categories` allowlist
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,13 +43,16 @@ class PromptItem:
     category: str | None
 
 
-def _label(value: object, field: str, line: int, default: str | None) -> str | None:
+def _label(
+    value: object, field: str, line: int, default: str | None, chars: frozenset[str]
+) -> str | None:
     if value is None:
         return default
     if (not isinstance(value, str) or not value or len(value) > 64
-            or not set(value) <= _LABEL_CHARS):
+            or not set(value) <= chars):
+        shown = "".join(sorted(chars - set(_ALNUM)))
         raise InvalidRequestError(
-            f"line {line}: {field}", "must be 1-64 characters of [A-Za-z0-9-_./]"
+            f"line {line}: {field}", f"must be 1-64 characters of [A-Za-z0-9{shown}]"
         )
     return value
 
@@ -60,8 +65,8 @@ def parse_body(text: str, line: int, *, default_route: str) -> tuple[JSONObject,
         raise InvalidRequestError(f"line {line}", f"not JSON ({exc.msg})") from None
     if not isinstance(doc, dict):
         raise InvalidRequestError(f"line {line}", "must be a JSON object (a chat body)")
-    route = _label(doc.pop("route", None), "route", line, default_route)
-    category = _label(doc.pop("category", None), "category", line, None)
+    route = _label(doc.pop("route", None), "route", line, default_route, _ROUTE_CHARS)
+    category = _label(doc.pop("category", None), "category", line, None, _CATEGORY_CHARS)
     messages = doc.get("messages")
     if not isinstance(messages, list) or not messages:
         raise InvalidRequestError(f"line {line}: messages", "required, a non-empty list")
