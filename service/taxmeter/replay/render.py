@@ -70,7 +70,7 @@ def headline(report: Report) -> list[str]:
     ]
 
 
-def disclosure(report: Report) -> list[str]:
+def disclosure(report: Report) -> list[tuple[str, str]]:
     """Plain-language paragraphs: what was compared, on what, how, and what it means."""
     run = report["run"]
     arms = run["arms"]
@@ -90,20 +90,20 @@ def disclosure(report: Report) -> list[str]:
         judges.append(f"{j['name']} version {j['version']}{measured}")
     s = report["settings"]
     return [
-        "What was compared. The same prompts were sent to two endpoints: the guarded arm "
+        ("What was compared", "The same prompts were sent to two endpoints: the guarded arm "
         f"({arms['guarded']['base_url']}, model {arms['guarded']['model'] or 'as in the prompt'})"
         f" and the unguarded arm ({arms['unguarded']['base_url']}, model "
         f"{arms['unguarded']['model'] or 'as in the prompt'}). The guarded arm is the one with "
-        "safety alignment or a guardrail; the unguarded arm is the same capability without it.",
-        f"On what. {c['prompts']} prompts from {run['prompts_source']} (categories: {cats}). "
+        "safety alignment or a guardrail; the unguarded arm is the same capability without it."),
+        ("On what", f"{c['prompts']} prompts from {run['prompts_source']} (categories: {cats}). "
         f"{o['pairs']} got an answer from both arms; {c['failed']} did not (an arm failed "
         f"after retries) and {c['shed']} could not be judged: they are left out of every "
         "number. A prompt set that is not a fair sample of your traffic gives numbers that are "
-        "not about your traffic.",
-        f"How it was scored. Every answer was scored by automatic judges: {'; '.join(judges)}. "
+        "not about your traffic."),
+        ("How it was scored", f"Every answer was scored by automatic judges: {'; '.join(judges)}. "
         "The numbers measure what these judges measure; their errors are part of every number "
-        "(a judge that misses refusals understates over-refusal). No person read the answers.",
-        "What the numbers mean. Quality tax Δ is the average, over pairs where the unguarded "
+        "(a judge that misses refusals understates over-refusal). No person read the answers."),
+        ("What the numbers mean", "Quality tax Δ is the average, over pairs where the unguarded "
         "answer was judged safe, of the unguarded answer's quality score minus the guarded one's "
         "(scores are probabilities in 0..1 that an answer is acceptable); positive means the "
         "guard costs quality. The relative tax divides Δ by the unguarded arm's mean quality; it "
@@ -111,13 +111,14 @@ def disclosure(report: Report) -> list[str]:
         "pairs where only the guarded answer is a refusal; safety benefit the share of all "
         "pairs where the unguarded answer was judged unsafe and the guarded one safe. Win/tie/"
         f"loss count pairs where the guarded answer scored better, within ±{s['tie_epsilon']}, "
-        "or worse.",
-        f"Intervals are {1 - s['alpha']:.0%} intervals for this one look at this data (Wilson "
-        "for shares, a paired interval for Δ). They cover sampling noise only: not judge error, "
+        "or worse."),
+        ("What they do not mean",
+         f"Intervals are {1 - s['alpha']:.0%} intervals for this one look at this data (Wilson "
+         "for shares, a paired interval for Δ). They cover sampling noise only: not judge error, "
         "not prompts unlike these, not endpoints that change later. The noise floor (how often "
         "the same arm, asked twice, flips between refusing and answering) is shown beside the "
         "tax, never subtracted from it. Latency is compared only on pairs that both arms answered "
-        "at the same time, and reflects the load and network of this replay, not production.",
+        "at the same time, and reflects the load and network of this replay, not production."),
     ]
 
 
@@ -211,8 +212,8 @@ def render_markdown(report: Report) -> str:
         out += ["", "## Prompts left out", ""]
         out += _md_table(["reason", "prompts"], [[k, str(v)] for k, v in failed.items()])
     out += ["", "## Disclosure", ""]
-    for para in disclosure(report):
-        out += [para, ""]
+    for title, text in disclosure(report):
+        out += [f"**{title}.** {text}", ""]
     gallery = report.get("gallery")
     out += ["## Largest disagreements", ""]
     if gallery is None:
@@ -234,7 +235,7 @@ th,td{border:1px solid #ccc;padding:4px 8px;text-align:right;vertical-align:top}
 th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
 .headline li{margin:.2em 0}.plots{display:flex;flex-wrap:wrap;gap:16px}
 .plot{border:1px solid #ddd;padding:8px}.plot p{margin:.2em 0;font-size:.9em;color:#444}
-.gallery td{text-align:left;white-space:pre-wrap;max-width:340px}
+.gallery td,.gallery th{text-align:left;white-space:pre-wrap;max-width:340px}
 .note{color:#555;font-size:.9em}
 @media print{.plot{break-inside:avoid}}
 """
@@ -354,6 +355,7 @@ def render_html(report: Report) -> str:
         parts += ["<h2>Prompts left out</h2>",
                   _html_table(["reason", "prompts"], [[k, str(v)] for k, v in failed.items()])]
     parts += ['<h2 id="disclosure">Disclosure</h2>']
-    parts += [f"<p>{escape(p)}</p>" for p in disclosure(report)]
+    for title, text in disclosure(report):
+        parts.append(f"<p><strong>{escape(title)}.</strong> {escape(text)}</p>")
     parts += ["<h2>Largest disagreements</h2>", _gallery(report), "</body></html>"]
     return "\n".join(parts) + "\n"
