@@ -42,7 +42,7 @@ from taxmeter.config import config_from_dict  # noqa: E402
 from taxmeter.demo.config import DemoConfig  # noqa: E402
 from taxmeter.demo.endpoints import SimulatedEndpoint  # noqa: E402
 from taxmeter.pipeline import JudgingSink  # noqa: E402
-from taxmeter.replay.offline import LogObserver, build_engine, pair_of  # noqa: E402
+from taxmeter.replay.offline import compose, pair_of  # noqa: E402
 from taxmeter.replay.prompts import builtin_demo  # noqa: E402
 from taxmeter.replay.runner import ReplayOptions, ReplayRunner  # noqa: E402
 from taxmeter.replay.store import JsonlLog, iter_log  # noqa: E402
@@ -130,14 +130,14 @@ async def part1(tmp: Path, n: int, concurrency: int, record: Path) -> None:
         runners.append(r)
         urls.append(url)
     config = config_from_dict(document(urls[0], urls[1], tiny, concurrency))
-    engine = build_engine(config, CollectorRegistry())
-    await engine.start()
-    await engine.wait_ready()
     header = {"version": 1, "prompts": "bench", "n": n}
     log = JsonlLog(tmp / "p1.jsonl", header, fresh=True)
     rec = JsonlLog(record, header, fresh=True)
+    engine, sink = compose(config, log, rec, CollectorRegistry())
+    await engine.start()
+    await engine.wait_ready()
     g, u = build_endpoints(config.shadow, {})
-    runner = ReplayRunner(g, u, JudgingSink(engine, LogObserver(log, rec)), log,
+    runner = ReplayRunner(g, u, sink, log,
                           ReplayOptions(concurrency=concurrency, noise_floor_rate=0.0,
                                         judge_tasks=32), record=rec)
     t0 = time.monotonic()
@@ -175,12 +175,12 @@ async def part2(tmp: Path, record: Path, judges: Path, pairs_n: int, rounds: int
     tasks = max(2 * config.judges.max_batch_size, 8)
 
     async def replay_path(k: int) -> float:
-        engine = build_engine(config, CollectorRegistry())
-        await engine.start()
-        await engine.wait_ready()
         log = JsonlLog(tmp / f"p2-{k}.jsonl", {"version": 1, "prompts": "b", "n": 0},
                        fresh=True)
-        runner = ReplayRunner(_Never(), _Never(), JudgingSink(engine, LogObserver(log)), log,
+        engine, sink = compose(config, log, None, CollectorRegistry())
+        await engine.start()
+        await engine.wait_ready()
+        runner = ReplayRunner(_Never(), _Never(), sink, log,
                               ReplayOptions(judge_tasks=tasks))
         t = time.perf_counter()
         await runner.judge_only(pairs)

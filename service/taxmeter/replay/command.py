@@ -172,13 +172,7 @@ def _now() -> str:
 async def run_replay(args: argparse.Namespace) -> int:
     from prometheus_client import CollectorRegistry
 
-    from taxmeter.pipeline import JudgingSink
-    from taxmeter.replay.offline import (
-        LogObserver,
-        aggregate,
-        build_engine,
-        offline_tax_config,
-    )
+    from taxmeter.replay.offline import aggregate, compose, offline_tax_config
     from taxmeter.replay.progress import Progress
     from taxmeter.replay.prompts import load_prompts, prompts_digest
     from taxmeter.replay.report import build_report, judge_info
@@ -265,12 +259,11 @@ async def run_replay(args: argparse.Namespace) -> int:
         progress = Progress(n, already, mode=args.progress)
         retries = 0
         if already < n:
-            engine = build_engine(config, registry)
+            engine, sink = compose(config, log, record, registry)
             endpoints: tuple[Any, Any] | None = None
             try:
                 await engine.start()
                 await engine.wait_ready()
-                sink = JudgingSink(engine, LogObserver(log, record))
                 if source_path is not None:
                     runner = ReplayRunner(_Unused(), _Unused(), sink, log, options,
                                           on_done=progress.advance)

@@ -1,8 +1,9 @@
 """The offline composition: the sidecar's judge engine, ``JudgingSink`` and ``TaxAggregator``,
 wired for a replay instead of live traffic (``app.py`` wires the same parts for the sidecar).
 
-- :func:`build_engine` — ``JudgeEngine.from_config`` plus the sidecar's startup check that the
-  heads the statistics read exist (``app.check_tax_heads``).
+- :func:`compose` — the judge engine (``JudgeEngine.from_config`` plus the sidecar's startup
+  check that the heads the statistics read exist, ``app.check_tax_heads``) behind the
+  sidecar's ``JudgingSink``, which reports scored pairs to a :class:`LogObserver`.
 - :func:`offline_tax_config` — the tax section with the category allowlist the sidecar would
   use (``tax.categories``, else the top-level ``categories``), extended by the categories the
   prompt file names (up to the allowlist's bound; the rest are counted as ``other``).
@@ -21,6 +22,7 @@ from prometheus_client import CollectorRegistry
 
 from taxmeter.config import Config
 from taxmeter.judges.engine import JudgeEngine
+from taxmeter.pipeline import JudgingSink
 from taxmeter.replay.store import (
     JsonlLog,
     arm_from_json,
@@ -42,6 +44,14 @@ def build_engine(config: Config, registry: CollectorRegistry) -> JudgeEngine:
     engine = JudgeEngine.from_config(config.judges, registry)
     check_tax_heads(config, {h.key for h in engine.heads})
     return engine
+
+
+def compose(
+    config: Config, log: JsonlLog, record: JsonlLog | None, registry: CollectorRegistry
+) -> tuple[JudgeEngine, JudgingSink]:
+    """The engine (not started) and the sink a replay hands its pairs to."""
+    engine = build_engine(config, registry)
+    return engine, JudgingSink(engine, LogObserver(log, record))
 
 
 def offline_tax_config(config: Config, categories: Iterable[str | None]) -> TaxConfig:
