@@ -17,7 +17,7 @@ from taxmeter.replay.prompts import builtin_demo, load_prompts, prompts_digest
 from taxmeter.replay.render import render_html, render_markdown
 from taxmeter.replay.report import build_report, load_schema
 from taxmeter.replay.runner import TokenBucket, noise_repeat_arm, retryable
-from taxmeter.replay.store import JsonlLog
+from taxmeter.replay.store import JsonlLog, arm_from_json, arm_to_json
 from taxmeter.tax.config import TaxConfig
 from taxmeter.types import Arm, ArmOutcome, ArmResult, HeadScore, ScoredPair, ShadowPair
 
@@ -108,6 +108,15 @@ def test_a_log_of_another_prompt_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="--fresh"):
         JsonlLog(path, {**HEADER, "prompts": "other"})
     JsonlLog(path, {**HEADER, "prompts": "other"}, fresh=True).close()
+
+
+def test_an_answer_survives_the_log_with_every_field() -> None:
+    full = ArmResult(Arm.UNGUARDED, ArmOutcome.GUARD_BLOCK, text="no", finish_reason="stop",
+                     latency_s=0.25, ttft_s=0.1, prompt_tokens=12, completion_tokens=3,
+                     status_code=400, error_reason=None, reused_production=False, model="m")
+    assert arm_from_json(json.loads(json.dumps(arm_to_json(full, with_text=True)))) == full
+    no_text = arm_from_json(arm_to_json(full, with_text=False))
+    assert no_text.text == "" and no_text.outcome is ArmOutcome.GUARD_BLOCK
 
 
 # -- retries and the noise floor ------------------------------------------------------------

@@ -16,45 +16,54 @@ reporting can be rerun without calling the models (``--from-record DIR``).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import enum
 import json
 import os
+import typing
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict
 from pathlib import Path
 from typing import IO, Any
 
 from taxmeter.errors import ConfigError
-from taxmeter.types import Arm, ArmOutcome, ArmResult, HeadScore, JudgeScores
+from taxmeter.types import ArmResult, HeadScore, JudgeScores
 
 LOG_VERSION = 1
-ARM_FIELDS = ("outcome", "finish_reason", "latency_s", "ttft_s", "prompt_tokens",
-              "completion_tokens", "status_code", "error_reason", "model")
+_ARM_FIELDS = tuple(f.name for f in dataclasses.fields(ArmResult))
+_ARM_HINTS = typing.get_type_hints(ArmResult)
+
+
+def _enum_of(name: str) -> type[enum.Enum] | None:
+    hint = _ARM_HINTS.get(name)
+    for t in (hint, *typing.get_args(hint)):
+        if isinstance(t, type) and issubclass(t, enum.Enum):
+            return t
+    return None
 
 
 def arm_to_json(result: ArmResult, *, with_text: bool) -> dict[str, Any]:
-    d = asdict(result)
-    out: dict[str, Any] = {"arm": result.arm.value}
-    for k in ARM_FIELDS:
-        out[k] = d[k].value if isinstance(d[k], ArmOutcome) else d[k]
-    if with_text:
-        out["text"] = result.text
+    """Every field of an ``ArmResult`` (enums as their values); the text only if asked.
+
+    Generic over the dataclass's fields, so a field the endpoint client adds later is kept
+    and comes back in :func:`arm_from_json`: the aggregator sees what the sidecar's sees."""
+    out: dict[str, Any] = {}
+    for name in _ARM_FIELDS:
+        if name == "text" and not with_text:
+            continue
+        value = getattr(result, name)
+        out[name] = value.value if isinstance(value, enum.Enum) else value
     return out
 
 
 def arm_from_json(d: Mapping[str, Any]) -> ArmResult:
-    return ArmResult(
-        arm=Arm(d["arm"]),
-        outcome=ArmOutcome(d["outcome"]),
-        text=str(d.get("text", "")),
-        finish_reason=d.get("finish_reason"),
-        latency_s=d.get("latency_s"),
-        ttft_s=d.get("ttft_s"),
-        prompt_tokens=d.get("prompt_tokens"),
-        completion_tokens=d.get("completion_tokens"),
-        status_code=d.get("status_code"),
-        error_reason=d.get("error_reason"),
-        model=d.get("model"),
-    )
+    kwargs: dict[str, Any] = {}
+    for name in _ARM_FIELDS:
+        if name not in d:
+            continue  # an older log, or the text not recorded: the field's default
+        value = d[name]
+        kind = _enum_of(name)
+        kwargs[name] = kind(value) if kind is not None and value is not None else value
+    return ArmResult(**kwargs)
 
 
 def scores_to_json(scores: JudgeScores) -> dict[str, list[Any]]:
