@@ -15,6 +15,7 @@ wired for a replay instead of live traffic (``app.py`` wires the same parts for 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -66,6 +67,13 @@ def offline_tax_config(config: Config, categories: Iterable[str | None]) -> TaxC
     return TaxConfig.model_validate({**tax.model_dump(), "categories": allow})
 
 
+_PAIR_CORE = frozenset({"request_id", "route", "category", "prompt", "guarded", "unguarded",
+                        "repeat", "trace_id"})
+_PAIR_EXTRA = tuple(f.name for f in dataclasses.fields(ShadowPair) if f.name not in _PAIR_CORE)
+"""Further ``ShadowPair`` fields (plain values), kept in the log so that the aggregator sees them
+as the sidecar's does."""
+
+
 def entry_of(scored: ScoredPair, *, with_text: bool) -> dict[str, Any]:
     """The log line of one scored pair (``request_id`` is the prompt index)."""
     pair = scored.pair
@@ -86,6 +94,9 @@ def entry_of(scored: ScoredPair, *, with_text: bool) -> dict[str, Any]:
             "repeat": None if scored.repeat is None else scores_to_json(scored.repeat),
         },
     }
+    extra = {name: getattr(pair, name) for name in _PAIR_EXTRA}
+    if extra:
+        entry["pair"] = extra
     if with_text:
         entry["prompt"] = pair.prompt
     return entry
@@ -95,6 +106,7 @@ def scored_of(entry: Mapping[str, Any]) -> ScoredPair:
     """The ``ScoredPair`` a ``scored`` log line stands for (text only if recorded)."""
     arms, scores = entry["arms"], entry["scores"]
     repeat = arms.get("repeat")
+    extra = {k: v for k, v in (entry.get("pair") or {}).items() if k in _PAIR_EXTRA}
     pair = ShadowPair(
         request_id=str(entry["i"]),
         route=entry["route"],
@@ -103,6 +115,7 @@ def scored_of(entry: Mapping[str, Any]) -> ScoredPair:
         guarded=arm_from_json(arms["guarded"]),
         unguarded=arm_from_json(arms["unguarded"]),
         repeat=None if repeat is None else arm_from_json(repeat),
+        **extra,
     )
     rep_scores = scores.get("repeat")
     return ScoredPair(
