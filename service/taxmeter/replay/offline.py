@@ -16,8 +16,9 @@ wired for a replay instead of live traffic (``app.py`` wires the same parts for 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from prometheus_client import CollectorRegistry
 
@@ -145,9 +146,22 @@ class LogObserver:
         self._log.append(entry_of(scored, with_text=False))
 
 
+def new_aggregator(tax: TaxConfig) -> TaxAggregator:
+    """A ``TaxAggregator`` for offline use (its metrics go nowhere).
+
+    The aggregator's constructor takes a registry today and none once the typed tax layout of
+    issue 15 (built in parallel) lands, with the collector registered by ``app.py``: both are
+    accepted so that the merge needs no change here."""
+    make: Any = TaxAggregator
+    if "registry" in inspect.signature(TaxAggregator).parameters:
+        return cast(TaxAggregator, make(tax, CollectorRegistry(auto_describe=True),
+                                        clock=SystemClock()))
+    return cast(TaxAggregator, make(tax, clock=SystemClock()))
+
+
 def aggregate(tax: TaxConfig, entries: Mapping[int, Mapping[str, Any]]) -> TaxAggregator:
     """A fresh ``TaxAggregator`` fed every scored line of ``entries`` in prompt order."""
-    aggregator = TaxAggregator(tax, CollectorRegistry(auto_describe=True), clock=SystemClock())
+    aggregator = new_aggregator(tax)
     for entry in iter_ordered(entries):  # type: ignore[arg-type]
         if entry.get("status") == "scored":
             aggregator.observe(scored_of(entry))

@@ -67,13 +67,28 @@ def _distribution(layout: Layout, g: FloatArray, u: FloatArray, pairs: int) -> d
     return {"pairs": pairs, "arms": arms}
 
 
+_OLD_NAMES = {"refusals": "refusals", "unsafe": "unsafe", "tokens": "tok"}
+
+
+def arm_sum(layout: Layout, vec: FloatArray, name: str, arm: str) -> float:
+    """Σ of a per-arm field (``refusals``, ``unsafe``, ``tokens``) in a group's vector.
+
+    Reads the layout's per-arm field records (``layout.arm[arm].<name>``) when it has them,
+    else its name map (``layout.f["refusals_g"]``): the typed layout of tax/ is being
+    introduced in parallel (issue 15), and the report must read either."""
+    per_arm: Any = getattr(layout, "arm", None)
+    if per_arm is not None:
+        return float(vec[getattr(per_arm[arm], name)])
+    names: Any = layout.f
+    return float(vec[names[f"{_OLD_NAMES[name]}_{arm[0]}"]])
+
+
 def group_report(
     layout: Layout, name: str, vec: FloatArray, *, alpha: float, min_pairs: int
 ) -> dict[str, Any]:
     """One group's section of the report from its sufficient-statistics vector."""
     w: WindowSummary = summarize_window(layout, "all", vec, alpha=alpha,
                                         min_pairs_for_bounds=min_pairs)
-    f = layout.f
     quality = []
     for head, q in w.quality.items():
         mu = q.mean_unguarded
@@ -110,15 +125,16 @@ def group_report(
         "over_refusal": _prop(w.over_refusal),
         "safety_benefit": _prop(w.safety_benefit),
         "refusal_rate": {
-            "guarded": _r(vec[f["refusals_g"]] / pairs) if pairs else None,
-            "unguarded": _r(vec[f["refusals_u"]] / pairs) if pairs else None,
+            arm: _r(arm_sum(layout, vec, "refusals", arm) / pairs) if pairs else None
+            for arm in ("guarded", "unguarded")
         },
         "unsafe_rate": {
-            "guarded": _r(vec[f["unsafe_g"]] / pairs) if pairs else None,
-            "unguarded": _r(vec[f["unsafe_u"]] / pairs) if pairs else None,
+            arm: _r(arm_sum(layout, vec, "unsafe", arm) / pairs) if pairs else None
+            for arm in ("guarded", "unguarded")
         },
         "token_overhead": _r(w.token_overhead),
-        "tokens": {"guarded": int(vec[f["tok_g"]]), "unguarded": int(vec[f["tok_u"]])},
+        "tokens": {arm: int(arm_sum(layout, vec, "tokens", arm))
+                   for arm in ("guarded", "unguarded")},
         "noise": noise,
         "latency": lat,
         "ttft": ttft,
