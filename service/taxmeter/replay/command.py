@@ -26,11 +26,18 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from taxmeter.config import Config, config_from_dict
 from taxmeter.errors import ConfigError, InvalidRequestError, JudgeLoadError
-from taxmeter.types import ShadowPair
+
+if TYPE_CHECKING:  # the command's modules load when it runs: `taxmeter --help` stays instant
+    from taxmeter.config import Config
+    from taxmeter.replay.progress import Progress
+    from taxmeter.replay.prompts import PromptItem
+    from taxmeter.replay.runner import ReplayOptions
+    from taxmeter.replay.store import JsonlLog
+    from taxmeter.tax.config import TaxConfig
+    from taxmeter.types import ShadowPair
 
 __all__ = ["ReplayPaths", "register", "run_replay"]
 
@@ -146,6 +153,8 @@ def _config_document(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _config(doc: dict[str, Any], args: argparse.Namespace, urls: tuple[str, str] | None) -> Config:
+    from taxmeter.config import config_from_dict
+
     doc = dict(doc)
     if urls is not None:
         shadow = dict(doc.get("shadow") or {})
@@ -169,16 +178,20 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-async def run_replay(args: argparse.Namespace) -> int:
-    from prometheus_client import CollectorRegistry
+@dataclass(frozen=True, slots=True)
+class _Source:
+    """What a run replays: a prompt list, or a record to judge again."""
 
-    from taxmeter.replay.offline import aggregate, compose, offline_tax_config
-    from taxmeter.replay.progress import Progress
-    from taxmeter.replay.prompts import load_prompts, prompts_digest
-    from taxmeter.replay.report import build_report, judge_info
-    from taxmeter.replay.runner import ReplayOptions, ReplayRunner
-    from taxmeter.replay.store import LOG_VERSION, JsonlLog, read_header
+    items: list[PromptItem]
+    digest: str
+    n: int
+    name: str
+    categories: set[str]
+    record: Path | None  # --from-record's answers.jsonl
+    recorded_arms: dict[str, Any] | None
 
+
+def _check_args(args: argparse.Namespace) -> None:
     if args.from_record is not None and args.prompts:
         raise ConfigError("PROMPTS", "give either PROMPTS or --from-record, not both")
     if args.from_record is None and not args.prompts:
@@ -186,131 +199,175 @@ async def run_replay(args: argparse.Namespace) -> int:
     if args.show_text and args.record is None and args.from_record is None:
         raise ConfigError("show_text", "--show-text needs --record DIR or --from-record DIR "
                           "(answers are kept only there)")
+
+
+def _source(args: argparse.Namespace) -> _Source:
+    from taxmeter.replay.prompts import load_prompts, prompts_digest
+    from taxmeter.replay.store import read_header
+
+    if args.from_record is not None:
+        path = args.from_record / "answers.jsonl"
+        h = read_header(path)
+        return _Source([], h["prompts"], int(h["n"]), str(h.get("source", "")),
+                       set(h.get("categories") or []), path, h.get("arms"))
+    items = load_prompts(args.prompts, default_route=args.default_route)
+    return _Source(items, prompts_digest(items), len(items), str(args.prompts),
+                   {it.category for it in items if it.category}, None, None)
+
+
+async def _simulated_endpoints(doc: dict[str, Any]) -> list[Any]:
+    """The demo's two personas on loopback, started (``--simulate``)."""
+    from taxmeter.config import config_from_dict
+    from taxmeter.demo.config import DemoConfig
+    from taxmeter.demo.endpoints import SimulatedEndpoint
+
+    demo = config_from_dict({**doc, "judges": {"repository": "."}}).demo or DemoConfig()
+    endpoints = [SimulatedEndpoint(persona, demo.routes, demo.seed,
+                                   latency_scale=demo.latency_scale)
+                 for persona in ("guarded", "unguarded")]
+    for ep in endpoints:
+        await ep.start()
+    return endpoints
+
+
+def _options(args: argparse.Namespace, config: Config) -> ReplayOptions:
+    from taxmeter.replay.runner import ReplayOptions
+
+    return ReplayOptions(
+        concurrency=args.concurrency or config.shadow.concurrency,
+        rate_per_s=args.rate,
+        retries=args.retries,
+        noise_floor_rate=(config.shadow.noise_floor_rate if args.noise_floor_rate is None
+                          else args.noise_floor_rate),
+        # pairs being judged at once: enough to fill batches, never enough to fill the judges'
+        # queue (a full queue sheds)
+        judge_tasks=max(1, min(max(2 * config.judges.max_batch_size, 8),
+                               config.judges.queue_size // 3)),
+    )
+
+
+async def _send_or_judge(
+    config: Config, source: _Source, log: JsonlLog, record: JsonlLog | None, done: set[int],
+    options: ReplayOptions, progress: Progress,
+) -> int:
+    """Replay what is not done (or judge the record again); returns the retries made."""
+    from prometheus_client import CollectorRegistry
+
+    from taxmeter.replay.offline import compose
+    from taxmeter.replay.runner import ReplayRunner
+    from taxmeter.shadow.endpoint import build_endpoints
+
+    engine, sink = compose(config, log, record, CollectorRegistry(auto_describe=True))
+    endpoints: tuple[Any, Any] | None = None
+    try:
+        await engine.start()
+        await engine.wait_ready()
+        if source.record is not None:
+            runner = ReplayRunner(_Unused(), _Unused(), sink, log, options,
+                                  on_done=progress.advance)
+            await runner.judge_only(_recorded_pairs(source.record, done, log, progress.advance))
+        else:
+            endpoints = build_endpoints(config.shadow, os.environ)
+            runner = ReplayRunner(endpoints[0], endpoints[1], sink, log, options,
+                                  record=record, on_done=progress.advance)
+            await runner.run([it for it in source.items if it.index not in done])
+        return runner.counts.retries
+    finally:
+        progress.close()
+        for ep in endpoints or ():
+            await ep.aclose()
+        await engine.aclose()
+
+
+async def run_replay(args: argparse.Namespace) -> int:
+    """``taxmeter replay``: replay (or judge a record again), then write the report."""
+    from taxmeter.replay.offline import offline_tax_config
+    from taxmeter.replay.progress import Progress
+    from taxmeter.replay.store import LOG_VERSION, JsonlLog
+
+    _check_args(args)
     paths = ReplayPaths.of(args.report, args.resume)
     doc = _config_document(args)
     started = _now()
-
-    # -- what to replay ---------------------------------------------------------------------
+    source = _source(args)
     record_path = args.record / "answers.jsonl" if args.record is not None else None
-    source_path = args.from_record / "answers.jsonl" if args.from_record is not None else None
-    if source_path is not None:
-        source_header = read_header(source_path)
-        digest, n, source = (source_header["prompts"], int(source_header["n"]),
-                             str(source_header.get("source", "")))
-        categories = set(source_header.get("categories") or [])
-        recorded_arms = source_header.get("arms")
-        items = []
-    else:
-        items = load_prompts(args.prompts, default_route=args.default_route)
-        digest, n, source = prompts_digest(items), len(items), str(args.prompts)
-        categories = {it.category for it in items if it.category}
-        recorded_arms = None
-
-    simulated: list[Any] = []
-    urls: tuple[str, str] | None = None
-    if args.simulate and source_path is None:
-        from taxmeter.demo.config import DemoConfig
-        from taxmeter.demo.endpoints import SimulatedEndpoint
-
-        demo = config_from_dict({**doc, "judges": {"repository": "."}}).demo or DemoConfig()
-        for persona in ("guarded", "unguarded"):
-            ep = SimulatedEndpoint(persona, demo.routes, demo.seed,
-                                   latency_scale=demo.latency_scale)
-            simulated.append(ep)
-        urls = (await simulated[0].start(), await simulated[1].start())
+    simulated = (await _simulated_endpoints(doc)
+                 if args.simulate and source.record is None else [])
     try:
+        urls = (simulated[0].base_url, simulated[1].base_url) if simulated else None
         config = _config(doc, args, urls)
-        tax = offline_tax_config(config, sorted(categories))
-        arms = {
+        tax = offline_tax_config(config, sorted(source.categories))
+        # a rescored record compares what was recorded
+        arms = source.recorded_arms or {
             arm: {"base_url": c.base_url, "model": c.model}
             for arm, c in (("guarded", config.shadow.guarded),
                            ("unguarded", config.shadow.unguarded))
         }
-        if recorded_arms is not None:  # a rescored record compares what was recorded
-            arms = recorded_arms
-        header = {"version": LOG_VERSION, "prompts": digest, "n": n, "source": source,
-                  "categories": sorted(tax.categories), "arms": arms}
+        header = {"version": LOG_VERSION, "prompts": source.digest, "n": source.n,
+                  "source": source.name, "categories": sorted(tax.categories), "arms": arms}
         if args.fresh:
             for stale in (paths.resume, record_path):
                 if stale is not None and stale.exists():
                     stale.unlink()
         log = JsonlLog(paths.resume, header)
-        record = (JsonlLog(record_path, header)
-                  if record_path is not None else None)
+        record = JsonlLog(record_path, header) if record_path is not None else None
         # A rerun retries what did not finish: prompts without a line, and those that failed or
         # were not judged (an endpoint or judge outage); a recorded failure stays one.
-        final = {"scored", "failed"} if source_path is not None else {"scored"}
+        final = {"scored", "failed"} if source.record is not None else {"scored"}
         done = {i for i, status in log.status.items() if status in final}
-        already = len(done)
-
-        # -- replay (or judge the record again) ------------------------------------------------
-        registry = CollectorRegistry(auto_describe=True)
-        options = ReplayOptions(
-            concurrency=args.concurrency or config.shadow.concurrency,
-            rate_per_s=args.rate,
-            retries=args.retries,
-            noise_floor_rate=(config.shadow.noise_floor_rate if args.noise_floor_rate is None
-                              else args.noise_floor_rate),
-            # pairs being judged at once: enough to fill batches, never enough to fill the
-            # judges' queue (a full queue sheds)
-            judge_tasks=max(1, min(max(2 * config.judges.max_batch_size, 8),
-                                   config.judges.queue_size // 3)),
-        )
-        progress = Progress(n, already, mode=args.progress)
+        options = _options(args, config)
+        progress = Progress(source.n, len(done), mode=args.progress)
         retries = 0
-        if already < n:
-            engine, sink = compose(config, log, record, registry)
-            endpoints: tuple[Any, Any] | None = None
-            try:
-                await engine.start()
-                await engine.wait_ready()
-                if source_path is not None:
-                    runner = ReplayRunner(_Unused(), _Unused(), sink, log, options,
-                                          on_done=progress.advance)
-                    await runner.judge_only(
-                        _recorded_pairs(source_path, done, log, progress.advance))
-                else:
-                    from taxmeter.shadow.endpoint import build_endpoints
-
-                    endpoints = build_endpoints(config.shadow, os.environ)
-                    runner = ReplayRunner(endpoints[0], endpoints[1], sink, log, options,
-                                          record=record, on_done=progress.advance)
-                    todo = [it for it in items if it.index not in done]
-                    await runner.run(todo)
-                retries = runner.counts.retries
-            finally:
-                progress.close()
-                if endpoints is not None:
-                    for ep in endpoints:
-                        await ep.aclose()
-                await engine.aclose()
-                log.close()
-                if record is not None:
-                    record.close()
-        else:
+        try:
+            if len(done) < source.n:
+                retries = await _send_or_judge(config, source, log, record, done, options,
+                                               progress)
+        finally:
             log.close()
             if record is not None:
                 record.close()
     finally:
         for ep in simulated:
             await ep.aclose()
+    run = {
+        "prompts_source": source.name, "prompts_digest": source.digest,
+        "from_record": source.record is not None, "arms": arms,
+        "concurrency": options.concurrency, "rate_per_s": options.rate_per_s,
+        "started": started, "finished": _now(), "retries": retries,
+        "show_text": bool(args.show_text),
+    }
+    texts = (source.record or record_path) if args.show_text else None
+    report = _report(config, tax, log, source.n, run, texts)
+    write_report(report, paths)
+    counts = report["counts"]
+    missing = source.n - len(log.status)
+    print(f"taxmeter replay: {counts['scored']} of {source.n} prompts scored, "
+          f"{counts['failed']} failed, {counts['shed']} not judged"
+          + (f", {missing} not replayed" if missing else ""))
+    print(f"  report: {paths.html}  ({paths.json.name}, {paths.md.name})")
+    return 0 if counts["scored"] == source.n else 1
 
-    # -- numbers and report --------------------------------------------------------------------
+
+def _report(
+    config: Config, tax: TaxConfig, log: JsonlLog, n: int, run: dict[str, Any],
+    texts: Path | None,
+) -> dict[str, Any]:
+    """The report of a finished (or partly finished) run, from its log alone."""
+    from taxmeter.replay.offline import aggregate
+    from taxmeter.replay.report import build_report, judge_info
+
     statuses = Counter(log.status.values())
     with log.reading() as entries:
         failed_by_reason = Counter(
             str(entries[i].get("reason")) for i, st in log.status.items() if st != "scored"
         )
         aggregator = aggregate(tax, entries)
-        gallery = None
-        if args.show_text:
-            texts = source_path if source_path is not None else record_path
-            assert texts is not None
-            gallery = largest_disagreements(entries, texts, tax.quality_heads[0],
-                                            tax.refusal_head, tax.unsafe_head)
+        gallery = (largest_disagreements(entries, texts, tax.quality_heads[0],
+                                         tax.refusal_head, tax.unsafe_head)
+                   if texts is not None else None)
     engine_heads = [*tax.quality_heads, tax.refusal_head, tax.unsafe_head]
     judge_names = sorted({h.split(".", 1)[0] for h in engine_heads})
-    report = build_report(
+    return build_report(
         aggregator,
         counts={
             "prompts": n,
@@ -319,24 +376,11 @@ async def run_replay(args: argparse.Namespace) -> int:
             "shed": statuses.get("shed", 0),
             "failed_by_reason": dict(sorted(failed_by_reason.items())),
         },
-        run={
-            "prompts_source": source, "prompts_digest": digest,
-            "from_record": source_path is not None, "arms": arms,
-            "concurrency": options.concurrency, "rate_per_s": options.rate_per_s,
-            "started": started, "finished": _now(), "retries": retries,
-            "show_text": bool(args.show_text),
-        },
+        run=run,
         judges=judge_info(Path(config.judges.repository), judge_names,
                           [h.key for h in _heads_of(config)] or engine_heads),
         gallery=gallery,
     )
-    write_report(report, paths)
-    missing = n - len(log.status)
-    print(f"taxmeter replay: {statuses.get('scored', 0)} of {n} prompts scored, "
-          f"{statuses.get('failed', 0)} failed, {statuses.get('shed', 0)} not judged"
-          + (f", {missing} not replayed" if missing else ""))
-    print(f"  report: {paths.html}  ({paths.json.name}, {paths.md.name})")
-    return 0 if statuses.get("scored", 0) == n else 1
 
 
 def _recorded_pairs(
