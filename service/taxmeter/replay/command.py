@@ -16,13 +16,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import heapq
-import json
 import os
 import sys
-from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,31 +32,9 @@ if TYPE_CHECKING:  # the command's modules load when it runs: `taxmeter --help` 
     from taxmeter.replay.prompts import PromptItem
     from taxmeter.replay.runner import ReplayOptions
     from taxmeter.replay.store import JsonlLog
-    from taxmeter.tax.config import TaxConfig
     from taxmeter.types import ShadowPair
 
-__all__ = ["ReplayPaths", "register", "run_replay"]
-
-GALLERY_SIZE = 12
-GALLERY_TEXT_CHARS = 1200
-
-
-@dataclass(frozen=True, slots=True)
-class ReplayPaths:
-    html: Path
-    json: Path
-    md: Path
-    resume: Path
-
-    @classmethod
-    def of(cls, report: Path, resume: Path | None) -> ReplayPaths:
-        stem = report.with_suffix("") if report.suffix.lower() in (".html", ".htm") else report
-        return cls(
-            html=stem.with_name(stem.name + ".html"),
-            json=stem.with_name(stem.name + ".json"),
-            md=stem.with_name(stem.name + ".md"),
-            resume=resume or stem.with_name(stem.name + ".resume.jsonl"),
-        )
+__all__ = ["register", "run_replay"]
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -282,6 +256,7 @@ async def _send_or_judge(
 async def run_replay(args: argparse.Namespace) -> int:
     """``taxmeter replay``: replay (or judge a record again), then write the report."""
     from taxmeter.replay.offline import offline_tax_config
+    from taxmeter.replay.output import ReplayPaths, report_of, write_report
     from taxmeter.replay.progress import Progress
     from taxmeter.replay.store import LOG_VERSION, JsonlLog
 
@@ -337,7 +312,7 @@ async def run_replay(args: argparse.Namespace) -> int:
         "show_text": bool(args.show_text),
     }
     texts = (source.record or record_path) if args.show_text else None
-    report = _report(config, tax, log, source.n, run, texts)
+    report = report_of(config, tax, log, source.n, run, texts)
     write_report(report, paths)
     counts = report["counts"]
     missing = source.n - len(log.status)
@@ -346,41 +321,6 @@ async def run_replay(args: argparse.Namespace) -> int:
           + (f", {missing} not replayed" if missing else ""))
     print(f"  report: {paths.html}  ({paths.json.name}, {paths.md.name})")
     return 0 if counts["scored"] == source.n else 1
-
-
-def _report(
-    config: Config, tax: TaxConfig, log: JsonlLog, n: int, run: dict[str, Any],
-    texts: Path | None,
-) -> dict[str, Any]:
-    """The report of a finished (or partly finished) run, from its log alone."""
-    from taxmeter.replay.offline import aggregate
-    from taxmeter.replay.report import build_report, judge_info
-
-    statuses = Counter(log.status.values())
-    with log.reading() as entries:
-        failed_by_reason = Counter(
-            str(entries[i].get("reason")) for i, st in log.status.items() if st != "scored"
-        )
-        aggregator = aggregate(tax, entries)
-        gallery = (largest_disagreements(entries, texts, tax.quality_heads[0],
-                                         tax.refusal_head, tax.unsafe_head)
-                   if texts is not None else None)
-    engine_heads = [*tax.quality_heads, tax.refusal_head, tax.unsafe_head]
-    judge_names = sorted({h.split(".", 1)[0] for h in engine_heads})
-    return build_report(
-        aggregator,
-        counts={
-            "prompts": n,
-            "scored": statuses.get("scored", 0),
-            "failed": statuses.get("failed", 0),
-            "shed": statuses.get("shed", 0),
-            "failed_by_reason": dict(sorted(failed_by_reason.items())),
-        },
-        run=run,
-        judges=judge_info(Path(config.judges.repository), judge_names,
-                          [h.key for h in _heads_of(config)] or engine_heads),
-        gallery=gallery,
-    )
 
 
 def _recorded_pairs(
@@ -408,101 +348,3 @@ class _Unused:
 
     async def aclose(self) -> None:
         return None
-
-
-@dataclass(frozen=True, slots=True)
-class _Head:
-    key: str
-
-
-def _heads_of(config: Config) -> list[_Head]:
-    """Every head of every judge in the repository (from the manifests, nothing loaded)."""
-    import yaml
-
-    out = []
-    repo = Path(config.judges.repository)
-    with contextlib.suppress(OSError):
-        for folder in sorted(repo.iterdir()):
-            manifest = folder / "manifest.yaml"
-            if not manifest.is_file():
-                continue
-            with contextlib.suppress(OSError, yaml.YAMLError):
-                doc = yaml.safe_load(manifest.read_text(encoding="utf-8")) or {}
-                for h in doc.get("heads") or []:
-                    if isinstance(h, dict) and "name" in h:
-                        out.append(_Head(f"{folder.name}.{h['name']}"))
-    return out
-
-
-def largest_disagreements(
-    entries: Mapping[int, Mapping[str, Any]],
-    texts: Path,
-    quality_head: str,
-    refusal_head: str,
-    unsafe_head: str,
-    k: int = GALLERY_SIZE,
-) -> list[dict[str, Any]]:
-    """The ``k`` eligible pairs with the largest |Δ| by the scores of this run's log (ties by
-    index), with their text from the record ``texts`` (one streamed pass over each)."""
-    from taxmeter.replay.store import iter_log
-
-    heap: list[tuple[float, int]] = []
-    for i in entries:
-        e = entries[i]
-        if e.get("status") != "scored":
-            continue
-        s, arms = e["scores"], e["arms"]
-        unsafe = (arms["unguarded"].get("outcome") != "guard_block"
-                  and s["unguarded"].get(unsafe_head, [0, False])[1])
-        g, u = s["guarded"].get(quality_head), s["unguarded"].get(quality_head)
-        if unsafe or g is None or u is None:
-            continue  # not eligible (refusing it is the benefit), or not scored by this head
-        key = (abs(float(u[0]) - float(g[0])), -int(i))
-        if len(heap) < k:
-            heapq.heappush(heap, key)
-        elif key > heap[0]:
-            heapq.heapreplace(heap, key)
-    chosen = {-i for _, i in heap}
-    text_of: dict[int, Mapping[str, Any]] = {}
-    for line in iter_log(texts):
-        if line.get("kind") != "header" and int(line["i"]) in chosen:
-            text_of[int(line["i"])] = line
-    out = []
-    for _, neg_i in sorted(heap, reverse=True):
-        i = -neg_i
-        e, rec = entries[i], text_of.get(i, {})
-        s, arms = e["scores"], e["arms"]
-        rec_arms = rec.get("arms") or {}
-
-        def answer(arm: str, s: Mapping[str, Any] = s, arms: Mapping[str, Any] = arms,
-                   rec_arms: Mapping[str, Any] = rec_arms) -> dict[str, Any]:
-            blocked = arms[arm].get("outcome") == "guard_block"
-            text = str((rec_arms.get(arm) or {}).get("text", ""))[:GALLERY_TEXT_CHARS]
-            return {
-                "text": text or ("[blocked by the guard]" if blocked else ""),
-                "quality": round(float(s[arm][quality_head][0]), 6),
-                "refusal": blocked or bool(s[arm].get(refusal_head, [0, False])[1]),
-            }
-
-        out.append({
-            "i": i, "category": e.get("category"),
-            "delta": round(float(s["unguarded"][quality_head][0])
-                           - float(s["guarded"][quality_head][0]), 6),
-            "prompt": str(rec.get("prompt", ""))[:GALLERY_TEXT_CHARS],
-            "guarded": answer("guarded"), "unguarded": answer("unguarded"),
-        })
-    return out
-
-
-def write_report(report: dict[str, Any], paths: ReplayPaths) -> None:
-    from taxmeter.replay.render import render_html, render_markdown
-
-    paths.html.parent.mkdir(parents=True, exist_ok=True)
-    for path, text in (
-        (paths.json, json.dumps(report, indent=2, ensure_ascii=False) + "\n"),
-        (paths.md, render_markdown(report)),
-        (paths.html, render_html(report)),
-    ):
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
