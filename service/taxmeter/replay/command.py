@@ -189,13 +189,20 @@ def _source(args: argparse.Namespace) -> _Source:
                    {it.category for it in items if it.category}, None, None)
 
 
-async def _simulated_endpoints(doc: dict[str, Any]) -> list[Any]:
-    """The demo's two personas on loopback, started (``--simulate``)."""
-    from taxmeter.config import config_from_dict
+async def _simulated_endpoints(demo_section: Any) -> list[Any]:
+    """The demo's two personas on loopback, started (``--simulate``), configured by the
+    ``demo`` section of the document (validated here: the sidecar's configuration has none)."""
+    from pydantic import ValidationError
+
     from taxmeter.demo.config import DemoConfig
     from taxmeter.demo.endpoints import SimulatedEndpoint
 
-    demo = config_from_dict({**doc, "judges": {"repository": "."}}).demo or DemoConfig()
+    try:
+        demo = DemoConfig.model_validate(demo_section or {})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in ("demo", *err["loc"]))
+        raise ConfigError(where, err["msg"]) from None
     endpoints = [SimulatedEndpoint(persona, demo.routes, demo.seed,
                                    latency_scale=demo.latency_scale)
                  for persona in ("guarded", "unguarded")]
@@ -263,10 +270,11 @@ async def run_replay(args: argparse.Namespace) -> int:
     _check_args(args)
     paths = ReplayPaths.of(args.report, args.resume)
     doc = _config_document(args)
+    demo_section = doc.pop("demo", None)  # the simulated endpoints', not the sidecar's
     started = _now()
     source = _source(args)
     record_path = args.record / "answers.jsonl" if args.record is not None else None
-    simulated = (await _simulated_endpoints(doc)
+    simulated = (await _simulated_endpoints(demo_section)
                  if args.simulate and source.record is None else [])
     try:
         urls = (simulated[0].base_url, simulated[1].base_url) if simulated else None
