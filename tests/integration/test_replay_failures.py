@@ -92,3 +92,15 @@ async def test_show_text_without_a_record_is_refused_before_any_call(
     assert code == 2
     assert "show_text: --show-text needs --record DIR" in capsys.readouterr().err
     assert not (tmp_path / "r.resume.jsonl").exists()
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--concurrency", "0"), ("--rate", "0"),
+                                             ("--retries", "-1"), ("--noise-floor-rate", "2"),
+                                             ("--concurrency", "many")])
+def test_a_bad_number_is_a_usage_error_naming_the_flag(
+    flag: str, value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["replay", "p.txt", flag, value])
+    assert exc.value.code == 2
+    assert flag in capsys.readouterr().err

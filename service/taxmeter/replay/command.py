@@ -37,6 +37,22 @@ if TYPE_CHECKING:  # the command's modules load when it runs: `taxmeter --help` 
 __all__ = ["register", "run_replay"]
 
 
+def _number(kind: type[int] | type[float], low: float, high: float | None = None,
+            *, low_open: bool = False) -> Callable[[str], Any]:
+    """An argparse type: a number in [low, high] (or (low, high]), else a usage error."""
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if value < low or (low_open and value == low) or (high is not None and value > high):
+            bound = f"{'>' if low_open else '>='} {low:g}" + (f" and <= {high:g}" if high else "")
+            raise argparse.ArgumentTypeError(f"{text} must be {bound}")
+        return value
+
+    return parse
+
+
 def register(subparsers: Any) -> argparse.ArgumentParser:
     p: argparse.ArgumentParser = subparsers.add_parser(
         "replay",
@@ -59,11 +75,13 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                    help="judge and report a recorded run again, calling no model")
     p.add_argument("--show-text", action="store_true",
                    help="include the largest disagreements, with their text (needs a record)")
-    p.add_argument("--concurrency", type=int, default=None,
+    p.add_argument("--concurrency", type=_number(int, 1, 4096), default=None,
                    help="prompts in flight at once (default: shadow.concurrency)")
-    p.add_argument("--rate", type=float, default=None, help="at most N prompts per second")
-    p.add_argument("--retries", type=int, default=2, help="retries of a failed arm call")
-    p.add_argument("--noise-floor-rate", type=float, default=None,
+    p.add_argument("--rate", type=_number(float, 0, low_open=True), default=None,
+                   help="at most N prompts per second")
+    p.add_argument("--retries", type=_number(int, 0, 20), default=2,
+                   help="retries of a failed arm call")
+    p.add_argument("--noise-floor-rate", type=_number(float, 0, 1), default=None,
                    help="share of prompts sent twice to one arm (default: shadow.noise_floor_rate)")
     p.add_argument("--default-route", default="replay",
                    help="route of prompts that name none")
