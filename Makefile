@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: install tools demo test lint typecheck protos bench clean
+.PHONY: install tools report-tools demo test lint typecheck protos bench clean
 
 install: $(VENV)/.installed
 
@@ -19,17 +19,19 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # Real tools the tests use: Prometheus, Alertmanager, promtool, kubectl, hadolint, kubernetes-
-# validate (scripts/install_ops_tools.sh), MLServer in its own venv (it pins older libraries)
-# and Chromium for the replay report test (scripts/install_chromium.sh).
+# validate (scripts/install_ops_tools.sh) and MLServer in its own venv (it pins older libraries).
 tools: install
 	bash scripts/install_ops_tools.sh $(VENV)
 	bash scripts/setup_mlserver_venv.sh
-	bash scripts/install_chromium.sh
 
 demo: install
 	$(VENV)/bin/taxmeter demo
 
-test: tools
+# Chromium for the replay report test (scripts/install_chromium.sh).
+report-tools:
+	bash scripts/install_chromium.sh
+
+test: tools report-tools
 	$(VENV)/bin/pytest
 
 lint: install
