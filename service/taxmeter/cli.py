@@ -2,9 +2,9 @@
 
     taxmeter serve --config FILE        run the sidecar
     taxmeter check-config FILE          validate a configuration file and exit
+    taxmeter replay PROMPTS -c FILE     both arms on a prompt file, offline; HTML/JSON/MD report
     taxmeter demo [--config FILE]       sidecar + simulated endpoints + traffic, live view
     taxmeter score FILE.jsonl           score prompt/response lines with the judges
-    taxmeter replay PROMPTS -c FILE     both arms on a prompt file, offline; HTML/JSON/MD report
     taxmeter judges build [DIR]         build the default judge repository
     taxmeter judges export-triton DIR   write the judges as a Triton model repository
     taxmeter version
@@ -121,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("version", help="print the version")
     p.set_defaults(func=_cmd_version)
+    from taxmeter.replay.command import register as register_replay
+
+    register_replay(sub)
 
     judges = sub.add_parser("judges", help="judge repositories")
     judges_sub = judges.add_subparsers(dest="judges_command", required=True, metavar="COMMAND")
@@ -133,9 +136,6 @@ def build_parser() -> argparse.ArgumentParser:
     from taxmeter.judgetools.score import register as register_score
 
     register_score(sub)
-    from taxmeter.replay.command import register as register_replay
-
-    register_replay(sub)
     return parser
 
 
