@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: install tools demo test lint typecheck protos bench clean
+.PHONY: install tools report-tools demo test lint typecheck protos bench clean
 
 install: $(VENV)/.installed
 
@@ -30,7 +30,11 @@ tools: install
 demo: install
 	$(VENV)/bin/taxmeter demo
 
-test: tools
+# Chromium for the replay report test (scripts/install_chromium.sh).
+report-tools:
+	bash scripts/install_chromium.sh
+
+test: tools report-tools
 	$(VENV)/bin/pytest
 
 lint: install

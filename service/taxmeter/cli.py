@@ -2,6 +2,7 @@
 
     taxmeter serve --config FILE        run the sidecar
     taxmeter check-config FILE          validate a configuration file and exit
+    taxmeter replay PROMPTS -c FILE     both arms on a prompt file, offline; HTML/JSON/MD report
     taxmeter demo [--config FILE]       sidecar + simulated endpoints + traffic, live view
     taxmeter score FILE.jsonl           score prompt/response lines with the judges
     taxmeter audit export|import        move audit items to people and their labels back
@@ -122,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("version", help="print the version")
     p.set_defaults(func=_cmd_version)
+    from taxmeter.replay.command import register as register_replay
+
+    register_replay(sub)
 
     judges = sub.add_parser("judges", help="judge repositories")
     judges_sub = judges.add_subparsers(dest="judges_command", required=True, metavar="COMMAND")
