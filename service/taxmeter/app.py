@@ -31,7 +31,7 @@ from taxmeter.ingress.grpc_server import GrpcIngress
 from taxmeter.ingress.http_sink import HttpSink
 from taxmeter.judges.engine import JudgeEngine
 from taxmeter.pipeline import JudgingSink
-from taxmeter.sampling import Sampler
+from taxmeter.sampling import LoopScheduler, Sampler
 from taxmeter.shadow.dispatcher import ShadowDispatcher
 from taxmeter.shadow.endpoint import build_endpoints
 from taxmeter.shadow.metrics import ShadowMetrics
@@ -112,7 +112,8 @@ class App:
             tracer=tracer,
             clock=clock,
         )
-        self.sampler = Sampler(config.sampling, self.dispatcher, self.ledger, self.registry)
+        self.sampler = Sampler(config.sampling, self.dispatcher, self.ledger, self.registry,
+                               clock=clock, scheduler=LoopScheduler())
         normalizer = RouteNormalizer(frozenset(config.routes), frozenset(config.categories))
         self.grpc = GrpcIngress(config.ingress, self.sampler, normalizer)
         self.http = (

@@ -79,7 +79,13 @@ class HttpSink:
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((cfg.host, cfg.http_port))
+            try:
+                sock.bind((cfg.host, cfg.http_port))
+            except OSError as exc:
+                raise OSError(
+                    exc.errno, f"cannot bind the HTTP sink on {cfg.host}:{cfg.http_port} "
+                    f"(ingress.http_port: {exc.strerror or exc})"
+                ) from exc
             sock.listen(1024)
             sock.setblocking(False)
             site = web.SockSite(runner, sock)

@@ -11,7 +11,7 @@ import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from taxmeter.tax.sketch import LinearLayout, LogLayout, SignedLogLayout
+from taxmeter.tax.sketch import LogLayout, SignedLogLayout
 
 ARMS = ("guarded", "unguarded")
 
@@ -45,7 +45,8 @@ class Layout:
     def __init__(self, quality_heads: Sequence[str]) -> None:
         self.lat = LogLayout()
         self.delta = SignedLogLayout()
-        self.noise_lin = LinearLayout(20)
+        # |Δq| in [0, 1]: log buckets from 0.001 (below it: reported as 0, see sketch.py).
+        self.noise_lin = LogLayout(lo=1e-3, hi=1.0, ratio=1.2)
         self.f: dict[str, int] = {}
         for name in (
             "complete", "eligible", "refusals_g", "refusals_u", "unsafe_g", "unsafe_u",
