@@ -335,7 +335,8 @@ def _check_messages(messages: Any, max_messages: int) -> None:
             if role == "assistant":
                 continue
             raise InvalidRequestError(
-                f"{where}.content", f"required for role {role!r} (string or array of parts)"
+                f"{where}.content",
+                "required unless the role is 'assistant' (string or array of parts)",
             )
         if not isinstance(content, list):
             raise InvalidRequestError(
