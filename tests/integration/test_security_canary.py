@@ -76,7 +76,7 @@ class TraceReceiver(trace_service_pb2_grpc.TraceServiceServicer):
     def __init__(self) -> None:
         self.exports: list[trace_service_pb2.ExportTraceServiceRequest] = []
 
-    async def Export(  # noqa: N802 (the OTLP method name)
+    async def Export(
         self, request: trace_service_pb2.ExportTraceServiceRequest, context: Any
     ) -> trace_service_pb2.ExportTraceServiceResponse:
         self.exports.append(request)
@@ -114,16 +114,17 @@ def _openmetrics(port: int) -> str:
 
 
 async def _read_all(stream: asyncio.StreamReader, sink: list[bytes],
-                    started: asyncio.Future[dict[str, Any]]) -> None:
+                    waits: dict[str, asyncio.Future[dict[str, Any]]]) -> None:
+    """Keeps every line; resolves ``waits[name]`` with the first log event of that name."""
     while line := await stream.readline():
         sink.append(line)
-        if not started.done():
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(event, dict) and event.get("event") == "taxmeter_started":
-                started.set_result(event)
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        name = event.get("event") if isinstance(event, dict) else None
+        if isinstance(name, str) and name in waits and not waits[name].done():
+            waits[name].set_result(event)
 
 
 async def test_canary_never_leaves_in_logs_metrics_traces_or_errors(tmp_path: Path) -> None:
@@ -158,18 +159,18 @@ async def test_canary_never_leaves_in_logs_metrics_traces_or_errors(tmp_path: Pa
     assert proc.stderr is not None and proc.stdout is not None
     err_lines: list[bytes] = []
     out_lines: list[bytes] = []
-    started: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+    loop = asyncio.get_running_loop()
+    waits = {"taxmeter_started": loop.create_future(), "judges_ready": loop.create_future()}
     readers = [
-        asyncio.create_task(_read_all(proc.stderr, err_lines, started)),
-        asyncio.create_task(_read_all(proc.stdout, out_lines, asyncio.Future())),
+        asyncio.create_task(_read_all(proc.stderr, err_lines, waits)),
+        asyncio.create_task(_read_all(proc.stdout, out_lines, {})),
     ]
     answers: list[str] = []  # every error message and ack the sidecar sent back
     leaks: list[str] = []
     try:
-        ports = await asyncio.wait_for(started, 60)
+        ports = await asyncio.wait_for(waits["taxmeter_started"], 60)
         gport, hport, mport = ports["grpc_port"], ports["http_port"], ports["metrics_port"]
-        while b"judges_ready" not in b"".join(err_lines):
-            await asyncio.sleep(0.1)
+        await asyncio.wait_for(waits["judges_ready"], 60)
         modes = ["mode-ok", "mode-fail", "mode-block", "mode-garbage", "mode-finish"]
         metadata = (("authorization", f"Bearer {CANARY}"), ("x-secret", CANARY),
                     ("cookie", f"session={CANARY}"))
