@@ -117,7 +117,8 @@ class App:
         )
         self.sampler = Sampler(config.sampling, self.dispatcher, self.ledger, self.registry,
                                clock=clock, scheduler=LoopScheduler())
-        normalizer = RouteNormalizer(frozenset(config.routes), frozenset(config.categories))
+        normalizer = RouteNormalizer(frozenset(config.routes), frozenset(config.categories),
+                                     registry=self.registry)
         tls, auth = self._front_door(config)
         self.grpc = GrpcIngress(
             config.ingress, self.sampler, normalizer,
