@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import threading
 from collections.abc import Coroutine
@@ -21,6 +22,7 @@ from typing import Any, TypeVar
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
+from taxmeter.proto.taxmeter.v1 import mirror_pb2
 
 T = TypeVar("T")
 
@@ -98,6 +100,40 @@ def body_bytes(draw: st.DrawFn) -> bytes:
         return (b'{"messages":[{"role":"user","content":"x"}],"n":'
                 + b"9" * draw(st.integers(1, 6000)) + b"}")
     return draw(st.binary(max_size=200))
+
+
+label_bytes = (
+    st.binary(max_size=80)
+    | st.text(max_size=80).map(lambda t: t.encode("utf-8", "surrogatepass"))
+    | st.sampled_from([b"chat", b"coding", b"", b"\xff\xfe", b"a" * 1000])
+)
+extreme_floats = st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from(
+    [0.0, -0.0, -1.0, 1e308, -1e308, 5e-324, math.nan, math.inf])
+
+
+@st.composite
+def mirror_messages(draw: st.DrawFn) -> bytes:
+    msg = mirror_pb2.MirrorRequest(
+        request_id=draw(label_bytes),
+        route=draw(label_bytes),
+        category=draw(label_bytes),
+        body=draw(body_bytes()),
+        force_sample=draw(st.booleans()),
+    )
+    if draw(st.booleans()):
+        msg.production.text = draw(label_bytes | st.binary(max_size=300))
+        msg.production.latency_s = draw(extreme_floats)
+        msg.production.ttft_s = draw(extreme_floats)
+        msg.production.prompt_tokens = draw(st.integers(0, 2**32 - 1))
+        msg.production.completion_tokens = draw(st.integers(0, 2**32 - 1))
+        msg.production.arm = draw(st.integers(-5, 5))
+        msg.production.finish_reason = draw(label_bytes)
+    raw = msg.SerializeToString()
+    if draw(st.booleans()):  # unknown fields: a varint (field 99) and a length-delimited (100)
+        raw += b"\x98\x06" + bytes([draw(st.integers(0, 127))])
+        extra = draw(st.binary(max_size=50))
+        raw += b"\xa2\x06" + bytes([len(extra)]) + extra
+    return raw
 
 
 # -- a background event loop for real servers in sync Hypothesis tests ---------------------
