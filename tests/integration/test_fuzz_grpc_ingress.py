@@ -21,7 +21,6 @@ from ingress_fixtures import RecordingIntake
 from taxmeter.ingress import GrpcIngress, IngressConfig, RouteNormalizer
 from taxmeter.proto.taxmeter.v1 import mirror_pb2
 
-
 MAX_BODY = 64 * 1024
 TRANSPORT_LIMIT = 2 * MAX_BODY + 64 * 1024
 
