@@ -120,18 +120,15 @@ class App:
         normalizer = RouteNormalizer(frozenset(config.routes), frozenset(config.categories),
                                      registry=self.registry)
         tls, auth = self._front_door(config)
+        tls_cfg = config.ingress.tls
         self.grpc = GrpcIngress(
             config.ingress, self.sampler, normalizer,
-            tls=tls if tls is not None and config.ingress.tls and config.ingress.tls.grpc
-            else None,
-            auth=auth,
+            tls=tls if tls_cfg is not None and tls_cfg.grpc else None, auth=auth,
         )
         self.http = (
             HttpSink(
                 config.ingress, self.sampler, normalizer, readiness=self.is_ready,
-                tls=tls if tls is not None and config.ingress.tls and config.ingress.tls.http
-                else None,
-                auth=auth,
+                tls=tls if tls_cfg is not None and tls_cfg.http else None, auth=auth,
             )
             if config.ingress.http_enabled
             else None

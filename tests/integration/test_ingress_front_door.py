@@ -341,3 +341,45 @@ def test_http_host_follows_host_in_configs_written_for_one_host() -> None:
     assert IngressConfig().http_host == "0.0.0.0"
     assert IngressConfig(host="127.0.0.1").http_host == "127.0.0.1"
     assert IngressConfig(host="127.0.0.1", http_host="0.0.0.0").http_host == "0.0.0.0"
+
+
+# -- the app wires it from the configuration -----------------------------------------------------
+
+
+async def test_the_app_serves_tls_and_token_from_its_configuration(
+    files: Files, tmp_path: Path
+) -> None:
+    from app_fixtures import ScriptedEndpoint, app_document, tiny_judges
+    from taxmeter.app import App
+    from taxmeter.config import config_from_dict
+
+    guarded, unguarded = ScriptedEndpoint(), ScriptedEndpoint()
+    await guarded.start()
+    await unguarded.start()
+    doc = app_document(
+        guarded.base_url, unguarded.base_url, tiny_judges(tmp_path),
+        ingress={"host": "127.0.0.1", "grpc_port": 0, "http_port": 0,
+                 "tls": {"cert_file": str(files.cert), "key_file": str(files.key),
+                         "http": False},
+                 "bearer_token_file": str(files.token)},
+    )
+    registry = CollectorRegistry()
+    app = App(config_from_dict(doc), env={}, registry=registry)
+    ports = await app.start()
+    try:
+        async with _grpc_channel(ports.grpc, files.server_ca) as channel:
+            assert await _grpc_mirror(channel) is grpc.StatusCode.UNAUTHENTICATED
+            assert await _grpc_mirror(channel, TOKEN) is grpc.StatusCode.OK
+        async with aiohttp.ClientSession() as session, session.post(  # plain HTTP: tls.http off
+            f"http://127.0.0.1:{ports.http}/v1/chat/completions", data=BODY,
+            headers={"authorization": f"Bearer {TOKEN}"},
+        ) as resp:
+            assert resp.status == 202
+    finally:
+        await app.stop()
+        await guarded.aclose()
+        await unguarded.aclose()
+    assert registry.get_sample_value("taxmeter_ingress_auth_failures_total",
+                                     {"transport": "grpc", "reason": "missing"}) == 1
+    assert registry.get_sample_value("taxmeter_mirror_received_total",
+                                     {"transport": "grpc"}) == 1
