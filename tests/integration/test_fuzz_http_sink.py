@@ -149,3 +149,29 @@ def test_every_mirror_post_is_answered_counted_once_and_the_sink_survives(
           b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(VALID))
     assert _exchange(sink.port, ok, VALID, half_close=False)[0] == 202
     assert _calls_settle(sink.intake, sink.intake.calls) >= before + 1
+
+
+def test_a_slow_sender_is_served_and_counted_once_while_others_are_not_held_up(
+    sink: Sink,
+) -> None:
+    """A body dripped a few bytes at a time: accepted when it ends, counted once; requests
+    from other senders meanwhile are answered at once (the sink is not blocked)."""
+    before = sink.intake.calls
+    head = (b"POST /mirror/chat/v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+            b"Connection: close\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(VALID))
+    ok = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+          b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(VALID))
+    with socket.create_connection(("127.0.0.1", sink.port), timeout=30) as slow:
+        slow.sendall(head)
+        for i in range(0, len(VALID), 4):
+            slow.sendall(VALID[i:i + 4])
+            if i % 16 == 0:  # another sender, mid-drip
+                assert _exchange(sink.port, ok, VALID, half_close=False)[0] == 202
+            time.sleep(0.01)
+        data = b""
+        while chunk := slow.recv(65536):
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 202")
+    others = (len(VALID) + 15) // 16
+    assert _calls_settle(sink.intake, before + 1 + others) == before + 1 + others

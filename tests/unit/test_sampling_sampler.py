@@ -192,9 +192,9 @@ class FakeScheduler:
         self.clock = clock
         self.timers: list[tuple[float, Callable[[], None]]] = []
 
-    def call_later(self, delay_s: float, callback: Callable[[], None], /) -> object:
+    def call_later(self, delay_s: float, callback: Callable[[], None], /) -> object | None:
         self.timers.append((self.clock.now + delay_s, callback))
-        return None
+        return len(self.timers)
 
     def advance(self, seconds: float) -> None:
         end = self.clock.now + seconds
@@ -252,3 +252,20 @@ def test_idle_timer_keeps_lowering_while_a_stuck_queue_stays_full() -> None:
     timers.advance(1.0)  # same load, not draining: the controller acts as on an arrival
     assert math.isclose(s.scale, 0.49)
     assert len(timers.timers) == 1
+
+
+def test_the_loop_scheduler_off_the_loop_arms_nothing_and_arrivals_still_adjust() -> None:
+    from taxmeter.sampling import LoopScheduler
+
+    cfg = SamplingConfig(rate=0.5, max_shadows_per_s=1e9, burst_shadows=1e9)
+    clock = FakeClock()
+    q = FakeQueue()
+    s = Sampler(cfg, q, Ledger(), clock=clock, scheduler=LoopScheduler())
+    q.load_value = 0.9
+    clock.now += 1.5
+    s.submit(req("x"))  # no running loop here: no timer, no error
+    assert math.isclose(s.scale, 0.7)
+    q.load_value = 0.0
+    clock.now += 1.5
+    s.submit(req("y"))
+    assert math.isclose(s.scale, 0.7 * 1.25 + 0.005)

@@ -56,17 +56,22 @@ class ShadowQueue(Protocol):
 
 
 class Scheduler(Protocol):
-    """Runs a callback once, ``delay_s`` from now (``asyncio.AbstractEventLoop.call_later``)."""
+    """Runs a callback once, ``delay_s`` from now (``asyncio.AbstractEventLoop.call_later``);
+    returns ``None`` when it cannot (then the next arrival adjusts the scale)."""
 
-    def call_later(self, delay_s: float, callback: Callable[[], None], /) -> object: ...
+    def call_later(self, delay_s: float, callback: Callable[[], None], /) -> object | None: ...
 
 
 class LoopScheduler:
     """The running asyncio loop as a :class:`Scheduler` (looked up when a timer is armed: the
     sampler is called on the loop by both ingress transports)."""
 
-    def call_later(self, delay_s: float, callback: Callable[[], None], /) -> object:
-        return asyncio.get_running_loop().call_later(delay_s, callback)
+    def call_later(self, delay_s: float, callback: Callable[[], None], /) -> object | None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # called off the loop (a synchronous caller): no timer
+            return None
+        return loop.call_later(delay_s, callback)
 
 
 def sample_point(salt: str, request_id: str) -> float:
@@ -183,8 +188,7 @@ class Sampler:
         if self._scheduler is None or self._timer_armed or self._scale >= 1.0:
             return
         delay = max(0.0, self._last_adjust + self._config.adaptive_interval_s - now)
-        self._timer_armed = True
-        self._scheduler.call_later(delay, self._on_timer)
+        self._timer_armed = self._scheduler.call_later(delay, self._on_timer) is not None
 
     def _adapt(self) -> None:
         cfg = self._config
