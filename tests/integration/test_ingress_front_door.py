@@ -383,3 +383,29 @@ async def test_the_app_serves_tls_and_token_from_its_configuration(
                                      {"transport": "grpc", "reason": "missing"}) == 1
     assert registry.get_sample_value("taxmeter_mirror_received_total",
                                      {"transport": "grpc"}) == 1
+
+
+@pytest.mark.parametrize("door", [(False, True)], indirect=True)
+async def test_the_python_client_speaks_tls_and_a_rotating_token(
+    door: FrontDoor, files: Files
+) -> None:
+    from taxmeter.client import AsyncMirrorClient
+
+    creds = grpc.ssl_channel_credentials(root_certificates=files.server_ca.cert_pem)
+    secret = RotatingFileSecret("client_token", files.token, field="client")
+    body = {"model": "m", "messages": [{"role": "user", "content": "hello"}]}
+    async with AsyncMirrorClient(f"localhost:{door.grpc_port}", credentials=creds,
+                                 token=secret.value) as client:
+        client.mirror(body, route="chat")
+        assert await client.flush(10)
+        write_atomically(files.token, NEW_TOKEN.encode())  # both sides rotate
+        client.mirror(body, route="chat")
+        assert await client.flush(10)
+        stats = client.stats()
+    assert stats.sent == 2 and stats.dropped_send_error == 0
+    async with AsyncMirrorClient(f"localhost:{door.grpc_port}", credentials=creds,
+                                 token="wrong", backoff_initial_s=0.01) as client:
+        client.mirror(body, route="chat")
+        await client.flush(5)
+        assert client.stats().sent == 0
+    assert len(door.intake.submitted) == 2
