@@ -4,7 +4,8 @@ The ``ci`` profile (the default) is derandomized (a fixed seed: the same example
 run, so CI is reproducible and a failure is a failure of the code, not of luck), writes no
 example database, and keeps a budget that fits the suite: ``TAXMETER_FUZZ_EXAMPLES`` examples
 per property (default 150). ``TAXMETER_FUZZ_PROFILE=deep`` runs random, 20x longer searches
-locally; a failing example it finds becomes a regular test (tests/unit/test_fuzz_regressions.py).
+locally (add ``--timeout=0``: the per-test timeout is sized for the CI budget); a failing
+example it finds becomes a regular test (tests/integration/test_fuzz_regressions.py).
 
 Not a test module; import it as ``fuzz_fixtures``.
 """
