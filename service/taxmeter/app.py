@@ -28,12 +28,15 @@ from taxmeter.audit import AuditMetrics, AuditStage, LlmAuditor
 from taxmeter.audit.people import PendingStore, PeopleDesk
 from taxmeter.config import Config
 from taxmeter.errors import ConfigError
+from taxmeter.ingress.auth import BearerAuth
 from taxmeter.ingress.codec import RouteNormalizer
 from taxmeter.ingress.grpc_server import GrpcIngress
 from taxmeter.ingress.http_sink import HttpSink
+from taxmeter.ingress.tls import ServerTls
 from taxmeter.judges.engine import JudgeEngine
 from taxmeter.pipeline import JudgingSink
-from taxmeter.sampling import Sampler
+from taxmeter.rotation import ReloadCounter, RotatingFileSecret
+from taxmeter.sampling import LoopScheduler, Sampler
 from taxmeter.shadow.dispatcher import ShadowDispatcher
 from taxmeter.shadow.endpoint import build_endpoints
 from taxmeter.shadow.metrics import ShadowMetrics
@@ -138,11 +141,21 @@ class App:
             clock=clock,
             token_counter=token_counter,
         )
-        self.sampler = Sampler(config.sampling, self.dispatcher, self.ledger, self.registry)
-        normalizer = RouteNormalizer(frozenset(config.routes), frozenset(config.categories))
-        self.grpc = GrpcIngress(config.ingress, self.sampler, normalizer)
+        self.sampler = Sampler(config.sampling, self.dispatcher, self.ledger, self.registry,
+                               clock=clock, scheduler=LoopScheduler())
+        normalizer = RouteNormalizer(frozenset(config.routes), frozenset(config.categories),
+                                     registry=self.registry)
+        tls, auth = self._front_door(config)
+        tls_cfg = config.ingress.tls
+        self.grpc = GrpcIngress(
+            config.ingress, self.sampler, normalizer,
+            tls=tls if tls_cfg is not None and tls_cfg.grpc else None, auth=auth,
+        )
         self.http = (
-            HttpSink(config.ingress, self.sampler, normalizer, readiness=self.is_ready)
+            HttpSink(
+                config.ingress, self.sampler, normalizer, readiness=self.is_ready,
+                tls=tls if tls_cfg is not None and tls_cfg.http else None, auth=auth,
+            )
             if config.ingress.http_enabled
             else None
         )
@@ -168,6 +181,18 @@ class App:
             log.info("shadow_token_counter", source="none")
             return None
         return TokenizerCounter(found, field_path="judges.repository")
+
+    def _front_door(self, config: Config) -> tuple[ServerTls | None, BearerAuth | None]:
+        """TLS material and the bearer token, from files re-read when they change."""
+        reloads = ReloadCounter(self.registry)
+        ingress = config.ingress
+        tls = ServerTls(ingress.tls, counter=reloads) if ingress.tls is not None else None
+        auth = None
+        if ingress.bearer_token_file is not None:
+            token = RotatingFileSecret("ingress_token", ingress.bearer_token_file,
+                                       field="ingress.bearer_token_file", counter=reloads)
+            auth = BearerAuth(token, self.registry)
+        return tls, auth
 
     def judge_provider(self) -> str:
         """The judges' active provider(s): ``cpu``, ``cuda``, ``remote``; ``none`` before load."""

@@ -22,7 +22,7 @@ import collections
 import contextlib
 import json
 import threading
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from types import TracebackType
@@ -84,12 +84,19 @@ class AsyncMirrorClient:
         send_timeout_s: float = 5.0,
         backoff_initial_s: float = 0.1,
         backoff_max_s: float = 5.0,
+        credentials: grpc.ChannelCredentials | None = None,
+        token: str | Callable[[], str] | None = None,
     ) -> None:
+        """``credentials``: TLS or mutual TLS to the sidecar (``grpc.ssl_channel_credentials``);
+        ``token``: the sidecar's bearer token (``ingress.bearer_token_file``), or a callable
+        asked on every send (a rotating secret, e.g. ``RotatingFileSecret(...).value``)."""
         if buffer_size < 1 or batch_max < 1:
             raise ValueError("buffer_size and batch_max must be >= 1")
         if flush_interval_s < 0 or send_timeout_s <= 0:
             raise ValueError("flush_interval_s must be >= 0 and send_timeout_s > 0")
         self._target = target
+        self._credentials = credentials
+        self._token = token
         self._buffer_size = buffer_size
         self._batch_max = batch_max
         self._flush_interval_s = flush_interval_s
@@ -250,7 +257,15 @@ class AsyncMirrorClient:
 
     async def _send(self, batch: list[bytes]) -> bool:
         if self._channel is None:
-            self._channel = grpc.aio.insecure_channel(self._target)
+            self._channel = (
+                grpc.aio.secure_channel(self._target, self._credentials)
+                if self._credentials is not None
+                else grpc.aio.insecure_channel(self._target)
+            )
+        metadata = None
+        if self._token is not None:
+            token = self._token() if callable(self._token) else self._token
+            metadata = (("authorization", f"Bearer {token}"),)
         call = self._channel.stream_unary(
             _STREAM_METHOD,
             request_serializer=None,
@@ -262,7 +277,7 @@ class AsyncMirrorClient:
                 yield item
 
         try:
-            summary = await call(items(), timeout=self._send_timeout_s)
+            summary = await call(items(), timeout=self._send_timeout_s, metadata=metadata)
         except grpc.aio.AioRpcError as exc:
             with self._lock:
                 self._dropped_send += len(batch)
@@ -293,11 +308,14 @@ class MirrorClient:
         send_timeout_s: float = 5.0,
         backoff_initial_s: float = 0.1,
         backoff_max_s: float = 5.0,
+        credentials: grpc.ChannelCredentials | None = None,
+        token: str | Callable[[], str] | None = None,
     ) -> None:
         kwargs: dict[str, Any] = {
             "buffer_size": buffer_size, "batch_max": batch_max,
             "flush_interval_s": flush_interval_s, "send_timeout_s": send_timeout_s,
             "backoff_initial_s": backoff_initial_s, "backoff_max_s": backoff_max_s,
+            "credentials": credentials, "token": token,
         }
         self._loop = asyncio.new_event_loop()
         created: Future[AsyncMirrorClient] = Future()

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry
 from taxmeter.sampling import Sampler, SamplingConfig
@@ -182,3 +183,89 @@ def test_reject_counts_received_and_rejected_together() -> None:
         )
         == 1
     )
+
+
+class FakeScheduler:
+    """A ``Scheduler`` on the fake clock: ``advance`` moves time and fires the due timers."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.timers: list[tuple[float, Callable[[], None]]] = []
+
+    def call_later(self, delay_s: float, callback: Callable[[], None], /) -> object | None:
+        self.timers.append((self.clock.now + delay_s, callback))
+        return len(self.timers)
+
+    def advance(self, seconds: float) -> None:
+        end = self.clock.now + seconds
+        while True:
+            due = sorted((t for t in self.timers if t[0] <= end), key=lambda t: t[0])
+            if not due:
+                break
+            when, callback = due[0]
+            self.timers.remove(due[0])
+            self.clock.now = max(self.clock.now, when)
+            callback()
+        self.clock.now = end
+
+
+def test_adaptive_scale_recovers_on_time_while_no_traffic_arrives() -> None:
+    cfg = SamplingConfig(rate=0.5, max_shadows_per_s=1e9, burst_shadows=1e9)
+    clock = FakeClock()
+    timers = FakeScheduler(clock)
+    q = FakeQueue()
+    s = Sampler(cfg, q, Ledger(), clock=clock, scheduler=timers)
+    q.load_value = 0.9
+    for _ in range(3):
+        clock.now += 1.5
+        s.submit(req("x"))
+    assert s.scale < 0.35  # the state seen stuck on an idle sidecar
+    q.load_value = 0.0  # the queue empties; no request arrives from now on
+    timers.advance(1.0)
+    assert math.isclose(s.scale, 0.7**3 * 1.25 + 0.005)
+    timers.advance(10.0)
+    assert s.scale == 1.0
+    assert timers.timers == []  # at scale 1 no timer stays armed: nothing polls
+
+
+def test_no_timer_is_armed_while_the_scale_is_one() -> None:
+    cfg = SamplingConfig(rate=0.5, max_shadows_per_s=1e9, burst_shadows=1e9)
+    clock = FakeClock()
+    timers = FakeScheduler(clock)
+    s = Sampler(cfg, FakeQueue(), Ledger(), clock=clock, scheduler=timers)
+    for i in range(10):
+        clock.now += 0.7
+        s.submit(req(i))
+    assert s.scale == 1.0 and timers.timers == []
+
+
+def test_idle_timer_keeps_lowering_while_a_stuck_queue_stays_full() -> None:
+    cfg = SamplingConfig(rate=0.5, max_shadows_per_s=1e9, burst_shadows=1e9)
+    clock = FakeClock()
+    timers = FakeScheduler(clock)
+    q = FakeQueue()
+    s = Sampler(cfg, q, Ledger(), clock=clock, scheduler=timers)
+    q.load_value = 0.9
+    clock.now += 1.5
+    s.submit(req("x"))
+    assert math.isclose(s.scale, 0.7)
+    timers.advance(1.0)  # same load, not draining: the controller acts as on an arrival
+    assert math.isclose(s.scale, 0.49)
+    assert len(timers.timers) == 1
+
+
+def test_the_loop_scheduler_off_the_loop_arms_nothing_and_arrivals_still_adjust() -> None:
+    from taxmeter.sampling import LoopScheduler
+
+    cfg = SamplingConfig(rate=0.5, max_shadows_per_s=1e9, burst_shadows=1e9)
+    clock = FakeClock()
+    q = FakeQueue()
+    s = Sampler(cfg, q, Ledger(), clock=clock, scheduler=LoopScheduler())
+    q.load_value = 0.9
+    clock.now += 1.5
+    s.submit(req("x"))  # no running loop here: no timer, no error
+    assert math.isclose(s.scale, 0.7)
+    q.load_value = 0.0
+    clock.now += 1.5
+    s.submit(req("y"))
+    assert math.isclose(s.scale, 0.7 * 1.25 + 0.005)

@@ -315,3 +315,21 @@ def test_window_totals_stay_exact_after_many_rotations() -> None:
     (total,) = w.totals(now=999 * 3.0)
     # 9 closed slots [2940, 2994) hold 18 values, the current slot [2994, 3000) holds 2
     assert total[0] == pytest.approx(0.1 * 20, abs=1e-12)
+
+
+def test_noise_p90_is_zero_when_every_repeat_differed_by_about_zero(setup: Setup) -> None:
+    agg, reg, _ = setup
+    for _ in range(20):  # seen exported as 0.045 (interpolated inside the first bucket)
+        agg.observe(make(0.6, 0.8, repeat=(Arm.GUARDED, 0.6000001, False)))
+    p90 = val(reg, "taxmeter_noise_quality_abs_delta", route="chat", judge="default.quality",
+              arm="guarded", window="5m", stat="p90")
+    assert p90 is not None and p90 < 0.001
+
+
+def test_noise_p90_follows_a_real_spread_of_abs_delta(setup: Setup) -> None:
+    agg, reg, _ = setup
+    for i in range(10):  # |Δq| = 0.0, 0.05, ..., 0.45: the p90 is near 0.4
+        agg.observe(make(0.5, 0.8, repeat=(Arm.GUARDED, 0.5 + 0.05 * i, False)))
+    p90 = val(reg, "taxmeter_noise_quality_abs_delta", route="chat", judge="default.quality",
+              arm="guarded", window="5m", stat="p90")
+    assert p90 == pytest.approx(0.4, rel=0.2)

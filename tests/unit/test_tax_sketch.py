@@ -55,3 +55,13 @@ def test_window_drops_slots_older_than_its_length() -> None:
     assert list(long_) == [2.0, 0.75]
     short, long_ = w.totals(now=10_000.0)  # long idle: everything expired, nothing negative
     assert list(short) == [0.0, 0.0] and list(long_) == [0.0, 0.0]
+
+
+def test_a_quantile_inside_the_first_bucket_is_not_invented_by_interpolation() -> None:
+    layout = LogLayout(lo=1e-3, hi=1.0)
+    counts = _fill(layout, [0.0] * 50 + [2e-4] * 50)  # every value below the resolution
+    assert layout.quantile(counts, 0.9) == 0.0
+    assert layout.quantile(counts, 0.5) == 0.0
+    # one bucket up, the estimate is interpolated again, within the layout's ratio
+    counts = _fill(layout, [0.02] * 100)
+    assert layout.quantile(counts, 0.9) == pytest.approx(0.02, rel=0.2)

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from google.protobuf.message import DecodeError
+from prometheus_client import Counter
+from prometheus_client.registry import CollectorRegistry
 
 from taxmeter.errors import InvalidRequestError, RequestTooLargeError
 from taxmeter.ingress.config import IngressConfig
@@ -61,20 +63,46 @@ class RouteNormalizer:
     """
 
     def __init__(
-        self, routes: frozenset[str], categories: frozenset[str] = frozenset()
+        self,
+        routes: frozenset[str],
+        categories: frozenset[str] = frozenset(),
+        *,
+        registry: CollectorRegistry | None = None,
     ) -> None:
         self._routes = frozenset(routes)
         self._categories = frozenset(categories)
+        self._folded = (
+            Counter(
+                "taxmeter_label_values_folded",
+                "Requests whose route or category name was not in the allowlist and is "
+                "exported as `other` (the series budget holds whatever senders send).",
+                ["label"],
+                registry=registry,
+            )
+            if registry is not None
+            else None
+        )
+        if self._folded is not None:
+            for label in ("route", "category"):
+                self._folded.labels(label)
 
     def route(self, name: str | None) -> RouteLabel | None:
         if not name:
             return None
-        return name if name in self._routes else OTHER
+        if name in self._routes:
+            return name
+        if self._folded is not None:
+            self._folded.labels("route").inc()
+        return OTHER
 
     def category(self, name: str | None) -> RouteLabel | None:
         if not name:
             return None
-        return name if name in self._categories else OTHER
+        if name in self._categories:
+            return name
+        if self._folded is not None:
+            self._folded.labels("category").inc()
+        return OTHER
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,7 +363,8 @@ def _check_messages(messages: Any, max_messages: int) -> None:  # noqa: C901 - o
             if role == "assistant":
                 continue
             raise InvalidRequestError(
-                f"{where}.content", f"required for role {role!r} (string or array of parts)"
+                f"{where}.content",
+                "required unless the role is 'assistant' (string or array of parts)",
             )
         if not isinstance(content, list):
             raise InvalidRequestError(

@@ -6,7 +6,10 @@ is passed to :class:`taxmeter.ingress.codec.RouteNormalizer` by ``app.py``.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 DEFAULT_STRIP_HEADERS: tuple[str, ...] = (
     "authorization",
@@ -24,12 +27,46 @@ DEFAULT_STRIP_HEADERS: tuple[str, ...] = (
 """Credential headers never kept from a mirrored HTTP request (matched case-insensitively)."""
 
 
+class TlsConfig(BaseModel):
+    """TLS for the ingress listeners; the files are re-read when they change (rotation)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    cert_file: Path = Field(description="PEM certificate chain of the server (leaf first).")
+    key_file: Path = Field(description="PEM private key of the server certificate.")
+    client_ca_file: Path | None = Field(
+        default=None,
+        description="PEM CA bundle: when set, mutual TLS: clients must present a certificate "
+        "signed by one of these CAs.",
+    )
+    grpc: bool = Field(default=True, description="TLS on the gRPC ingress.")
+    http: bool = Field(default=True, description="TLS on the HTTP mirror sink.")
+
+
 class IngressConfig(BaseModel):
     """Where the ingress listens and what it accepts. Ports 0 bind an ephemeral port."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    host: str = Field(default="0.0.0.0", min_length=1)
+    host: str = Field(
+        default="127.0.0.1",
+        min_length=1,
+        description="gRPC ingress bind address: the pod's loopback, where the app in the same "
+        "pod reaches it (docs/security.md#bind-addresses).",
+    )
+    http_host: str = Field(
+        default="0.0.0.0",
+        min_length=1,
+        description="HTTP sink bind address, where the mesh's mirror reaches the pod. When "
+        "absent and `host` is set, the same as `host`.",
+    )
+    tls: TlsConfig | None = Field(default=None, description="TLS (and mTLS) on the listeners.")
+    bearer_token_file: Path | None = Field(
+        default=None,
+        description="File holding the bearer token mirrors must present (`authorization: "
+        "Bearer ...`, gRPC metadata or HTTP header); re-read when it changes. Health and "
+        "readiness stay open.",
+    )
     grpc_port: int = Field(default=50051, ge=0, le=65535)
     http_port: int = Field(default=8080, ge=0, le=65535)
     http_enabled: bool = True
@@ -46,6 +83,14 @@ class IngressConfig(BaseModel):
     max_stream_errors: int = Field(default=10, ge=0, le=1000)
     max_concurrent_rpcs: int = Field(default=1000, ge=1)
     strip_headers: tuple[str, ...] = DEFAULT_STRIP_HEADERS
+
+    @model_validator(mode="before")
+    @classmethod
+    def _http_host_follows_host(cls, data: Any) -> Any:
+        # Configs written when one `host` served both listeners keep their meaning.
+        if isinstance(data, dict) and "host" in data and "http_host" not in data:
+            return {**data, "http_host": data["host"]}
+        return data
 
     @field_validator("strip_headers")
     @classmethod

@@ -19,8 +19,10 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from taxmeter.errors import RequestTooLargeError
+from taxmeter.ingress.auth import UNAUTHENTICATED, BearerAuth
 from taxmeter.ingress.codec import MirrorCodec, Rejection, RouteNormalizer
 from taxmeter.ingress.config import IngressConfig
+from taxmeter.ingress.tls import ServerTls
 from taxmeter.types import MirrorIntake, MirrorOutcome, MirrorRequest, Transport
 
 SERVICE_NAME: Final = "taxmeter.v1.MirrorService"
@@ -39,9 +41,14 @@ class GrpcIngress:
         config: IngressConfig,
         intake: MirrorIntake,
         normalizer: RouteNormalizer,
+        *,
+        tls: ServerTls | None = None,
+        auth: BearerAuth | None = None,
     ) -> None:
         self._config = config
         self._intake = intake
+        self._tls = tls
+        self._auth = auth
         self._codec = MirrorCodec(config, normalizer)
         self._health = HealthServicer()
         self._server: grpc.aio.Server | None = None
@@ -75,7 +82,12 @@ class GrpcIngress:
             server,
         )
         try:
-            port = server.add_insecure_port(f"{cfg.host}:{cfg.grpc_port}")
+            address = f"{cfg.host}:{cfg.grpc_port}"
+            port = (
+                server.add_secure_port(address, self._tls.grpc_credentials())
+                if self._tls is not None
+                else server.add_insecure_port(address)
+            )
         except RuntimeError as exc:  # grpc reports a failed bind as a RuntimeError
             raise OSError(
                 f"cannot bind the gRPC ingress on {cfg.host}:{cfg.grpc_port} "
@@ -86,7 +98,8 @@ class GrpcIngress:
         await server.start()
         self._server, self._port = server, port
         await self._set_health(health_pb2.HealthCheckResponse.SERVING)
-        _log.info("grpc_ingress_started", host=cfg.host, port=port)
+        _log.info("grpc_ingress_started", host=cfg.host, port=port, tls=self._tls is not None,
+                  mtls=self._tls is not None and self._tls.mutual, token=self._auth is not None)
         return int(port)
 
     def set_serving(self, serving: bool) -> asyncio.Task[None]:
@@ -130,7 +143,19 @@ class GrpcIngress:
             },
         )
 
+    async def _authenticate(self, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        if self._auth is None:
+            return
+        token = None
+        for key, value in context.invocation_metadata() or ():
+            if key == "authorization" and isinstance(value, str):
+                token = value
+                break
+        if not self._auth.check(Transport.GRPC, token):
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, UNAUTHENTICATED)
+
     async def _mirror(self, raw: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> bytes:
+        await self._authenticate(context)
         decoded = self._codec.decode_grpc(raw)
         if isinstance(decoded, Rejection):
             self._intake.reject(Transport.GRPC, decoded.route, decoded.error)
@@ -141,6 +166,7 @@ class GrpcIngress:
     async def _mirror_stream(
         self, requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext[Any, Any]
     ) -> bytes:
+        await self._authenticate(context)
         cfg = self._config
         received = sampled = not_sampled = dropped = rejected = 0
         errors: list[str] = []

@@ -25,8 +25,10 @@ import structlog
 from aiohttp import web
 
 from taxmeter.errors import InvalidRequestError, RequestTooLargeError
+from taxmeter.ingress.auth import UNAUTHENTICATED, BearerAuth
 from taxmeter.ingress.codec import MirrorCodec, Rejection, RouteNormalizer
 from taxmeter.ingress.config import IngressConfig
+from taxmeter.ingress.tls import ServerTls
 from taxmeter.types import MirrorIntake, Transport
 
 CHAT_PATH: Final = "/v1/chat/completions"
@@ -45,8 +47,12 @@ class HttpSink:
         normalizer: RouteNormalizer,
         *,
         readiness: Callable[[], bool] = lambda: True,
+        tls: ServerTls | None = None,
+        auth: BearerAuth | None = None,
     ) -> None:
         self._config = config
+        self._tls = tls
+        self._auth = auth
         self._intake = intake
         self._codec = MirrorCodec(config, normalizer)
         self._readiness = readiness
@@ -75,14 +81,22 @@ class HttpSink:
         cfg = self._config
         runner = web.AppRunner(self.make_app(), access_log=None, handle_signals=False)
         await runner.setup()
-        family = socket.AF_INET6 if ":" in cfg.host else socket.AF_INET
+        host = cfg.http_host
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((cfg.host, cfg.http_port))
+            try:
+                sock.bind((host, cfg.http_port))
+            except OSError as exc:
+                raise OSError(
+                    exc.errno, f"cannot bind the HTTP sink on {host}:{cfg.http_port} "
+                    f"(ingress.http_port: {exc.strerror or exc})"
+                ) from exc
             sock.listen(1024)
             sock.setblocking(False)
-            site = web.SockSite(runner, sock)
+            ssl_context = self._tls.ssl_context() if self._tls is not None else None
+            site = web.SockSite(runner, sock, ssl_context=ssl_context)
             await site.start()
         except BaseException:
             sock.close()
@@ -90,7 +104,8 @@ class HttpSink:
             raise
         self._runner, self._draining = runner, False
         self._port = int(sock.getsockname()[1])
-        _log.info("http_sink_started", host=cfg.host, port=self._port)
+        _log.info("http_sink_started", host=host, port=self._port, tls=self._tls is not None,
+                  mtls=self._tls is not None and self._tls.mutual, token=self._auth is not None)
         return self._port
 
     def set_draining(self) -> None:
@@ -109,6 +124,16 @@ class HttpSink:
 
     async def _mirror(self, request: web.Request) -> web.Response:
         cfg = self._config
+        if self._auth is not None and not self._auth.check(
+            Transport.HTTP, request.headers.get("authorization")
+        ):
+            # Before the body is read; no detail (which part was wrong) is given.
+            return web.Response(
+                status=401,
+                content_type=_JSON,
+                headers={"www-authenticate": "Bearer"},
+                text=json.dumps({"error": {"message": UNAUTHENTICATED}}),
+            )
         length = request.content_length
         try:
             if length is not None and length > cfg.max_body_bytes:
@@ -123,6 +148,12 @@ class HttpSink:
             )
         except RequestTooLargeError as exc:
             return self._reject_early(request, exc)
+        except web.RequestPayloadError:
+            # A Content-Encoding (gzip, deflate, br) whose bytes do not decode: found by fuzzing
+            # (it was an uncounted 500).
+            return self._reject_early(
+                request, InvalidRequestError("body", "cannot decode the Content-Encoding")
+            )
         except (aiohttp.ClientPayloadError, ConnectionError, asyncio.IncompleteReadError):
             # The sender went away mid-body: still one received request, counted as rejected.
             return self._reject_early(

@@ -10,13 +10,19 @@ sampler lowers a global scale factor by 30% (at most once per ``adaptive_interva
 while the queue is not already draining), and raises it again by 25% an interval while the
 queue is below ``adaptive_low_water``. The scaled rate is still a
 hash threshold, so the requests that are shadowed stay a uniform sample of the traffic.
+
+The controller runs on arrivals **and on a timer**: while the scale is below 1, a one-shot
+timer (the injected :class:`Scheduler`, the event loop in the app) re-runs it every
+``adaptive_interval_s``, so an idle sidecar whose queue has emptied recovers on time instead
+of keeping its last scale until the next request. At scale 1 no timer is armed (no polling).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
 import structlog
@@ -50,6 +56,25 @@ class ShadowQueue(Protocol):
     def load(self) -> float: ...
 
 
+class Scheduler(Protocol):
+    """Runs a callback once, ``delay_s`` from now (``asyncio.AbstractEventLoop.call_later``);
+    returns ``None`` when it cannot (then the next arrival adjusts the scale)."""
+
+    def call_later(self, delay_s: float, callback: Callable[[], None], /) -> object | None: ...
+
+
+class LoopScheduler:
+    """The running asyncio loop as a :class:`Scheduler` (looked up when a timer is armed: the
+    sampler is called on the loop by both ingress transports)."""
+
+    def call_later(self, delay_s: float, callback: Callable[[], None], /) -> object | None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # called off the loop (a synchronous caller): no timer
+            return None
+        return loop.call_later(delay_s, callback)
+
+
 def sample_point(salt: str, request_id: str) -> float:
     """A uniform number in [0, 1) from the request id: the same on every replica."""
     digest = hashlib.blake2b(
@@ -69,8 +94,11 @@ class Sampler:
         registry: CollectorRegistry | None = None,
         *,
         clock: Clock | None = None,
+        scheduler: Scheduler | None = None,
     ) -> None:
         self._config = config
+        self._scheduler = scheduler
+        self._timer_armed = False
         self._queue = queue
         self._ledger = ledger
         self._clock = clock or SystemClock()
@@ -128,12 +156,25 @@ class Sampler:
             self._token_bucket.take(cost)
             return MirrorOutcome.SAMPLED, ""
 
+    def _on_timer(self) -> None:
+        with self._lock:
+            self._timer_armed = False
+            self._adapt()
+
+    def _arm_timer(self, now: float) -> None:
+        """A one-shot timer to the next adjustment, only while the scale is below 1."""
+        if self._scheduler is None or self._timer_armed or self._scale >= 1.0:
+            return
+        delay = max(0.0, self._last_adjust + self._config.adaptive_interval_s - now)
+        self._timer_armed = self._scheduler.call_later(delay, self._on_timer) is not None
+
     def _adapt(self) -> None:
         cfg = self._config
         if not cfg.adaptive:
             return
         now = self._clock.monotonic()
         if now - self._last_adjust < cfg.adaptive_interval_s:
+            self._arm_timer(now)
             return
         self._last_adjust = now
         load = self._queue.load()
@@ -148,6 +189,7 @@ class Sampler:
         self._last_load = load
         if self._scale != old:
             log.info("sampling_scale_changed", scale=round(self._scale, 4), queue_load=load)
+        self._arm_timer(now)
 
 
 class _SamplerCollector(Collector):

@@ -33,7 +33,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from taxmeter.errors import ShedError
 from taxmeter.shadow.config import EndpointConfig, ShadowConfig
 from taxmeter.shadow.endpoint import ModelEndpoint, request_model
-from taxmeter.shadow.metrics import ShadowMetrics
+from taxmeter.shadow.metrics import ShadowMetrics, finish_reason_label
 from taxmeter.shadow.prompt import judge_prompt
 from taxmeter.shadow.tokens import TokenCounter
 from taxmeter.telemetry.ledger import Ledger
@@ -432,7 +432,9 @@ class ShadowDispatcher:
             span.set_attribute("taxmeter.in_flight_peak", call.peak)
             span.set_attribute("taxmeter.outcome", result.outcome.value)
             if result.finish_reason is not None:
-                span.set_attribute("gen_ai.response.finish_reasons", [result.finish_reason])
+                # the endpoint's string, bounded like the metric label (never raw model output)
+                span.set_attribute("gen_ai.response.finish_reasons",
+                                   [finish_reason_label(result.finish_reason)])
             if result.prompt_tokens is not None:
                 span.set_attribute("gen_ai.usage.input_tokens", result.prompt_tokens)
             if result.completion_tokens is not None:

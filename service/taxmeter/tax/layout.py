@@ -13,7 +13,7 @@ import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
-from taxmeter.tax.sketch import LinearLayout, LogLayout, SignedLogLayout
+from taxmeter.tax.sketch import LogLayout, SignedLogLayout
 
 ARMS = ("guarded", "unguarded")
 
@@ -108,7 +108,8 @@ class Layout:
     ) -> None:
         self.lat = LogLayout()
         self.delta = SignedLogLayout()
-        self.noise_lin = LinearLayout(20)
+        # |Δq| in [0, 1]: log buckets from 0.001 (below it: reported as 0, see sketch.py).
+        self.noise_lin = LogLayout(lo=1e-3, hi=1.0, ratio=1.2)
         self._next = 0
         self.f = Scalars(*self._take_n(_count_fields(Scalars)))
         self.arm: dict[str, ArmFields] = {

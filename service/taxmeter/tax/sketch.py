@@ -8,6 +8,10 @@ geometrically (log layouts) or linearly (linear layout) inside the bucket.
 Accuracy: a log layout with ratio γ places every value within a factor γ of its bucket's
 bounds; the interpolated quantile is exact at bucket edges and typically within ±γ/2 of
 the true quantile in relative terms (±10 % at the default γ = 1.2).
+
+The first bucket of a log layout, [0, lo), has no inner shape: a quantile that falls there is
+reported as 0 ("below the resolution lo"), never interpolated (interpolating would invent a
+value up to ``lo`` where every observation may be 0).
 """
 
 from __future__ import annotations
@@ -52,7 +56,7 @@ class LogLayout:
         frac = (rank - before) / float(counts[i]) if counts[i] > 0 else 0.5
         frac = min(max(frac, 0.0), 1.0)
         if i == 0:
-            return self.lo * frac
+            return 0.0  # below the resolution: nothing to interpolate inside [0, lo)
         if i == self.size - 1:
             return float(self.edges[-1])
         low = float(self.edges[i - 1])

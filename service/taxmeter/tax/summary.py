@@ -110,6 +110,11 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b
 
 
+def _at_most_one(value: float | None) -> float | None:
+    """|Δq| is at most 1; the log layout's overflow bucket edge lies just above it."""
+    return None if value is None else min(value, 1.0)
+
+
 def summarize_window(
     layout: Layout,
     window: str,
@@ -208,7 +213,8 @@ def summarize_window(
             flip_ci=wilson(flips, n, alpha),
             abs_delta_mean={h: proportion(float(t[i]), n) for h, i in nf.abs_sum.items()},
             abs_delta_p90={
-                h: layout.noise_lin.quantile(t[sl], 0.9) for h, sl in nf.abs_hist.items()
+                h: _at_most_one(layout.noise_lin.quantile(t[sl], 0.9))
+                for h, sl in nf.abs_hist.items()
             },
         )
     return WindowSummary(

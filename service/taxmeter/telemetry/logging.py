@@ -25,6 +25,24 @@ def _drop_content(
     return event_dict
 
 
+class _WithholdRequestData(logging.Filter):
+    """aiohttp's server logger quotes the raw bytes of a request it cannot parse (``Data after
+    `Connection: close```, a bad chunk...) in the exception it logs, and those bytes may be
+    production text: keep the event and the exception's kind, drop the exception's text and
+    traceback. Found by the HTTP sink fuzzing (docs/security.md)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            text += f" ({type(record.exc_info[1]).__name__}; request data withheld)"
+        record.msg, record.args = text, ()
+        record.exc_info, record.exc_text = None, None
+        return True
+
+
+_WITHHELD_LOGGERS = ("aiohttp.server", "aiohttp.web")
+
+
 def configure_logging(level: str = "info", fmt: str = "json", *, log_prompts: bool = False) -> None:
     """Configure structlog (process-wide; call once, at startup)."""
     numeric = logging.getLevelNamesMapping()[level.upper()]
@@ -48,3 +66,8 @@ def configure_logging(level: str = "info", fmt: str = "json", *, log_prompts: bo
     )
     # grpc and aiohttp log through the standard library.
     logging.basicConfig(level=max(numeric, logging.WARNING), stream=sys.stderr)
+    if not log_prompts:
+        for name in _WITHHELD_LOGGERS:
+            logger = logging.getLogger(name)
+            if not any(isinstance(f, _WithholdRequestData) for f in logger.filters):
+                logger.addFilter(_WithholdRequestData())

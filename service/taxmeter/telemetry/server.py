@@ -21,7 +21,15 @@ class MetricsServer:
         self._thread: threading.Thread | None = None
 
     def start(self) -> int:
-        server, thread = start_http_server(self._port, addr=self._host, registry=self._registry)
+        try:
+            server, thread = start_http_server(
+                self._port, addr=self._host, registry=self._registry
+            )
+        except OSError as exc:
+            raise OSError(
+                exc.errno, f"cannot bind the metrics endpoint on {self._host}:{self._port} "
+                f"(telemetry.metrics_port: {exc.strerror or exc})"
+            ) from exc
         self._server, self._thread = server, thread
         return int(server.server_port)
 

@@ -243,6 +243,17 @@ def decode_response(
             )
         shape = tuple(int(d) for d in tensor.shape)
         dtype = np.dtype(dtype_name).newbyteorder("<")
+        # found by fuzzing (both escaped as a ValueError): a negative dimension, a raw buffer
+        # that is not a whole number of elements
+        if any(d < 0 for d in shape):
+            raise JudgeInferenceError(
+                f"judge {judge!r}: output {tensor.name!r} has shape {list(shape)}"
+            )
+        if raw and len(raw[i]) % dtype.itemsize:
+            raise JudgeInferenceError(
+                f"judge {judge!r}: output {tensor.name!r} has {len(raw[i])} bytes, "
+                f"not a multiple of {dtype.itemsize} ({tensor.datatype})"
+            )
         flat = np.frombuffer(raw[i], dtype=dtype) if raw else typed_contents(tensor, dtype)
         if flat.size != int(np.prod(shape)):
             raise JudgeInferenceError(
