@@ -32,6 +32,7 @@ from taxmeter.shadow.config import ShadowConfig
 from taxmeter.shadow.endpoint import OpenAIEndpoint
 from taxmeter.shadow.tokens import TokenizerCounter
 from taxmeter.tax import TaxAggregator, TaxConfig
+from taxmeter.tax.collector import TaxCollector
 from taxmeter.types import (
     Arm,
     ArmOutcome,
@@ -99,7 +100,8 @@ class AggregatingSink(RecordingSink):
     def __init__(self) -> None:
         super().__init__()
         self.registry = CollectorRegistry()
-        self.aggregator = TaxAggregator(TaxConfig(), self.registry, clock=SystemClock())
+        self.aggregator = TaxAggregator(TaxConfig(), clock=SystemClock())
+        self.registry.register(TaxCollector(self.aggregator))
 
     async def accept(self, pair: ShadowPair) -> None:
         await super().accept(pair)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 from taxmeter.tax import TaxAggregator, TaxConfig
+from taxmeter.tax.collector import TaxCollector
 from taxmeter.types import Arm, ArmOutcome, ArmResult, HeadScore, ScoredPair, ShadowPair
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -93,7 +94,8 @@ def _scored(tokens: tuple[int, int], sources: tuple[str | None, str | None],
 
 def test_token_overhead_adds_one_source_per_pair_and_says_what_ratios_rest_on() -> None:
     reg = CollectorRegistry()
-    agg = TaxAggregator(TaxConfig(), reg, clock=_Clock())
+    agg = TaxAggregator(TaxConfig(), clock=_Clock())
+    reg.register(TaxCollector(agg))
     agg.observe(_scored((20, 10), ("server", "server")))
     agg.observe(_scored((30, 10), ("tokenizer", "tokenizer")))
     agg.observe(_scored((500, 1), ("server", "tokenizer")))  # mixed: never added

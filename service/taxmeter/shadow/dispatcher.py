@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
@@ -34,6 +34,7 @@ from taxmeter.errors import ShedError
 from taxmeter.shadow.config import EndpointConfig, ShadowConfig
 from taxmeter.shadow.endpoint import ModelEndpoint, request_model
 from taxmeter.shadow.metrics import ShadowMetrics, finish_reason_label
+from taxmeter.shadow.pair_parts import AnswerTokens, ArmLoad, production_result
 from taxmeter.shadow.prompt import judge_prompt
 from taxmeter.shadow.tokens import TokenCounter
 from taxmeter.telemetry.ledger import Ledger
@@ -51,7 +52,6 @@ from taxmeter.types import (
 log = structlog.get_logger("taxmeter.shadow")
 
 SHUTDOWN = "shutdown"
-_INLINE_COUNT_CHARS = 8192
 """Answers longer than this are counted by the tokenizer in a thread."""
 
 
@@ -73,29 +73,6 @@ class _Job:
     request: MirrorRequest
     enqueued_at: float
     finished: bool = False
-
-
-@dataclass(slots=True, eq=False)
-class _CallLoad:
-    """One call in flight: the most calls its arm had in flight while it ran (itself included)."""
-
-    peak: int
-
-
-@dataclass(slots=True, eq=False)
-class _ArmLoad:
-    """taxmeter's own calls in flight to one arm."""
-
-    slots: asyncio.Semaphore
-    active: set[_CallLoad] = field(default_factory=set)
-
-    def begin(self) -> _CallLoad:
-        n = len(self.active) + 1
-        for call in self.active:
-            call.peak = max(call.peak, n)
-        call = _CallLoad(n)
-        self.active.add(call)
-        return call
 
 
 class ShadowDispatcher:
@@ -125,9 +102,9 @@ class ShadowDispatcher:
         self._tracer = tracer
         self._clock = clock
         self._rng = rng if rng is not None else random.Random()
-        self._tokens = token_counter
+        self._answer_tokens = AnswerTokens(token_counter)
         self._load = {
-            arm: _ArmLoad(asyncio.Semaphore(cfg.max_in_flight or config.concurrency))
+            arm: ArmLoad(asyncio.Semaphore(cfg.max_in_flight or config.concurrency))
             for arm, cfg in self._arm_config.items()
         }
         for arm in Arm:
@@ -271,7 +248,7 @@ class ShadowDispatcher:
                 async with self._load[repeat_arm].slots:
                     repeat, _ = await self._call(repeat_arm, request, True)
             if reused is not None:
-                by_arm[reused] = self._production_result(request, reused)
+                by_arm[reused] = production_result(request, reused)
                 self._metrics.observe(route, by_arm[reused])
 
             incomplete = [r for r in by_arm.values() if not r.answered]
@@ -287,7 +264,7 @@ class ShadowDispatcher:
                 span.set_attribute("taxmeter.shed_reason", "finish_length")
                 self._finish(job, JobOutcome.SHED, shed_reason="finish_length")
                 return
-            await self._same_token_source(by_arm)
+            await self._answer_tokens.same_source(by_arm)
             excluded: str | None = None
             if reused is not None:
                 self._metrics.latency_excluded.labels(route, "production_reused").inc()
@@ -320,40 +297,6 @@ class ShadowDispatcher:
                 return
             self._finish(job, JobOutcome.COMPLETED)
 
-    async def _same_token_source(self, by_arm: dict[Arm, ArmResult]) -> None:
-        """Give both answers of a pair token counts from one source: when one arm's count is
-        the server's and the other's the tokenizer's, count both with the tokenizer."""
-        if self._tokens is None:
-            return
-        sources = {r.tokens_source for r in by_arm.values()}
-        if sources != {"server", "tokenizer"}:
-            return
-        for arm, r in by_arm.items():
-            if r.tokens_source == "server":
-                by_arm[arm] = replace(
-                    r, completion_tokens=await self._count(r.text), tokens_source="tokenizer"
-                )
-
-    async def _counted(self, result: ArmResult) -> ArmResult:
-        """An answer without the server's token count, counted with the tokenizer (long texts
-        in a thread: the event loop keeps serving)."""
-        if (
-            self._tokens is None
-            or not result.answered
-            or result.completion_tokens is not None
-            or not result.text
-        ):
-            return result
-        return replace(
-            result, completion_tokens=await self._count(result.text), tokens_source="tokenizer"
-        )
-
-    async def _count(self, text: str) -> int:
-        assert self._tokens is not None
-        if len(text) > _INLINE_COUNT_CHARS:
-            return await asyncio.to_thread(self._tokens.count, text)
-        return self._tokens.count(text)
-
     def _reused_arm(self, request: MirrorRequest) -> Arm | None:
         production = request.production
         if production is None or self._config.production_arm == "none":
@@ -369,24 +312,6 @@ class ShadowDispatcher:
         if arm is reused:
             arm = Arm.UNGUARDED if arm is Arm.GUARDED else Arm.GUARDED
         return arm
-
-    @staticmethod
-    def _production_result(request: MirrorRequest, arm: Arm) -> ArmResult:
-        p = request.production
-        assert p is not None
-        blocked = p.finish_reason == "content_filter"
-        return ArmResult(
-            arm=arm,
-            outcome=ArmOutcome.GUARD_BLOCK if blocked else ArmOutcome.OK,
-            text=p.text,
-            finish_reason=p.finish_reason,
-            latency_s=p.latency_s,
-            ttft_s=p.ttft_s,
-            prompt_tokens=p.prompt_tokens,
-            completion_tokens=p.completion_tokens,
-            reused_production=True,
-            tokens_source="server" if p.completion_tokens is not None else None,
-        )
 
     async def _call(
         self, arm: Arm, request: MirrorRequest, is_repeat: bool
@@ -428,7 +353,7 @@ class ShadowDispatcher:
                 gauge.set(len(load.active))
             if result.arm is not arm:  # a misbehaving endpoint must not corrupt the pair
                 result = replace(result, arm=arm)
-            result = await self._counted(result)
+            result = await self._answer_tokens.counted(result)
             span.set_attribute("taxmeter.in_flight_peak", call.peak)
             span.set_attribute("taxmeter.outcome", result.outcome.value)
             if result.finish_reason is not None:
