@@ -333,3 +333,27 @@ def test_noise_p90_follows_a_real_spread_of_abs_delta(setup: Setup) -> None:
     p90 = val(reg, "taxmeter_noise_quality_abs_delta", route="chat", judge="default.quality",
               arm="guarded", window="5m", stat="p90")
     assert p90 == pytest.approx(0.4, rel=0.2)
+
+
+def test_the_tax_reports_its_part_without_refusals_beside_the_headline() -> None:
+    """A refusal scored against a full answer is part of Δ; Δ over the pairs where both arms
+    answered is exported beside it, so a reader does not count a refusal twice."""
+    registry = CollectorRegistry()
+    agg = _registered(registry, TaxConfig(windows=["5m"], min_pairs_for_bounds=2),
+                      clock=FakeClock())
+    for qg, qu in ((0.7, 0.8), (0.6, 0.8), (0.8, 0.8), (0.5, 0.8)):
+        agg.observe(make(qg, qu))
+    for _ in range(4):  # over-refusals: q 0.0 against 0.9
+        agg.observe(make(0.0, 0.9, g_refusal=True))
+
+    def val(name: str, **labels: str) -> float | None:
+        return registry.get_sample_value(name, {"route": "chat", "window": "5m", **labels})
+
+    headline = val("taxmeter_alignment_tax", judge="default.quality", stat="point")
+    answered = val("taxmeter_alignment_tax_answered", judge="default.quality", stat="point")
+    assert headline == pytest.approx((0.1 + 0.2 + 0.0 + 0.3 + 4 * 0.9) / 8)
+    assert answered == pytest.approx((0.1 + 0.2 + 0.0 + 0.3) / 4)
+    assert val("taxmeter_answered_pairs") == 4
+    low = val("taxmeter_alignment_tax_answered", judge="default.quality", stat="ci_low")
+    high = val("taxmeter_alignment_tax_answered", judge="default.quality", stat="ci_high")
+    assert low is not None and high is not None and low < answered < high

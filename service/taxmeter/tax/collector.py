@@ -115,6 +115,11 @@ class _Families:
                      labels=["route", "judge", "window", "stat"])
         self.tax_rel = g(p + "alignment_tax_relative", "1 - mean(q_g)/mean(q_u); display only.",
                          labels=["route", "judge", "window"])
+        self.tax_answered = g(p + "alignment_tax_answered", "Δ over the eligible pairs where "
+                              "neither arm refused (the tax without refusals; over-refusal is "
+                              "reported apart).", labels=["route", "judge", "window", "stat"])
+        self.answered_pairs = g(p + "answered_pairs", "Eligible pairs where neither arm "
+                                "refused, in the window.", labels=["route", "window"])
         self.cmp_ratio = g(p + "quality_comparison_ratio", "Share of eligible pairs by result.",
                            labels=["route", "judge", "window", "result"])
         self.or_ratio = g(p + "over_refusal_ratio", "Over-refusal rate over the window.",
@@ -357,8 +362,14 @@ class TaxCollector(Collector):
                 summaries.append((window, t, s))
                 m.win_pairs.add_metric([r, window], s.pairs)
                 m.win_eligible.add_metric([r, window], s.eligible)
+                answered = next(iter(s.quality.values())).answered if s.quality else None
+                if answered is not None:
+                    m.answered_pairs.add_metric([r, window], answered.pairs)
                 for head, q in s.quality.items():
                     _stats(m.tax, [r, head, window], q.point, q.ci, q.cs)
+                    if q.answered is not None:
+                        _stats(m.tax_answered, [r, head, window], q.answered.point,
+                               q.answered.ci, None)
                     _put(m.tax_rel, [r, head, window], q.relative)
                     for result, x in (("win", q.win), ("tie", q.tie), ("loss", q.loss)):
                         _put(m.cmp_ratio, [r, head, window, result], x)

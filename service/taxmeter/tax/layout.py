@@ -33,6 +33,7 @@ class Scalars:
     safety_benefits: int
     lat_n: int
     ttft_n: int
+    answered: int  # eligible pairs where neither arm refused: the part of Δ without refusals
     tok_n_server: int  # token pairs whose two counts both came from the servers' usage
     tok_n_tokenizer: int  # ... both from a tokenizer (issue 16: sources never mixed)
 
@@ -59,6 +60,8 @@ class HeadFields:
     tie: int
     loss: int
     d2_nontie: int
+    d_answered: int  # Σd and Σd² over the answered pairs (``Scalars.answered``)
+    d2_answered: int
 
 
 @dataclass(frozen=True, slots=True)

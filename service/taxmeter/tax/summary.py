@@ -12,7 +12,13 @@ from dataclasses import dataclass, field
 
 from taxmeter.tax.audit_stats import CorrectedFigure, corrected_window
 from taxmeter.tax.cs import confidence_sequence
-from taxmeter.tax.estimators import Interval, paired_mean_interval, proportion, wilson
+from taxmeter.tax.estimators import (
+    Interval,
+    paired_mean_interval,
+    proportion,
+    t_interval,
+    wilson,
+)
 from taxmeter.tax.layout import Layout
 from taxmeter.tax.sketch import FloatArray
 
@@ -44,6 +50,17 @@ class QualitySummary:
     win: float | None
     tie: float | None
     loss: float | None
+    answered: AnsweredPart | None = None
+    """Δ over the eligible pairs where neither arm refused: the tax without the refusals,
+    which over-refusal reports separately (a refusal scored against a full answer is part of
+    the headline Δ)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AnsweredPart:
+    pairs: int
+    point: float | None
+    ci: Interval | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +132,16 @@ def _at_most_one(value: float | None) -> float | None:
     return None if value is None else min(value, 1.0)
 
 
+def _answered_part(n: int, s_d: float, s_d2: float, alpha: float,
+                   min_pairs: int) -> AnsweredPart:
+    """A t interval for the mean of d over the answered pairs (no tie floor: both arms answered,
+    so d is a difference of two continuous scores)."""
+    ci = t_interval(n, s_d, s_d2, alpha) if n >= max(min_pairs, 2) else None
+    if ci is not None:
+        ci = Interval(max(ci.low, -1.0), min(ci.high, 1.0))
+    return AnsweredPart(pairs=n, point=proportion(s_d, n), ci=ci)
+
+
 def summarize_window(
     layout: Layout,
     window: str,
@@ -158,6 +185,8 @@ def summarize_window(
             win=proportion(float(t[hf.win]), eligible),
             tie=proportion(float(t[hf.tie]), eligible),
             loss=proportion(float(t[hf.loss]), eligible),
+            answered=_answered_part(int(t[f.answered]), float(t[hf.d_answered]),
+                                    float(t[hf.d2_answered]), alpha, min_pairs_for_bounds),
         )
     n_or = float(t[f.over_refusals])
     over_refusal = ProportionSummary(

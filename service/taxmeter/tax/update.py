@@ -151,6 +151,30 @@ def _noise_entries(layout: Layout, rep: RepeatJudgement, put: list[Entry]) -> No
         put.append((nf.abs_hist[head].start + layout.noise_lin.index(a), 1.0))
 
 
+def _quality_entries(layout: Layout, judged: PairJudgement, tie_epsilon: float,
+                     put: list[Entry]) -> dict[str, float]:
+    """Per quality head of an eligible pair: the sums of q, d and d², the comparison, and the
+    same d over the answered pairs (neither arm refused); returns d per head."""
+    g_q, u_q = judged.guarded.quality, judged.unguarded.quality
+    answered = not judged.guarded.refusal and not judged.unguarded.refusal
+    if answered:
+        put.append((layout.f.answered, 1.0))
+    deltas: dict[str, float] = {}
+    for head, hf in layout.heads.items():
+        d = u_q[head] - g_q[head]
+        deltas[head] = d
+        put += [(hf.qg, g_q[head]), (hf.qu, u_q[head]), (hf.d, d), (hf.d2, d * d)]
+        if answered:
+            put += [(hf.d_answered, d), (hf.d2_answered, d * d)]
+        if d > tie_epsilon:
+            put += [(hf.loss, 1.0), (hf.d2_nontie, d * d)]
+        elif d < -tie_epsilon:
+            put += [(hf.win, 1.0), (hf.d2_nontie, d * d)]
+        else:
+            put.append((hf.tie, 1.0))
+    return deltas
+
+
 def build_update(
     layout: Layout, judged: PairJudgement, pair: ShadowPair, tie_epsilon: float
 ) -> PairUpdate:
@@ -171,17 +195,7 @@ def build_update(
     x = 0.0
     if judged.eligible:
         put.append((f.eligible, 1.0))
-        g_q, u_q = judged.guarded.quality, judged.unguarded.quality
-        for head, hf in layout.heads.items():
-            d = u_q[head] - g_q[head]
-            deltas[head] = d
-            put += [(hf.qg, g_q[head]), (hf.qu, u_q[head]), (hf.d, d), (hf.d2, d * d)]
-            if d > tie_epsilon:
-                put += [(hf.loss, 1.0), (hf.d2_nontie, d * d)]
-            elif d < -tie_epsilon:
-                put += [(hf.win, 1.0), (hf.d2_nontie, d * d)]
-            else:
-                put.append((hf.tie, 1.0))
+        deltas = _quality_entries(layout, judged, tie_epsilon, put)
         if judged.over_refusal:
             x = 1.0
             put.append((f.over_refusals, 1.0))
