@@ -104,7 +104,10 @@ def tax_panels() -> list[timeseries.Panel]:
         "Quality tax Δ per route (24h, fleet-wide, anytime-valid band)",
         "Mean over eligible pairs of d = q_unguarded − q_guarded (judge default.quality), with the "
         "confidence-sequence bounds the AlignmentTaxAboveThreshold alert uses, and the route's "
-        "threshold (dashed). The alert fires when cs_low stays above the threshold.",
+        "threshold (dashed). The alert fires when cs_low stays above the threshold. CAUTION: the "
+        "default quality head is weak (no helpfulness labels in its training data; see "
+        "docs/judges-default.md); trust Δ only with your own quality judge or an audit. Refused "
+        "pairs are part of Δ: the per-pod panel shows the part where both arms answered.",
         "percentunit",
         [
             (
@@ -143,13 +146,19 @@ def tax_panels() -> list[timeseries.Panel]:
     tradeoff = _dashed(_band(tradeoff, "/cs_(low|high)$/"), "/threshold$/")
     per_pod = _timeseries(
         "Per-pod windowed tax (diagnostics)",
-        "Each pod's own windowed estimate of Δ (point). Diagnostics only: alerts use the "
-        "fleet-wide bounds above.",
+        "Each pod's own windowed estimate of Δ (point), and Δ over the pairs where both arms "
+        "answered (the tax without refusals, which over-refusal reports apart). Diagnostics "
+        "only: alerts use the fleet-wide bounds above.",
         "percentunit",
         [
             (
                 f'taxmeter_alignment_tax{{{SEL}, judge="{QUALITY_JUDGE}", stat="point"}}',
                 "{{pod}} {{route}} {{window}}",
+            ),
+            (
+                f'taxmeter_alignment_tax_answered{{{SEL}, judge="{QUALITY_JUDGE}", '
+                'stat="point"}',
+                "{{pod}} {{route}} {{window}} both answered",
             ),
         ],
     )
