@@ -65,8 +65,12 @@ def test_attention_is_fused_only_after_the_rewrites() -> None:
     assert as_built.get_fused_operator_statistics()["Attention"] == 0
     rewritten = onnx.ModelProto.FromString(plain.SerializeToString())
     assert canonicalise_for_fusion(rewritten) == {"mask": 2, "scale": 4}  # 2 sides x 2 layers
-    _, fused, _ = fused_graph(plain)
+    opt, fused, rewrites = fused_graph(plain)
     assert fused["Attention"] == 4
+    # each side's Attention packs the same Q/K/V weights: one copy is kept
+    assert rewrites["shared_initializers"] >= 2
+    packed = [i for i in opt.graph.initializer if len(i.dims) == 2 and i.dims[1] == 3 * 32]
+    assert len(packed) == 2  # one per layer, not per layer and side
     assert fused["SkipLayerNormalization"] >= 8
     assert fused["BiasGelu"] == 4
 

@@ -60,6 +60,7 @@ __all__ = [
     "optimize_repository",
     "quantize_int8",
     "register",
+    "share_initializers",
 ]
 
 VARIANT_FILES: Mapping[str, str] = {
@@ -254,6 +255,31 @@ def _rewrite_scale(
     return True
 
 
+def share_initializers(model: onnx.ModelProto) -> int:
+    """Point every use of a byte-identical initializer at one copy; returns how many copies
+    were dropped. (The fusion packs Q, K and V weights per Attention node: a dual encoder's two
+    sides would otherwise carry two copies of the same packed weights.)"""
+    first: dict[tuple[int, tuple[int, ...], bytes], str] = {}
+    alias: dict[str, str] = {}
+    kept: list[onnx.TensorProto] = []
+    for init in model.graph.initializer:
+        key = (init.data_type, tuple(init.dims), numpy_helper.to_array(init).tobytes())
+        if key in first:
+            alias[init.name] = first[key]
+        else:
+            first[key] = init.name
+            kept.append(init)
+    if not alias:
+        return 0
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(kept)
+    for node in model.graph.node:
+        for i, name in enumerate(node.input):
+            if name in alias:
+                node.input[i] = alias[name]
+    return len(alias)
+
+
 def _attention_shape(model: onnx.ModelProto) -> tuple[int, int]:
     """(num_heads, hidden_size) from the first ``Reshape`` to ``[0, 0, heads, head_dim]``
     followed by a ``Transpose``; ``(0, 0)`` lets the optimizer find them itself."""
@@ -298,6 +324,7 @@ def fused_graph(model: onnx.ModelProto) -> tuple[onnx.ModelProto, dict[str, int]
         optimized = optimize_model(work, model_type="bert", num_heads=heads, hidden_size=hidden,
                                    optimization_options=options, opt_level=0, use_gpu=False)
     out: onnx.ModelProto = optimized.model
+    rewrites["shared_initializers"] = share_initializers(out)
     if not any(o.domain == "com.microsoft" for o in out.opset_import):
         out.opset_import.append(helper.make_opsetid("com.microsoft", 1))
     counts = {op: sum(1 for n in out.graph.node if n.op_type == op) for op in FUSED_OPS}
