@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from judges_fixtures import write_judge
 from prometheus_client import CollectorRegistry
 from taxmeter.cli import main as cli_main
 from taxmeter.judges.config import JudgeEngineConfig
@@ -33,8 +34,6 @@ from taxmeter.judgetools.optimize import (
     optimize_judge,
     optimize_repository,
 )
-
-from judges_fixtures import write_judge
 
 # MiniLM's vocabulary (the fixture tokenizer), a small encoder so the test stays quick
 SMALL = EncoderConfig(hidden_size=32, num_layers=2, num_heads=4, intermediate_size=64,
@@ -140,7 +139,7 @@ def test_a_missing_variant_file_stops_loading(tmp_path: Path) -> None:
     (d / "model.int8.onnx").unlink()
     config = JudgeEngineConfig(repository=tmp_path)
     with ThreadPoolExecutor(1) as pool, pytest.raises(JudgeLoadError,
-                                                      match="int8 variant .* does not exist"):
+                                                      match=r"int8 variant .* does not exist"):
         load_repository(tmp_path, config, backend_factory=onnx_backend_factory(config, pool))
 
 

@@ -7,12 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from judges_fixtures import default_manifest
 from pydantic import ValidationError
 from taxmeter.judges.config import JudgeEngineConfig
 from taxmeter.judges.manifest import JudgeManifest
 from taxmeter.judges.onnx_backend import choose_variant
-
-from judges_fixtures import default_manifest
 
 ALL = ("fp16", "opt", "opt_fp16", "int8")
 
