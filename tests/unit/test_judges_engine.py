@@ -282,9 +282,8 @@ async def test_identical_items_of_a_batch_are_encoded_once_and_each_gets_its_sco
 
 
 async def test_response_judges_deduplicate_on_the_answer_alone(tmp_path: Path) -> None:
-    from taxmeter.judges.tokenize import JudgeTokenizer, load_tokenizer
-
     from judges_fixtures import minilm_tokenizer_path
+    from taxmeter.judges.tokenize import JudgeTokenizer, load_tokenizer
 
     tok = load_tokenizer("t", minilm_tokenizer_path())
     response = JudgeTokenizer(tok, kind="response", max_length=16)
