@@ -48,7 +48,10 @@ def text_of(tokens: int, seed: int) -> str:
 
 
 def items_of(tokens: int, n: int) -> list[JudgeInput]:
-    return [JudgeInput(text_of(tokens, i), text_of(tokens, i + 7)) for i in range(n)]
+    # every item distinct (a leading number: one token), so the engine's per-batch
+    # deduplication of identical items does not flatter it against the raw loop
+    return [JudgeInput(f"{i} " + text_of(tokens - 1, i), text_of(tokens, i + 7))
+            for i in range(n)]
 
 
 def random_repository(tokenizer: Path | None) -> tuple[Path, str]:
