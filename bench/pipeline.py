@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import platform
@@ -43,7 +44,7 @@ from taxmeter.app import App  # noqa: E402
 from taxmeter.demo.config import demo_document_from_dict  # noqa: E402
 from taxmeter.demo.endpoints import SimulatedEndpoint  # noqa: E402
 from taxmeter.demo.run import deep_merge, default_document  # noqa: E402
-from taxmeter.demo.traffic import TrafficGenerator, TrafficPlan  # noqa: E402
+from taxmeter.demo.traffic import PlannedRequest, TrafficGenerator, TrafficPlan  # noqa: E402
 from taxmeter.judges.manifest import load_manifest  # noqa: E402
 from taxmeter.judges.tokenize import JudgeTokenizer, load_tokenizer  # noqa: E402
 from taxmeter.telemetry.logging import configure_logging  # noqa: E402
@@ -116,6 +117,16 @@ async def wait_done(app: App, sampled: int, timeout_s: float) -> float:
     raise SystemExit(f"not every sampled job ended within {timeout_s} s")
 
 
+class UniquePlan(TrafficPlan):
+    """The demo's request mix with a request number appended to each prompt: the demo draws
+    from a small prompt pool and its personas answer a prompt the same way every time, so
+    without this most items of a batch would be identical and deduplicated by the engine."""
+
+    def next(self) -> PlannedRequest:
+        planned = super().next()
+        return dataclasses.replace(planned, prompt=f"{planned.prompt} (request {planned.index})")
+
+
 async def prompt_sharing(g_url: str, u_url: str, plan: TrafficPlan, n: int,
                          tokenizer: JudgeTokenizer) -> tuple[float, float]:
     """Encoder tokens per pair: (prompt encoded per answer, prompt encoded once per pair)."""
@@ -167,7 +178,8 @@ async def run(args: argparse.Namespace) -> None:
         if manifest.input.kind == "dual":
             tok = JudgeTokenizer(load_tokenizer("bench", repo / name / manifest.tokenizer),
                                  kind="dual", max_length=manifest.input.max_length)
-            per_answer, once = await prompt_sharing(g_url, u_url, TrafficPlan(parsed.demo),
+            plan = TrafficPlan(parsed.demo) if args.demo_prompts else UniquePlan(parsed.demo)
+            per_answer, once = await prompt_sharing(g_url, u_url, plan,
                                                     args.share_sample, tok)
             print(f"prompt sharing ({args.share_sample} demo prompts, 2 answers each, "
                   f"max_length {manifest.input.max_length}): {per_answer:.1f} encoder tokens "
@@ -189,11 +201,16 @@ async def one_run(args: argparse.Namespace, repo: Path, g_url: str, u_url: str) 
         await app.engine.wait_ready(timeout_s=600)
         print(f"\n== variant {args.variant}: judges warm in {time.perf_counter() - t_load:.1f} s "
               f"(provider {app.judge_provider()})")
-        traffic = TrafficGenerator(f"127.0.0.1:{ports.grpc}", demo, max_in_flight=64)
+        traffic = TrafficGenerator(f"127.0.0.1:{ports.grpc}", demo,
+                                   max_in_flight=args.pairs + 1)
+        if not args.demo_prompts:
+            traffic._plan = UniquePlan(demo)  # a bench's liberty: the generator's own plan
         cpu0, t0 = time.process_time(), time.perf_counter()
         await traffic.run(count=args.pairs)
         sent_s = time.perf_counter() - t0
         stats = traffic.stats()
+        if stats.overrun or stats.errors:
+            print(f"traffic: {stats.overrun} sends skipped, {stats.errors} errors")
         t_end = await wait_done(app, stats.sampled, timeout_s=args.timeout)
         wall, cpu = t_end - t0, time.process_time() - cpu0
         await traffic.aclose()
@@ -251,6 +268,9 @@ def main() -> None:
     ap.add_argument("--share-sample", type=int, default=100,
                     help="demo prompts for the prompt-sharing token count")
     ap.add_argument("--timeout", type=float, default=900.0)
+    ap.add_argument("--demo-prompts", action="store_true",
+                    help="the demo's prompts as they are (repeats: the engine deduplicates "
+                         "identical items); default: each prompt made unique")
     asyncio.run(run(ap.parse_args()))
 
 
