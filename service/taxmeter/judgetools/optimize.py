@@ -388,8 +388,10 @@ def fp16_encoder(opt: onnx.ModelProto) -> onnx.ModelProto:
 
 def quantize_int8(source: Path, dest: Path) -> None:
     """``dest`` = dynamic int8 quantization of ``source``'s encoder (``MatMul`` and
-    ``Attention`` weights; per-tensor, signed weights, activations quantized per batch at run
-    time). The embedding tables and every node after the encoder stay float32."""
+    ``Attention`` weights, signed, one scale per output channel; activations quantized per
+    batch at run time). The embedding tables and every node after the encoder stay float32.
+    Per-channel scales: on the default judge, per-tensor ones gave embeddings at cosine 0.91
+    of fp32, per-channel 0.98, at the same speed."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     model = onnx.load(str(source))
@@ -400,7 +402,7 @@ def quantize_int8(source: Path, dest: Path) -> None:
         named = Path(tmp) / "named.onnx"
         onnx.save(model, str(named))
         with _quiet_optimizer():
-            quantize_dynamic(named, dest, weight_type=QuantType.QInt8,
+            quantize_dynamic(named, dest, weight_type=QuantType.QInt8, per_channel=True,
                              op_types_to_quantize=["MatMul", "Attention"],
                              nodes_to_exclude=exclude,
                              extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
