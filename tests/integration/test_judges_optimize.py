@@ -17,6 +17,7 @@ from taxmeter.judges.config import JudgeEngineConfig
 from taxmeter.judges.engine import JudgeEngine
 from taxmeter.judges.manifest import load_manifest
 from taxmeter.judges.repository import load_repository, onnx_backend_factory
+from taxmeter.judgetools.fusion import canonicalise_for_fusion, fused_graph
 from taxmeter.judgetools.graph import (
     DenseLayer,
     EncoderConfig,
@@ -29,8 +30,6 @@ from taxmeter.judgetools.optimize import (
     OPT_MIN_COSINE,
     PARITY_TEXTS,
     OptimizeError,
-    canonicalise_for_fusion,
-    fused_graph,
     optimize_judge,
     optimize_repository,
 )

@@ -51,6 +51,7 @@ from taxmeter.judges.batcher import BatcherStatistics, DynamicBatcher
 from taxmeter.judges.config import JudgeEngineConfig
 from taxmeter.judges.metrics import JudgeMetrics
 from taxmeter.judges.repository import LoadedJudge, load_repository
+from taxmeter.judges.rows import first_of_each, head_rows
 from taxmeter.resilience import Backoff
 from taxmeter.types import Clock, HeadKey, HeadScore, JudgeInput, JudgeScores, SystemClock
 
@@ -377,18 +378,17 @@ class JudgeEngine:
         async def run(items: Sequence[JudgeInput]) -> list[dict[HeadKey, HeadScore]]:
             t0 = time.perf_counter()
             # an item identical (as the judge sees it) to an earlier one of the batch is not
-            # encoded again: e.g. a repeat that answered word for word, or a canned refusal
-            # to a repeated prompt
+            # encoded again (both arms answered word for word, a canned refusal, a repeat)
             first: dict[str | tuple[str, str], int] = {}
             where = [first.setdefault(key_of(it), len(first)) for it in items]
-            unique = items if len(first) == len(items) else _firsts(items, where, len(first))
+            unique = items if len(first) == len(items) else first_of_each(items, where, len(first))
             if infer_sync is not None:  # in-process: one trip to the pool per batch
                 outputs = await loop.run_in_executor(self._executor, tokenize_and_run, unique)
             else:
                 feeds = await loop.run_in_executor(self._executor, feeds_of, unique)
                 outputs = await backend.infer(feeds)
             columns = [(key, h.scores(outputs[h.output]), h.threshold) for key, h in heads]
-            rows = _rows(columns, len(unique))
+            rows = head_rows(columns, len(unique))
             inference.labels(judge=judge.name, provider=judge.backend.provider).observe(
                 time.perf_counter() - t0
             )
@@ -398,29 +398,3 @@ class JudgeEngine:
             return [rows[j] for j in where]  # shared dicts: score() copies them into its own
 
         return run
-
-
-def _firsts(items: Sequence[JudgeInput], where: Sequence[int], n: int) -> list[JudgeInput]:
-    """The first item of each distinct key, in order of first appearance."""
-    unique: list[JudgeInput] = []
-    for item, j in zip(items, where, strict=True):
-        if j == len(unique):
-            unique.append(item)
-    assert len(unique) == n
-    return unique
-
-
-def _rows(
-    columns: Sequence[tuple[HeadKey, np.ndarray, float]], n: int
-) -> list[dict[HeadKey, HeadScore]]:
-    """Per-item head scores: thresholds and conversions once per head (NumPy), then one
-    ``HeadScore`` per item and head."""
-    keys: list[HeadKey] = []
-    per_head: list[list[HeadScore]] = []
-    for key, values, threshold in columns:
-        if values.shape[0] != n:
-            raise JudgeInferenceError(f"head {key} returned {values.shape[0]} scores for {n} items")
-        keys.append(key)
-        decisions = (values >= threshold).tolist()
-        per_head.append(list(map(HeadScore, values.tolist(), decisions)))
-    return [dict(zip(keys, row, strict=True)) for row in zip(*per_head, strict=True)]
