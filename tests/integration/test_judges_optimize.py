@@ -168,3 +168,68 @@ def test_a_half_precision_model_is_refused(tmp_path: Path) -> None:
     write_judge(tmp_path, "default", model=half)
     with pytest.raises(OptimizeError, match="not an fp32 graph"):
         optimize_repository(tmp_path)
+
+
+@pytest.mark.slow
+def test_minilm_shaped_graph_fuses_every_layer_and_keeps_its_outputs() -> None:
+    """The default judge's shape (6 layers, hidden 384, 12 heads), random weights: every
+    attention of both sides fuses, and the fused graph's logits and embeddings match."""
+    import onnxruntime as ort
+
+    cfg = EncoderConfig()
+    rng = np.random.default_rng(5)
+    heads = [DenseLayer((rng.standard_normal((feature_dim(cfg.hidden_size), 3)) * 0.05)
+                        .astype(np.float32), np.zeros(3, np.float32))]
+    plain = build_judge_graph(random_encoder_weights(cfg, seed=5), heads)
+    opt, fused, _ = fused_graph(plain)
+    assert fused["Attention"] == 12
+    assert fused["BiasGelu"] == 12
+    lengths = [5, 17, 40, 3]
+    ids = np.zeros((4, 40), np.int64)
+    mask = np.zeros_like(ids)
+    for i, n in enumerate(lengths):
+        ids[i, :n] = rng.integers(1000, 30000, n)
+        mask[i, :n] = 1
+    feeds = {f"{side}_{name}": value for side in ("prompt", "response")
+             for name, value in (("input_ids", ids), ("attention_mask", mask),
+                                 ("token_type_ids", np.zeros_like(ids)))}
+    feeds["response_input_ids"] = np.roll(ids, 1, axis=0)
+    feeds["response_attention_mask"] = np.roll(mask, 1, axis=0)
+    outs = []
+    for model in (plain, opt):
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = 1
+        sess = ort.InferenceSession(model.SerializeToString(), so,
+                                    providers=["CPUExecutionProvider"])
+        outs.append(dict(zip(["logits", "embedding"], sess.run(["logits", "embedding"], feeds),
+                             strict=True)))
+    assert np.max(np.abs(outs[0]["logits"] - outs[1]["logits"])) < OPT_MAX_ABS
+    a, b = outs[0]["embedding"], outs[1]["embedding"]
+    cos = np.sum(a * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    assert float(cos.min()) >= OPT_MIN_COSINE
+
+
+async def test_a_cuda_request_that_lands_on_the_cpu_runs_the_cpus_variant(
+    optimised: tuple[Path, object], tmp_path: Path,
+) -> None:
+    import shutil
+
+    import yaml
+
+    d, _ = optimised
+    copy = tmp_path / "repo" / "default"
+    shutil.copytree(d, copy)
+    raw = yaml.safe_load((copy / "manifest.yaml").read_text(encoding="utf-8"))
+    raw["provider_variants"] = {"cpu": "opt", "cuda": "opt_fp16"}
+    (copy / "manifest.yaml").write_text(yaml.safe_dump(raw), encoding="utf-8")
+    (copy / "model.opt.fp16.onnx").write_bytes(b"not a model: loading it here would fail")
+    config = JudgeEngineConfig(repository=copy.parent, providers=["cuda", "cpu"])
+    with ThreadPoolExecutor(1) as pool:
+        [judge] = load_repository(copy.parent, config,
+                                  backend_factory=onnx_backend_factory(config, pool))
+        await judge.start()
+        if judge.backend.provider == "cuda":  # pragma: no cover - GPU machine
+            pytest.skip("CUDA is actually available here")
+        assert getattr(judge.backend, "variant", None) == "opt"
+        assert getattr(judge.backend, "precision", None) == "fp32"
+        await judge.backend.aclose()
