@@ -233,3 +233,18 @@ async def test_a_cuda_request_that_lands_on_the_cpu_runs_the_cpus_variant(
         assert getattr(judge.backend, "variant", None) == "opt"
         assert getattr(judge.backend, "precision", None) == "fp32"
         await judge.backend.aclose()
+
+
+@pytest.mark.parametrize("family", ["bert", "roberta", "distilbert"])
+def test_imported_classifiers_fuse_and_keep_their_scores(tmp_path: Path, family: str) -> None:
+    """``taxmeter judges import`` graphs (response judges) go through the same steps."""
+    from hf_fixtures import write_checkpoint
+    from taxmeter.judgetools.hf_import import ImportOptions, import_checkpoint
+
+    write_checkpoint(tmp_path / "hf", family)
+    import_checkpoint(tmp_path / "hf", tmp_path / "repo", ImportOptions(name="j"))
+    report = optimize_judge(tmp_path / "repo" / "j", fp16=False)
+    assert report.fused["Attention"] == 2  # the tiny checkpoints have 2 layers
+    assert report.parity["opt"].max_abs <= OPT_MAX_ABS
+    assert report.parity["opt"].flipped == 0
+    assert report.parity["int8"].decisions == len(PARITY_TEXTS)

@@ -28,9 +28,11 @@ __all__ = [
 ]
 
 FUSED_OPS = ("Attention", "MultiHeadAttention", "SkipLayerNormalization", "BiasGelu",
-             "FastGelu", "Gelu", "EmbedLayerNormalization", "LayerNormalization")
-"""Fused transformer ops (and LayerNormalization, which ends the encoder's embedding block):
-the encoder is everything up to the last of them."""
+             "FastGelu", "Gelu", "EmbedLayerNormalization")
+"""The fused transformer ops the optimizer writes (counted in the report)."""
+_ENCODER_OPS = (*FUSED_OPS, "LayerNormalization")
+"""The encoder is everything up to the last of these (LayerNormalization: an embedding block
+or a final norm the optimizer left alone)."""
 
 
 def _const(inits: Mapping[str, onnx.TensorProto], name: str) -> np.ndarray | None:
@@ -219,7 +221,7 @@ def encoder_nodes(model: onnx.ModelProto) -> set[str]:
     which a fused op can be reached, and the fused ops themselves."""
     graph = model.graph
     producer = {o: n for n in graph.node for o in n.output}
-    todo = [n for n in graph.node if n.op_type in FUSED_OPS]
+    todo = [n for n in graph.node if n.op_type in _ENCODER_OPS]
     seen: set[str] = set()
     while todo:
         node = todo.pop()
