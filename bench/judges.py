@@ -7,6 +7,8 @@
    ``max_batch_size=16`` against ``max_batch_size=1`` (target >= 1.2x on a 2-core CPU).
 3. items/s at 64 and 128 tokens per sequence (an item is a prompt and a response: two
    encoded sequences for the dual-encoder default judge).
+4. the engine's own work per item: the engine with an instant backend (zeros at once) against
+   the tokeniser alone; what is left is batching, dedup and head mapping per item.
 
 Model: the real default judge (``taxmeter.judgetools.ensure_default_repository``) unless
 ``--random`` is given or it cannot be built; then a MiniLM-L6-shaped random-weight graph
@@ -48,7 +50,10 @@ def text_of(tokens: int, seed: int) -> str:
 
 
 def items_of(tokens: int, n: int) -> list[JudgeInput]:
-    return [JudgeInput(text_of(tokens, i), text_of(tokens, i + 7)) for i in range(n)]
+    # every item distinct (a leading number: one token), so the engine's per-batch
+    # deduplication of identical items does not flatter it against the raw loop
+    return [JudgeInput(f"{i} " + text_of(tokens - 1, i), text_of(tokens, i + 7))
+            for i in range(n)]
 
 
 def random_repository(tokenizer: Path | None) -> tuple[Path, str]:
@@ -211,6 +216,70 @@ async def measure(repo: Path, threads: int, n: int, rounds: int, batch: int = 16
           f"{2 * rate['engine']:.0f} / {2 * rate['engine128']:.0f} sequences/s)")
 
 
+class InstantBackend:
+    """Wraps a started judge backend: same tensors, but ``infer`` returns zeros at once, so
+    the engine's own work per item (tokenising, batching, head mapping) is all that is left."""
+
+    def __init__(self, inner: object) -> None:
+        from taxmeter.judges.backend import InProcessHealth
+
+        self._inner = inner
+        self._health = InProcessHealth()
+        self.provider = "cpu"
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._inner, name)
+
+    @property
+    def blocking_infer(self) -> object:
+        import numpy as np
+
+        outs = self._inner.outputs()  # type: ignore[attr-defined]
+
+        def run(feeds: dict[str, object]) -> dict[str, object]:
+            n = next(iter(feeds.values())).shape[0]  # type: ignore[attr-defined]
+            return {o.name: np.zeros((n, o.shape[1] or 1), np.float32) for o in outs}
+
+        return run
+
+
+async def overhead(repo: Path, n: int, rounds: int, batch: int) -> None:
+    """[4] The engine's own cost per item: the engine with an instant backend against the
+    tokeniser alone (the least a raw loop does besides session.run)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from taxmeter.judges.repository import onnx_backend_factory
+
+    cfg = config(repo, 1, batch, 0.0)
+
+    def factory(c: JudgeEngineConfig, ex: ThreadPoolExecutor) -> object:
+        make = onnx_backend_factory(c, ex)
+        return lambda j, d, m: InstantBackend(make(j, d, m))
+
+    engine = JudgeEngine.from_config(cfg, CollectorRegistry(), backend_factory=factory)  # type: ignore[arg-type]
+    await engine.start()
+    await engine.wait_ready(timeout_s=600)
+    [judge] = engine._judges
+    items = items_of(64, n)
+    await engine.score_many(items[:batch])
+    spent = {"engine": 0.0, "tokenize": 0.0}
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        await engine.score_many(items)
+        spent["engine"] += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for i in range(0, n, batch):
+            judge.tokenizer.encode(items[i : i + batch])
+        spent["tokenize"] += time.perf_counter() - t0
+    await engine.aclose()
+    per = {k: 1e6 * v / (n * rounds) for k, v in spent.items()}
+    own = per["engine"] - per["tokenize"]
+    print(f"[4] engine with an instant backend: {per['engine']:.0f} us/item; tokenising alone "
+          f"{per['tokenize']:.0f} us/item -> the engine's own work {own:.0f} us/item (batch "
+          f"{batch}, {n * rounds} items); at a session cost of t per item, engine/raw >= "
+          f"t / (t + {own:.0f} us)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--random", action="store_true", help="use the random MiniLM-shaped graph")
@@ -222,6 +291,7 @@ def main() -> None:
     ap.add_argument("--precision", choices=["auto", "fp32", "fp16"], default="auto")
     ap.add_argument("--batch", type=int, default=16, help="engine max_batch_size and raw batch")
     ap.add_argument("--tokenizer", type=Path, help="tokenizer.json for --random (GPU machine)")
+    ap.add_argument("--overhead-only", action="store_true", help="only [4], the engine's own work")
     args = ap.parse_args()
     global PROVIDER, PRECISION
     PROVIDER, PRECISION = args.provider, args.precision
@@ -235,7 +305,11 @@ def main() -> None:
           f"provider={args.provider}, precision={args.precision}, "
           f"intra_op_threads={args.threads}, inference_threads=1, batch={args.batch}")
 
+    if args.overhead_only:
+        asyncio.run(overhead(repo, max(args.items, 256), args.rounds, args.batch))
+        return
     asyncio.run(measure(repo, args.threads, args.items, args.rounds, args.batch))
+    asyncio.run(overhead(repo, max(args.items, 256), args.rounds, args.batch))
     print(f"load average after the run: {os.getloadavg()[0]:.1f}")
 
 

@@ -9,6 +9,7 @@
     taxmeter judges build [DIR]         build the default judge repository
     taxmeter judges import HF_DIR DEST  turn a local Hugging Face classifier into a judge
     taxmeter judges export-triton DIR   write the judges as a Triton model repository
+    taxmeter judges optimize DIR        write fused / fp16 / int8 variants of each judge
     taxmeter version
 
 Heavy modules are imported by the command that needs them, so ``--help`` stays instant.
@@ -138,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     from taxmeter.judgetools.triton_export import register as register_export
 
     register_export(judges_sub)
+    from taxmeter.judgetools.optimize import register as register_optimize
+
+    register_optimize(judges_sub)
     from taxmeter.judgetools.score import register as register_score
 
     register_score(sub)

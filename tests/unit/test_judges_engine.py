@@ -252,3 +252,48 @@ def test_kserve_backend_without_its_config_block_names_the_field(tmp_path: Path)
     with pytest.raises(ConfigError) as info:
         JudgeEngine.from_config(config, CollectorRegistry())
     assert info.value.field == "judges.kserve"
+
+
+async def test_identical_items_of_a_batch_are_encoded_once_and_each_gets_its_scores(
+    tmp_path: Path,
+) -> None:
+    manifest = default_manifest(inputs=None, embedding=None)
+    write_judge(tmp_path, "default", manifest=manifest)
+    backend = FakeBackend()
+    reg = CollectorRegistry()
+    config = JudgeEngineConfig(repository=tmp_path, max_batch_size=8, max_queue_delay_ms=500)
+    engine = JudgeEngine.from_config(config, reg, backend_factory=fake_factory(backend))  # type: ignore[arg-type]
+    await engine.start()
+    await engine.wait_ready(timeout_s=10)
+    backend.batches.clear()
+    a, b, c = JudgeInput("q", "one"), JudgeInput("q", "one two three"), JudgeInput("p", "one")
+    items = [a, b, a, c, b, a, JudgeInput("q", "one")]
+    results = await asyncio.gather(*(engine.score(it) for it in items))
+    assert sum(backend.batches) == 3  # a, b and c once each (c: another prompt)
+    assert sample(reg, "taxmeter_judge_deduplicated_items_total", judge="default") == 4.0
+    assert sample(reg, "taxmeter_judge_batch_size_sum", judge="default") == 7.0  # all counted
+    # each item's scores are its own: "one" is 3 tokens, "one two three" 5 (refusal logit n-4)
+    refusal = [r["default.refusal"].value for r in results]
+    assert refusal[0] == refusal[2] == refusal[5] == refusal[6] == refusal[3]
+    assert refusal[1] == refusal[4] == pytest.approx(1 / (1 + np.exp(-1.0)), rel=1e-6)
+    assert refusal[0] == pytest.approx(1 / (1 + np.e), rel=1e-6)
+    assert results[0] is not results[2]  # every caller gets its own mapping
+    await engine.aclose()
+
+
+async def test_response_judges_deduplicate_on_the_answer_alone(tmp_path: Path) -> None:
+    from judges_fixtures import minilm_tokenizer_path
+    from taxmeter.judges.tokenize import JudgeTokenizer, load_tokenizer
+
+    tok = load_tokenizer("t", minilm_tokenizer_path())
+    response = JudgeTokenizer(tok, kind="response", max_length=16)
+    dual = JudgeTokenizer(tok, kind="dual", max_length=16)
+    x, y = JudgeInput("one prompt", "same answer"), JudgeInput("another prompt", "same answer")
+    assert response.dedup_key(x) == response.dedup_key(y)
+    assert dual.dedup_key(x) != dual.dedup_key(y)
+    # texts that differ only past the character cut encode identically, and share a key
+    long_a = JudgeInput("p", "word " * 40 + "A")
+    long_b = JudgeInput("p", "word " * 40 + "B")
+    assert dual.dedup_key(long_a) == dual.dedup_key(long_b)
+    fa, fb = dual.encode([long_a]), dual.encode([long_b])
+    assert all(np.array_equal(fa[k], fb[k]) for k in fa)

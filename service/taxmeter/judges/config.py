@@ -39,7 +39,15 @@ class JudgeEngineConfig(BaseModel):
     inter_op_threads: int = Field(default=1, ge=1, le=64)
     graph_optimization: Literal["disable", "basic", "extended", "all"] = "all"
     precision: Literal["fp32", "fp16", "auto"] = "auto"
-    """auto: the fp16 variant when running on CUDA and the judge has one, else fp32."""
+    """auto: the fp16 variant when running on CUDA and the judge has one, else fp32. With
+    ``variant: auto``, the manifest's ``provider_variants`` come first (an fp16 one only when
+    precision is not ``fp32``)."""
+    variant: Literal["auto", "plain", "fp16", "opt", "opt_fp16", "int8"] = "auto"
+    """Which graph of each judge to run: ``auto`` = the one the judge's manifest names for the
+    provider the session lands on (``provider_variants``, chosen by measurement at
+    ``taxmeter judges optimize``), else by ``precision``; ``plain`` = ``model`` itself (the
+    reference graph); a variant name = that variant (a judge without it fails to load). Only
+    ``auto`` combines with a ``precision`` other than ``auto``."""
     max_batch_size: int = Field(default=16, ge=1, le=1024)
     max_queue_delay_ms: float = Field(default=5.0, ge=0.0, le=10_000.0)
     queue_size: int = Field(default=1024, ge=1, le=1_000_000)
@@ -64,6 +72,15 @@ class JudgeEngineConfig(BaseModel):
         if len(set(v)) != len(v):
             raise ValueError("providers must not repeat a provider")
         return v
+
+    @model_validator(mode="after")
+    def _variant_or_precision(self) -> JudgeEngineConfig:
+        if self.variant != "auto" and self.precision != "auto":
+            raise ValueError(
+                f"variant {self.variant!r} and precision {self.precision!r} both pick the graph: "
+                "set one of them (the other stays 'auto')"
+            )
+        return self
 
     @model_validator(mode="after")
     def _retry_bounds_ordered(self) -> JudgeEngineConfig:

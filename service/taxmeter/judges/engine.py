@@ -51,6 +51,7 @@ from taxmeter.judges.batcher import BatcherStatistics, DynamicBatcher
 from taxmeter.judges.config import JudgeEngineConfig
 from taxmeter.judges.metrics import JudgeMetrics
 from taxmeter.judges.repository import LoadedJudge, load_repository
+from taxmeter.judges.rows import first_of_each, head_rows
 from taxmeter.resilience import Backoff
 from taxmeter.types import Clock, HeadKey, HeadScore, JudgeInput, JudgeScores, SystemClock
 
@@ -371,29 +372,29 @@ class JudgeEngine:
             assert infer_sync is not None
             return infer_sync(feeds_of(items))
 
+        key_of = judge.tokenizer.dedup_key
+        deduplicated = self._metrics.deduplicated.labels(judge=judge.name)
+
         async def run(items: Sequence[JudgeInput]) -> list[dict[HeadKey, HeadScore]]:
             t0 = time.perf_counter()
+            # an item identical (as the judge sees it) to an earlier one of the batch is not
+            # encoded again (both arms answered word for word, a canned refusal, a repeat)
+            first: dict[str | tuple[str, str], int] = {}
+            where = [first.setdefault(key_of(it), len(first)) for it in items]
+            unique = items if len(first) == len(items) else first_of_each(items, where, len(first))
             if infer_sync is not None:  # in-process: one trip to the pool per batch
-                outputs = await loop.run_in_executor(self._executor, tokenize_and_run, items)
+                outputs = await loop.run_in_executor(self._executor, tokenize_and_run, unique)
             else:
-                feeds = await loop.run_in_executor(self._executor, feeds_of, items)
+                feeds = await loop.run_in_executor(self._executor, feeds_of, unique)
                 outputs = await backend.infer(feeds)
             columns = [(key, h.scores(outputs[h.output]), h.threshold) for key, h in heads]
+            rows = head_rows(columns, len(unique))
             inference.labels(judge=judge.name, provider=judge.backend.provider).observe(
                 time.perf_counter() - t0
             )
-            return _rows(columns, len(items))
+            if unique is items:
+                return rows
+            deduplicated.inc(len(items) - len(unique))
+            return [rows[j] for j in where]  # shared dicts: score() copies them into its own
 
         return run
-
-
-def _rows(
-    columns: Sequence[tuple[HeadKey, np.ndarray, float]], n: int
-) -> list[dict[HeadKey, HeadScore]]:
-    rows: list[dict[HeadKey, HeadScore]] = [{} for _ in range(n)]
-    for key, values, threshold in columns:
-        if values.shape[0] != n:
-            raise JudgeInferenceError(f"head {key} returned {values.shape[0]} scores for {n} items")
-        for row, v in zip(rows, values.tolist(), strict=True):
-            row[key] = HeadScore(value=float(v), decision=v >= threshold)
-    return rows

@@ -21,6 +21,7 @@ from taxmeter.judges.backend import TensorSpec
 
 __all__ = [
     "INPUT_ROLES",
+    "VARIANT_PRECISION",
     "EmbeddingSpec",
     "HeadSpec",
     "InputSpec",
@@ -28,12 +29,22 @@ __all__ = [
     "JudgeManifest",
     "NoCalibration",
     "PlattCalibration",
+    "VariantName",
     "load_manifest",
     "resolve_input_names",
     "validate_against_model",
 ]
 
 InputKind = Literal["response", "pair", "dual"]
+VariantName = Literal["fp16", "opt", "opt_fp16", "int8"]
+"""Alternative graphs of one judge (same inputs and outputs as ``model``): ``fp16`` (half
+precision encoder), ``opt`` (ONNX Runtime's transformer optimizer: fused Attention,
+SkipLayerNormalization, BiasGelu; fp32), ``opt_fp16`` (the same, encoder in fp16, for CUDA) and
+``int8`` (dynamic int8 quantization of the fp32 graph, for the CPU). See docs/judges.md."""
+VARIANT_PRECISION: Mapping[str, str] = {
+    "plain": "fp32", "fp16": "fp16", "opt": "fp32", "opt_fp16": "fp16", "int8": "int8"
+}
+"""Precision of each variant (``plain`` is ``model`` itself)."""
 HeadRole = Literal["refusal", "unsafe", "quality", "other"]
 
 INPUT_ROLES: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -173,7 +184,13 @@ class JudgeManifest(_Frozen):
     version: str = "1"
     description: str = ""
     model: str = "model.onnx"
-    variants: dict[Literal["fp16"], str] = Field(default_factory=dict)
+    variants: dict[VariantName, str] = Field(default_factory=dict)
+    provider_variants: dict[Literal["cpu", "cuda"], VariantName | Literal["plain"]] = Field(
+        default_factory=dict
+    )
+    """The variant each provider runs when the engine's ``variant`` is ``auto`` (written by
+    ``taxmeter judges optimize`` from its measurements); a provider not listed runs ``model``
+    (or ``fp16`` on CUDA, by ``precision``)."""
     tokenizer: str = "tokenizer.json"
     input: InputSpec
     inputs: dict[str, str] | None = None
@@ -199,6 +216,15 @@ class JudgeManifest(_Frozen):
             missing = [r for r in required if r not in self.inputs]
             if missing:
                 raise ValueError(f"inputs: kind {self.input.kind!r} needs role(s) {missing}")
+        unknown_variants = sorted(
+            f"{p}: {v}" for p, v in self.provider_variants.items()
+            if v != "plain" and v not in self.variants
+        )
+        if unknown_variants:
+            raise ValueError(
+                f"provider_variants: {unknown_variants} name(s) a variant that variants does "
+                f"not list (variants: {sorted(self.variants)})"
+            )
         names = [h.name for h in self.heads]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:

@@ -9,6 +9,7 @@
 | ``taxmeter_judge_failures_total`` | counter | judge, reason |
 | ``taxmeter_judge_provider_info`` | gauge (1) | judge, requested, active |
 | ``taxmeter_judge_ready`` | gauge (0/1) | judge |
+| ``taxmeter_judge_deduplicated_items_total`` | counter | judge |
 
 Failure reasons (bounded): ``queue_full``, ``closed``, ``not_ready``, ``inference``,
 ``load``. Label values are judge names from the repository, never request data.
@@ -95,6 +96,13 @@ class JudgeMetrics:
         self.ready = Gauge(
             "taxmeter_judge_ready",
             "1 while the judge is warmed up and its backend ready",
+            ["judge"],
+            registry=registry,
+        )
+        self.deduplicated = Counter(
+            "taxmeter_judge_deduplicated_items_total",
+            "Items scored from an identical item of the same batch instead of being encoded "
+            "again (the text the judge sees is the same)",
             ["judge"],
             registry=registry,
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
@@ -23,8 +23,9 @@ import structlog
 from taxmeter.errors import JudgeInferenceError, JudgeLoadError, JudgeNotReadyError
 from taxmeter.judges.backend import BlockingInfer, InProcessHealth, TensorSpec
 from taxmeter.judges.config import JudgeEngineConfig
+from taxmeter.judges.manifest import VARIANT_PRECISION
 
-__all__ = ["OnnxBackend", "ort_dtype_name"]
+__all__ = ["OnnxBackend", "choose_variant", "ort_dtype_name"]
 
 _log = structlog.get_logger("taxmeter.judges")
 
@@ -50,6 +51,39 @@ def ort_dtype_name(ort_type: str) -> str:
     return _DTYPES.get(ort_type, ort_type)
 
 
+def choose_variant(
+    config: JudgeEngineConfig,
+    provider: str,
+    available: Collection[str],
+    provider_variants: Mapping[str, str],
+) -> str:
+    """The graph to run on ``provider`` (``plain`` = the manifest's ``model``), from the
+    engine's ``variant``/``precision`` and the judge's variants. Raises ``LookupError`` when the
+    configuration asks for a variant the judge does not have."""
+    if config.variant != "auto":
+        if config.variant != "plain" and config.variant not in available:
+            raise LookupError(
+                f"variant {config.variant!r} is configured but the manifest has no such variant "
+                f"(variants: {sorted(available)}; `taxmeter judges optimize` writes opt, "
+                "opt_fp16 and int8)"
+            )
+        return config.variant
+    if config.precision == "fp16":
+        for name in ("opt_fp16", "fp16"):
+            if name in available:
+                return name
+        raise LookupError("precision fp16 is configured but the manifest has no fp16 variant")
+    wanted = provider_variants.get(provider)
+    usable = wanted is not None and (wanted == "plain" or wanted in available)
+    if usable and (config.precision == "auto" or VARIANT_PRECISION[str(wanted)] == "fp32"):
+        return str(wanted)
+    if config.precision == "fp32":
+        return "opt" if "opt" in available else "plain"
+    if provider == "cuda" and "fp16" in available:
+        return "fp16"
+    return "plain"
+
+
 def _specs(args: Sequence[Any]) -> tuple[TensorSpec, ...]:
     return tuple(
         TensorSpec(
@@ -73,10 +107,15 @@ class OnnxBackend(InProcessHealth):
         executor: Executor,
         *,
         fp16_path: Path | None = None,
+        variants: Mapping[str, Path] | None = None,
+        provider_variants: Mapping[str, str] | None = None,
     ) -> None:
         self._judge = judge
         self._model_path = model_path
-        self._fp16_path = fp16_path
+        self._variants: dict[str, Path] = dict(variants or {})
+        if fp16_path is not None:
+            self._variants.setdefault("fp16", fp16_path)
+        self._provider_variants = dict(provider_variants or {})
         self._config = config
         self._executor = executor
         self._session: ort.InferenceSession | None = None
@@ -85,6 +124,7 @@ class OnnxBackend(InProcessHealth):
         self._output_names: list[str] = []
         self._provider = "none"
         self._precision = "fp32"
+        self._variant = "plain"
 
     @property
     def provider(self) -> str:
@@ -97,6 +137,11 @@ class OnnxBackend(InProcessHealth):
     @property
     def precision(self) -> str:
         return self._precision
+
+    @property
+    def variant(self) -> str:
+        """The graph the session runs (``plain`` = the manifest's ``model``)."""
+        return self._variant
 
     @property
     def ready(self) -> bool:
@@ -113,24 +158,19 @@ class OnnxBackend(InProcessHealth):
 
     def _load(self) -> None:
         cfg = self._config
-        want_cuda = cfg.providers[0] == "cuda"
-        # Decide the precision from where the session will really run: loading the fp16
-        # variant and then finding out we landed on the CPU would load twice.
-        cuda_ok = "cuda" in cfg.providers and self._cuda_usable()
-        path, precision = self._model_path, "fp32"
-        if cfg.precision == "fp16" or (cfg.precision == "auto" and want_cuda and cuda_ok):
-            if self._fp16_path is not None:
-                path, precision = self._fp16_path, "fp16"
-            elif cfg.precision == "fp16":
-                raise JudgeLoadError(
-                    self._judge, "precision fp16 is configured but the manifest has no fp16 variant"
-                )
-        session = self._create_session(path)
+        # Decide the graph from where the session will really run: loading the fp16 variant
+        # and then finding out we landed on the CPU would load twice.
+        cuda_ok = "cuda" in cfg.providers and cfg.providers[0] == "cuda" and self._cuda_usable()
+        variant = self._choose("cuda" if cuda_ok else "cpu")
+        session = self._create_session(self._path_of(variant))
         active = "cuda" if "CUDAExecutionProvider" in session.get_providers() else "cpu"
-        if precision == "fp16" and active != "cuda" and cfg.precision == "auto":
-            # the probe said CUDA works but this session fell back: fp16 is slow on the CPU EP
-            path, precision = self._model_path, "fp32"
-            session = self._create_session(path)
+        if active != ("cuda" if cuda_ok else "cpu") and cfg.variant == "auto":
+            # the probe said CUDA works but this session fell back: run the CPU's choice
+            # (fp16 is slow on the CPU EP)
+            cpu_variant = self._choose(active)
+            if cpu_variant != variant:
+                variant = cpu_variant
+                session = self._create_session(self._path_of(variant))
         if active != cfg.providers[0]:
             _log.warning(
                 "judge_provider_fallback",
@@ -142,15 +182,28 @@ class OnnxBackend(InProcessHealth):
         self._outputs = _specs(session.get_outputs())
         self._output_names = [o.name for o in self._outputs]
         self._provider = active
-        self._precision = precision
+        self._variant = variant
+        self._precision = VARIANT_PRECISION[variant]
         self._session = session
         _log.info(
             "judge_session_loaded",
             judge=self._judge,
             provider=active,
-            precision=precision,
-            model=path.name,
+            precision=self._precision,
+            variant=variant,
+            model=self._path_of(variant).name,
         )
+
+    def _choose(self, provider: str) -> str:
+        try:
+            return choose_variant(
+                self._config, provider, self._variants.keys(), self._provider_variants
+            )
+        except LookupError as exc:
+            raise JudgeLoadError(self._judge, str(exc)) from exc
+
+    def _path_of(self, variant: str) -> Path:
+        return self._model_path if variant == "plain" else self._variants[variant]
 
     def _cuda_usable(self) -> bool:
         """Whether a session asking for the CUDA EP really gets it (a one-node probe graph)."""

@@ -78,13 +78,13 @@ def onnx_backend_factory(config: JudgeEngineConfig, executor: Executor) -> Backe
     from taxmeter.judges.onnx_backend import OnnxBackend
 
     def make(judge: str, judge_dir: Path, manifest: JudgeManifest) -> InferenceBackend:
-        fp16 = manifest.variants.get("fp16")
         return OnnxBackend(
             judge,
             judge_dir / manifest.model,
             config,
             executor,
-            fp16_path=judge_dir / fp16 if fp16 else None,
+            variants={name: judge_dir / file for name, file in manifest.variants.items()},
+            provider_variants={str(k): str(v) for k, v in manifest.provider_variants.items()},
         )
 
     return make
@@ -141,9 +141,11 @@ def _load_judge(
     if local_model:
         if not model_path.is_file():
             raise JudgeLoadError(judge, f"model file {model_path} does not exist")
-        fp16 = manifest.variants.get("fp16")
-        if fp16 and not (judge_dir / fp16).is_file():
-            raise JudgeLoadError(judge, f"fp16 variant {judge_dir / fp16} does not exist")
+        for variant, file in sorted(manifest.variants.items()):
+            if not (judge_dir / file).is_file():
+                raise JudgeLoadError(
+                    judge, f"{variant} variant {judge_dir / file} does not exist"
+                )
     tok = load_tokenizer(judge, judge_dir / manifest.tokenizer)
     tokenizer = JudgeTokenizer(tok, kind=manifest.input.kind, max_length=manifest.input.max_length)
     if model_path.is_file():

@@ -12,6 +12,7 @@ cuts the prompt first.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import chain
 from pathlib import Path
 from typing import Literal
 
@@ -82,6 +83,14 @@ class JudgeTokenizer:
             return min(len(item.response), self._max_chars)
         return min(len(item.prompt), self._max_chars) + min(len(item.response), self._max_chars)
 
+    def dedup_key(self, item: JudgeInput) -> str | tuple[str, str]:
+        """Equal for two items exactly when their encoded inputs are equal (what the judge
+        sees: the answer for ``response`` judges, else prompt and answer, as cut)."""
+        response = item.response[: self._max_chars]
+        if self._kind == "response":
+            return response
+        return (item.prompt[: self._max_chars], response)
+
     def encode(self, items: Sequence[JudgeInput]) -> dict[str, np.ndarray]:
         """Encode a batch: role name → int64 ``[batch, longest]`` array."""
         if not items:
@@ -117,16 +126,19 @@ class JudgeTokenizer:
         return self._tok.post_process(prompt, response, add_special_tokens=True)
 
     def _pad(self, encs: Sequence[Encoding], prefix: str) -> dict[str, np.ndarray]:
-        longest = max(1, max(len(e.ids) for e in encs))
+        lengths = np.fromiter((len(e.ids) for e in encs), dtype=np.int64, count=len(encs))
+        longest = max(1, int(lengths.max()))
         n = len(encs)
+        # one boolean mask of the real tokens fills every row at once (row-major order)
+        real = np.arange(longest)[None, :] < lengths[:, None]
+        total = int(lengths.sum())
         ids = np.full((n, longest), self._pad_id, dtype=np.int64)
-        mask = np.zeros((n, longest), dtype=np.int64)
+        ids[real] = np.fromiter(chain.from_iterable(e.ids for e in encs), np.int64, total)
+        mask = real.astype(np.int64)
         types = np.zeros((n, longest), dtype=np.int64)
-        for i, e in enumerate(encs):
-            k = len(e.ids)
-            ids[i, :k] = e.ids
-            mask[i, :k] = 1
-            types[i, :k] = e.type_ids
+        if self._with_types:
+            types[real] = np.fromiter(chain.from_iterable(e.type_ids for e in encs), np.int64,
+                                      total)
         feeds = {f"{prefix}input_ids": ids, f"{prefix}attention_mask": mask}
         if self._with_types:
             feeds[f"{prefix}token_type_ids"] = types
