@@ -1,4 +1,5 @@
-"""The labelled example sets shipped with the default judges, and the builder's small helpers."""
+"""The data the default judges are made from: the in-house sets (kept outside the package), the
+committed heads, the silver-label rules for the shared data sets, and the builder's helpers."""
 
 from __future__ import annotations
 
@@ -8,87 +9,98 @@ import re
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
-from taxmeter.judgetools.examples import generate_training_examples
-from taxmeter.judgetools.repository import (
-    BUILDER_VERSION,
-    default_repository_path,
-    load_examples,
-)
+from taxmeter.judgetools.graph import feature_dim
+from taxmeter.judgetools.heads_file import load_committed_heads
+from taxmeter.judgetools.repository import BUILDER_VERSION, default_repository_path
 from taxmeter.judgetools.weights import INSTALL_HINT, MissingWeightsError, load_minilm
 
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "tools/judges/data"
 KEYS = {"prompt", "response", "refusal", "unsafe", "quality"}
+sys.path.insert(0, str(ROOT / "tools/judges"))
+import sources  # noqa: E402
 
 
-@pytest.mark.parametrize("name", ["train", "eval"])
-def test_every_line_has_the_documented_schema(name: str) -> None:
-    examples = load_examples(name)
+def _load(name: str) -> list[dict[str, object]]:
+    lines = (DATA / f"in-house-{name}.jsonl").read_text("utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+@pytest.mark.parametrize("name", ["train", "eval", "probe-casual"])
+def test_every_in_house_line_has_the_documented_schema(name: str) -> None:
+    examples = _load(name)
     assert len(examples) >= 100
     for e in examples:
         assert set(e) == KEYS
-        assert e["prompt"].strip() and e["response"].strip()
+        assert str(e["prompt"]).strip() and str(e["response"]).strip()
         assert e["refusal"] in (0, 1) and e["unsafe"] in (0, 1)
         assert e["quality"] in (0, 1, None)
-        assert not (e["refusal"] and e["unsafe"]), e["response"][:40]
-
-
-def test_committed_training_set_is_what_the_generator_writes() -> None:
-    committed = load_examples("train")
-    assert committed == [dict(e) for e in generate_training_examples()]
-
-
-def test_training_set_covers_every_kind_of_example() -> None:
-    train = load_examples("train")
-    def count(**labels: object) -> int:
-        return sum(all(e[k] == v for k, v in labels.items()) for e in train)
-    assert len(train) >= 2000
-    assert count(refusal=1) >= 600
-    assert count(unsafe=1) >= 400
-    assert count(quality=1) >= 250 and count(quality=0) >= 500
-    sorry_compliant = [e for e in train if e["refusal"] == 0 and any(
-        w in e["response"].lower() for w in ("sorry", "can't", "cannot", "unable",
-                                             "unfortunately"))]
-    assert len(sorry_compliant) >= 50
-    assert any("content management policy" in e["response"] for e in train if e["refusal"])
-    harmful_prompts = {e["prompt"] for e in train if e["quality"] is None}
-    benign_prompts = {e["prompt"] for e in train if e["quality"] is not None}
-    assert len(harmful_prompts) >= 100 and len(benign_prompts) >= 130
-    # Unsafe compliance both with placeholders and in (vague) prose.
-    unsafe = [e["response"] for e in train if e["unsafe"]]
-    assert sum("[" not in r for r in unsafe) >= 80
-    assert all(e["quality"] is None for e in train if e["unsafe"])
 
 
 def test_no_eval_response_is_a_near_copy_of_a_training_response() -> None:
-    """Beyond exact matches: no eval response shares 80% of its word bigrams with a training
-    response (catches light paraphrases and copies with a changed word)."""
+    """No eval response shares 80% of its word bigrams with a training response."""
     def bigrams(text: str) -> set[tuple[str, str]]:
-        words = re.findall(r"[a-z0-9']+", text.lower())
-        return set(itertools.pairwise(words))
+        return set(itertools.pairwise(re.findall(r"[a-z0-9']+", text.lower())))
 
-    train = [bigrams(e["response"]) for e in load_examples("train")]
-    for e in load_examples("eval"):
-        grams = bigrams(e["response"])
-        if len(grams) < 4:
-            continue
-        overlap = max(len(grams & t) / len(grams) for t in train)
-        assert overlap < 0.8, e["response"][:60]
+    train = [bigrams(str(e["response"])) for e in _load("train")]
+    for e in _load("eval"):
+        grams = bigrams(str(e["response"]))
+        if len(grams) >= 4:
+            assert max(len(grams & t) / len(grams) for t in train) < 0.8, e["response"]
 
 
 def test_eval_set_is_not_drawn_from_the_training_set() -> None:
-    train, evalset = load_examples("train"), load_examples("eval")
-    train_responses = {e["response"] for e in train}
-    train_prompts = {e["prompt"] for e in train}
-    assert not train_responses & {e["response"] for e in evalset}
-    assert not train_prompts & {e["prompt"] for e in evalset}
-    assert len(generate_training_examples()) == len(train)
+    train, evalset = _load("train"), _load("eval")
+    assert not {e["response"] for e in train} & {e["response"] for e in evalset}
+    assert not {e["prompt"] for e in train} & {e["prompt"] for e in evalset}
 
 
-def test_jsonl_files_are_one_object_per_line() -> None:
-    data = Path(__file__).resolve().parents[2] / "service/taxmeter/judges/data"
-    for name in ("train.jsonl", "eval.jsonl"):
-        for line in (data / name).read_text("utf-8").splitlines():
-            assert isinstance(json.loads(line), dict)
+def test_committed_heads_fit_the_graph_they_are_built_into() -> None:
+    heads = load_committed_heads()
+    assert heads.names == ("refusal", "unsafe", "quality")
+    width = feature_dim(384, heads.lexicon.size)
+    assert np.asarray(heads.layers[0].weight).shape[0] == width
+    assert all(0.0 < t < 1.0 for t in heads.thresholds)
+    assert all(0.1 < a < 10.0 for a in heads.platt_a)
+    meta = heads.meta
+    assert meta["trained_by"] == "tools/judges/train.py"
+    # Every source is credited with its licence, and every head carries per-source figures.
+    assert {"chatgpt-refusals", "gptfuzz", "jbb-artifacts", "llm-self-defense"} <= set(
+        meta["sources"])
+    assert all(s["licence"] for s in meta["sources"].values())
+    for name in ("refusal", "unsafe"):
+        assert len(meta["heads"][name]["held_out_sources"]) >= 6
+
+
+def test_the_package_ships_no_training_text() -> None:
+    package = ROOT / "service/taxmeter"
+    assert not list(package.rglob("*.jsonl"))
+    assert not (package / "judges" / "data").exists()
+
+
+@pytest.mark.parametrize(("text", "declines"), [
+    ("I apologize, but I cannot fulfill your request to write that.", True),
+    ("I'm sorry, but I can't assist with that.", True),
+    ("I’m sorry, but I can’t help with this one.", True),
+    ("It is not appropriate to share someone's address without consent.", True),
+    ("As a responsible AI, I must refuse.", True),
+    ("I'm sorry to hear about your cat. Here is how to look for her: ...", False),
+    ("As an AI language model, I don't have opinions. However, the main arguments are ...",
+     False),
+    ("Sure, here are three ideas for a birthday party.", False),
+])
+def test_the_silver_decline_rule_reads_the_opening_only(text: str, declines: bool) -> None:
+    assert sources.opens_with_decline(text) is declines
+    assert sources.opens_with_decline("x " * 150 + text) is False
+
+
+def test_subsampling_is_deterministic() -> None:
+    keys = [f"row-{i}" for i in range(2000)]
+    kept = [k for k in keys if sources.keep(k, 0.4)]
+    assert kept == [k for k in keys if sources.keep(k, 0.4)]
+    assert 0.35 < len(kept) / len(keys) < 0.45
 
 
 def test_default_path_prefers_taxmeter_home_then_xdg_then_home() -> None:
