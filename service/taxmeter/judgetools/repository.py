@@ -46,6 +46,7 @@ from taxmeter.judgetools.weights import (
     load_minilm,
     token_counts,
 )
+from taxmeter.progress import NULL_PROGRESS, Progress
 
 __all__ = [
     "BUILDER_VERSION",
@@ -141,7 +142,8 @@ def _labels(examples: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
 class _Runner:
     """An ONNX Runtime CPU session on a serialized graph, fed in length-sorted batches."""
 
-    def __init__(self, model_bytes: bytes, tokenizer_json: str) -> None:
+    def __init__(self, model_bytes: bytes, tokenizer_json: str,
+                 progress: Progress = NULL_PROGRESS) -> None:
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
@@ -150,6 +152,7 @@ class _Runner:
         self._sess = ort.InferenceSession(model_bytes, opts,
                                           providers=["CPUExecutionProvider"])
         self._tok = tokenizer_json
+        self._progress = progress
 
     def run(self, prompts: Sequence[str], responses: Sequence[str]) -> dict[str, np.ndarray]:
         order = sorted(range(len(responses)), key=lambda i: (len(responses[i]), i))
@@ -162,6 +165,7 @@ class _Runner:
             feeds = dict(zip(DUAL_INPUTS, (*p, *r), strict=True))
             for n, out in zip(names, self._sess.run(names, feeds), strict=True):
                 chunks[n].append(out)
+            self._progress.advance(len(idx))
         inverse = np.argsort(np.array(order))
         return {n: np.concatenate(c)[inverse] for n, c in chunks.items()}
 
@@ -208,19 +212,23 @@ def _head_report(head: TrainedHead) -> dict[str, Any]:
     }
 
 
-def build_repository(dest: Path, *, fp16: bool = True) -> BuildReport:
+def build_repository(dest: Path, *, fp16: bool = True,
+                     progress: Progress = NULL_PROGRESS) -> BuildReport:
     """Build the default judge into ``dest/default`` (replacing it) and evaluate it.
 
     Raises ``MissingWeightsError`` (a ``JudgeLoadError``) naming the pip command when the
-    MiniLM weights package is absent.
+    MiniLM weights package is absent. ``progress`` hears the stages of
+    ``judgetools.cache.BUILD_STAGES``.
     """
     t0 = time.perf_counter()
+    progress.stage("weights")
     minilm = load_minilm()
     tokenizer_json = judge_tokenizer_json(minilm.tokenizer_path, MAX_LENGTH)
     train, evalset = load_examples("train"), load_examples("eval")
 
     encoder = build_judge_graph(minilm.weights, []).SerializeToString()
-    table = _Runner(encoder, tokenizer_json).embed(
+    progress.stage("embed", total=len({e[k] for e in train for k in ("prompt", "response")}))
+    table = _Runner(encoder, tokenizer_json, progress).embed(
         [e["prompt"] for e in train] + [e["response"] for e in train])
     del encoder
     responses = [e["response"] for e in train]
@@ -230,16 +238,20 @@ def build_repository(dest: Path, *, fp16: bool = True) -> BuildReport:
         np.stack([table[r] for r in responses]).astype(np.float64),
         token_counts(tokenizer_json, responses, MAX_LENGTH))
     hidden = minilm.weights["embeddings.LayerNorm.weight"].shape[0]
+    progress.stage("heads")
     trained = train_heads(features, _labels(train), crossed_folds(prompts, responses),
                           head_recipes(hidden), prompts)
     auxiliary = [h for h in trained if h.name not in HEAD_NAMES]
     heads = [next(h for h in trained if h.name == name) for name in HEAD_NAMES]
     layers = fuse_heads(heads)
+    progress.stage("graph")
 
     model32 = build_judge_graph(minilm.weights, layers, dtype="float32").SerializeToString()
     eval_prompts = [e["prompt"] for e in evalset]
     eval_responses = [e["response"] for e in evalset]
-    logits32 = _Runner(model32, tokenizer_json).run(eval_prompts, eval_responses)["logits"]
+    progress.stage("evaluate", total=len(evalset))
+    logits32 = _Runner(model32, tokenizer_json, progress).run(eval_prompts,
+                                                              eval_responses)["logits"]
     metrics = evaluate(heads, logits32.astype(np.float64), _labels(evalset), eval_prompts)
     model16: bytes | None = None
     fp16_diff: float | None = None
@@ -247,10 +259,12 @@ def build_repository(dest: Path, *, fp16: bool = True) -> BuildReport:
         model16 = build_judge_graph(minilm.weights, layers, dtype="float16").SerializeToString()
         # float16 kernels are slow on the CPU EP: compare on a fixed subset.
         sub = slice(0, FP16_CHECK_EXAMPLES)
-        logits16 = _Runner(model16, tokenizer_json).run(eval_prompts[sub],
+        progress.stage("fp16", total=len(eval_prompts[sub]))
+        logits16 = _Runner(model16, tokenizer_json, progress).run(eval_prompts[sub],
                                                         eval_responses[sub])["logits"]
         fp16_diff = round(float(np.max(np.abs(logits16 - logits32[sub]))), 6)
 
+    progress.stage("write")
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{JUDGE_NAME}-", dir=dest))
@@ -307,11 +321,18 @@ def default_repository_path(env: Mapping[str, str] | None = None) -> Path:
     return Path.home() / ".cache" / "taxmeter" / "judges" / BUILDER_VERSION
 
 
-def ensure_default_repository(path: Path | None = None) -> Path:
+def ensure_default_repository(path: Path | None = None,
+                              progress: Progress = NULL_PROGRESS) -> Path:
     """The repository folder at ``path`` (default: :func:`default_repository_path`), built
-    first if ``<path>/default/manifest.yaml`` is absent. ``serve`` never calls this."""
+    first if ``<path>/default/manifest.yaml`` is absent: under a lock, into a temporary folder
+    renamed into place (``judgetools.cache``). ``serve`` never calls this."""
+    from taxmeter.judgetools.cache import ensure_built
+
     root = Path(path) if path is not None else default_repository_path()
-    if not (root / JUDGE_NAME / "manifest.yaml").is_file():
+
+    def build(tmp: Path, progress: Progress) -> None:
         _log.info("judges_building", path=str(root))
-        build_repository(root)
+        build_repository(tmp, progress=progress)
+
+    ensure_built(root, build, progress)
     return root
