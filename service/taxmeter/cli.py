@@ -1,7 +1,7 @@
 """The ``taxmeter`` command.
 
     taxmeter serve --config FILE        run the sidecar
-    taxmeter check-config FILE          validate a configuration file and exit
+    taxmeter check-config FILE [--probe]  every startup check serve makes, then exit
     taxmeter demo [--config FILE]       sidecar + simulated endpoints + traffic, live view
     taxmeter score FILE.jsonl           score prompt/response lines with the judges
     taxmeter judges build [DIR]         build the default judge repository
@@ -40,13 +40,6 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         config.telemetry.log_level, config.telemetry.log_format,
         log_prompts=config.telemetry.log_prompts,
     )
-    repo = Path(config.judges.repository)
-    if config.judges.backend == "onnxruntime" and not repo.is_dir():
-        # serve never builds or downloads models: the image ships them, or a volume mounts them.
-        return _fail(
-            f"configuration error: judges.repository: judge repository {repo} does not exist "
-            "(build it with `taxmeter judges build DIR` or mount it; serve never builds models)"
-        )
     from taxmeter.app import serve
 
     try:
@@ -58,20 +51,32 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_check_config(args: argparse.Namespace) -> int:
+    """Every check ``serve`` makes at startup, from the same code (``taxmeter.startup``);
+    ``--probe`` also reaches the endpoints and the judge backend."""
+    import os
+
     from taxmeter.config import load_config
+    from taxmeter.startup import check_startup, probe
 
     try:
         config = load_config(Path(args.file))
+        summary = asyncio.run(check_startup(config, os.environ))
     except ConfigError as exc:
         return _fail(f"configuration error: {exc}")
-    repo = Path(config.judges.repository)
-    if config.judges.backend == "onnxruntime" and not repo.is_dir():
-        return _fail(f"configuration error: judges.repository: {repo} does not exist")
+    except JudgeLoadError as exc:
+        return _fail(f"startup error: {exc}")
     print(
         f"{args.file}: OK ({len(config.routes)} routes, sample rate {config.sampling.rate}, "
-        f"judges from {repo})"
+        f"judges {', '.join(summary.judges)} from {config.judges.repository} with heads "
+        f"{', '.join(summary.heads)}; ports {', '.join(map(str, summary.ports))} free)"
     )
-    return 0
+    if not args.probe:
+        return 0
+    results = asyncio.run(probe(config, os.environ, args.probe_timeout_s))
+    print("probe:")
+    for r in results:
+        print(r.line())
+    return 0 if all(r.ok for r in results) else 1
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -103,6 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check-config", help="validate a configuration file")
     p.add_argument("file")
+    p.add_argument("--probe", action="store_true",
+                   help="also reach both endpoints and load the judges on their backend")
+    p.add_argument("--probe-timeout-s", type=float, default=60.0,
+                   help="how long each probe may take (default 60)")
     p.set_defaults(func=_cmd_check_config)
 
     p = sub.add_parser(
