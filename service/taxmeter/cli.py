@@ -2,6 +2,7 @@
 
     taxmeter serve --config FILE        run the sidecar
     taxmeter check-config FILE [--probe]  every startup check serve makes, then exit
+    taxmeter init [FILE]                write a commented starting configuration
     taxmeter demo [--config FILE]       sidecar + simulated endpoints + traffic, live view
     taxmeter score FILE.jsonl           score prompt/response lines with the judges
     taxmeter judges build [DIR]         build the default judge repository
@@ -79,6 +80,27 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
     return 0 if all(r.ok for r in results) else 1
 
 
+def _cmd_init(args: argparse.Namespace) -> int:
+    """Write a commented starting configuration (``taxmeter/templates/taxmeter.yaml``)."""
+    from importlib import resources
+
+    path = Path(args.file)
+    if path.exists() and not args.force:
+        return _fail(f"{path} exists (use --force to overwrite)")
+    if args.judges is not None:
+        judges = args.judges.resolve()
+    else:
+        from taxmeter.judgetools.repository import default_repository_path
+
+        judges = default_repository_path()
+    text = (resources.files("taxmeter") / "templates" / "taxmeter.yaml").read_text("utf-8")
+    text = text.replace("@JUDGES@", str(judges)).replace("@FILE@", str(path))
+    path.write_text(text, encoding="utf-8")
+    print(f"wrote {path} (judges from {judges}); edit the places marked EDIT, then run "
+          f"`taxmeter check-config {path} --probe`")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from taxmeter.demo.run import run_demo
 
@@ -113,6 +135,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--probe-timeout-s", type=float, default=60.0,
                    help="how long each probe may take (default 60)")
     p.set_defaults(func=_cmd_check_config)
+
+    p = sub.add_parser("init", help="write a commented starting configuration")
+    p.add_argument("file", nargs="?", default="taxmeter.yaml")
+    p.add_argument("--judges", type=Path, default=None,
+                   help="judge repository (default: where `taxmeter judges build` writes)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing file")
+    p.set_defaults(func=_cmd_init)
 
     p = sub.add_parser(
         "demo", help="the sidecar with simulated guarded/unguarded endpoints and live traffic"

@@ -269,3 +269,26 @@ async def test_probe_says_when_nothing_answers(judges: Path, tmp_path: Path) -> 
     assert code == 1, (out, err)
     assert f"FAIL shadow.guarded GET http://127.0.0.1:{dead}/v1/models: did not answer" in out
     assert f"FAIL judges (kserve 127.0.0.1:{dead}): not ready within 3 s" in out, out
+
+
+# -- taxmeter init: a starting point that check-config accepts once the keys are set ---------
+
+
+def test_init_writes_a_config_that_check_config_accepts_with_the_keys_set(
+    judges: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = tmp_path / "taxmeter.yaml"
+    assert cli.main(["init", str(path), "--judges", str(judges)]) == 0
+    assert "EDIT" in path.read_text() and str(judges) in path.read_text()
+    assert cli.main(["init", str(path)]) == 2  # never overwrites silently
+    capsys.readouterr()
+    # The fixed ports may be taken on a shared machine: ephemeral ones, through the env.
+    for name in ("INGRESS__GRPC_PORT", "INGRESS__HTTP_PORT", "TELEMETRY__METRICS_PORT"):
+        monkeypatch.setenv(f"TAXMETER__{name}", "0")
+    assert cli.main(["check-config", str(path)]) == 2  # the keys are not set yet
+    assert "shadow.guarded.api_key_env" in capsys.readouterr().err
+    monkeypatch.setenv("TAXMETER_GUARDED_API_KEY", "k1")
+    monkeypatch.setenv("TAXMETER_UNGUARDED_API_KEY", "k2")
+    assert cli.main(["check-config", str(path)]) == 0, capsys.readouterr().err
+    assert "OK (1 routes" in capsys.readouterr().out
