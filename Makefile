@@ -27,8 +27,10 @@ tools: install
 demo: install
 	$(VENV)/bin/taxmeter demo
 
+# .tools/usr/bin: Prometheus, Alertmanager and friends unpacked from their Debian packages by
+# scripts/install_ops_tools.sh (never installed as system services).
 test: tools
-	$(VENV)/bin/pytest
+	PATH="$(CURDIR)/.tools/usr/bin:$$PATH" $(VENV)/bin/pytest
 
 lint: install
 	$(VENV)/bin/ruff check service tests bench
@@ -38,4 +40,4 @@ protos: install
 	PYTHON=$(PY) bash scripts/gen_protos.sh
 
 clean:
-	rm -rf $(VENV) .venv-mlserver .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-mlserver .tools .pytest_cache .mypy_cache .ruff_cache

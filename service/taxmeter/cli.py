@@ -29,6 +29,26 @@ def _fail(message: str, code: int = 2) -> int:
     return code
 
 
+_SIDECAR_MODULES = ("aiohttp", "numpy", "onnx", "prometheus_client", "pydantic", "tokenizers",
+                    "yaml")
+_INSTALL_SIDECAR = ("pip install 'taxmeter[cpu]' (ONNX Runtime for CPU) or "
+                    "'taxmeter[gpu]' (ONNX Runtime GPU, CUDA 13)")
+
+
+def missing_sidecar_dependencies() -> str | None:
+    """Why the sidecar's commands cannot run in this environment, or None. The base install
+    is the app-side client only (``taxmeter.client``); the sidecar is ``taxmeter[cpu|gpu]``."""
+    from importlib.util import find_spec
+
+    if find_spec("onnxruntime") is None:
+        return f"no judge runtime is installed (onnxruntime): {_INSTALL_SIDECAR}"
+    missing = [m for m in _SIDECAR_MODULES if find_spec(m) is None]
+    if missing:
+        return (f"the sidecar's dependencies are not installed (missing: {', '.join(missing)}): "
+                f"{_INSTALL_SIDECAR}")
+    return None
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     from taxmeter.config import load_config
     from taxmeter.telemetry.logging import configure_logging
@@ -175,6 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command != "version":
+        why = missing_sidecar_dependencies()
+        if why is not None:
+            return _fail(why)
     try:
         code: int = args.func(args)
     except TaxmeterError as exc:
