@@ -17,6 +17,7 @@ implementation, and tests pass a recorder.
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -92,6 +93,7 @@ class StageProgress:
         clock: Callable[[], float] = time.monotonic,
         redraw_interval_s: float = 0.2,
         log_interval_s: float = 10.0,
+        heartbeat: bool = True,
     ) -> None:
         if not stages:
             raise ValueError("StageProgress needs at least one stage")
@@ -111,7 +113,15 @@ class StageProgress:
         self._done = 0
         self._last_emit = float("-inf")
         self._finished = False
-        self._drawn = False
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._heartbeat: threading.Thread | None = None
+        if heartbeat:
+            # Re-draws (terminal: every second; logs: every log_interval_s) while a stage runs
+            # without counted steps, so a long stage never looks hung.
+            self._heartbeat = threading.Thread(target=self._beat, name="taxmeter-progress",
+                                               daemon=True)
+            self._heartbeat.start()
 
     # -- what the ETA is made of --------------------------------------------------------------
 
@@ -124,6 +134,13 @@ class StageProgress:
         inside = 0.0
         if self._total:
             inside = min(1.0, self._done / self._total)
+        elif before > 0:
+            # No counts: assume the stage runs at the pace of the stages before it, and never
+            # claim it is done before it says so.
+            pace_s = (self._stage_t0 - self._t0) / before
+            expected_s = pace_s * self._stages[self._index].weight
+            if expected_s > 0:
+                inside = min(0.95, (self._clock() - self._stage_t0) / expected_s)
         return min(1.0, (before + self._stages[self._index].weight * inside) / total)
 
     def eta_s(self) -> float | None:
@@ -137,6 +154,10 @@ class StageProgress:
     # -- Progress ------------------------------------------------------------------------------
 
     def stage(self, name: str, total: int | None = None) -> None:
+        with self._lock:
+            self._stage(name, total)
+
+    def _stage(self, name: str, total: int | None) -> None:
         if self._finished:
             return
         index = next((i for i, s in enumerate(self._stages) if s.name == name), None)
@@ -150,20 +171,30 @@ class StageProgress:
         self._emit(force=True)
 
     def advance(self, steps: int = 1) -> None:
-        if self._finished or self._index < 0:
-            return
-        self._done += steps
-        self._emit(force=False)
+        with self._lock:
+            if self._finished or self._index < 0:
+                return
+            self._done += steps
+            self._emit(force=False)
 
     def note(self, message: str) -> None:
+        with self._lock:
+            self._note(message)
+
+    def _note(self, message: str) -> None:
         if self._tty:
             self._write("\r\x1b[2K" + message + "\n")
-            self._drawn = False
-            self._emit(force=True)
+            if self._index >= 0:
+                self._emit(force=True)
         else:
             self._write(f"progress task={_quote(self._task)} note={_quote(message)}\n")
 
     def finish(self) -> None:
+        self._stop.set()
+        with self._lock:
+            self._finish()
+
+    def _finish(self) -> None:
         if self._finished:
             return
         self._finished = True
@@ -175,6 +206,15 @@ class StageProgress:
                         f"elapsed_s={self._clock() - self._t0:.0f}\n")
 
     # -- drawing -----------------------------------------------------------------------------
+
+    def _beat(self) -> None:
+        interval = 1.0 if self._tty else self._log_s
+        while not self._stop.wait(interval):
+            with self._lock:
+                if self._finished:
+                    return
+                if self._index >= 0:
+                    self._emit(force=False)
 
     def _emit(self, *, force: bool) -> None:
         now = self._clock()

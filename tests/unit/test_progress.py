@@ -22,7 +22,7 @@ class Clock:
 def test_log_lines_name_stage_step_counts_and_eta() -> None:
     clock, out = Clock(), io.StringIO()
     p = StageProgress("judges build", STAGES, stream=out, tty=False, clock=clock,
-                      log_interval_s=10.0)
+                      log_interval_s=10.0, heartbeat=False)
     p.stage("load")
     clock.now += 2.0
     p.stage("embed", total=100)
@@ -44,7 +44,7 @@ def test_log_lines_name_stage_step_counts_and_eta() -> None:
 
 def test_terminal_bar_redraws_in_place_with_eta_and_ends_with_a_newline() -> None:
     clock, out = Clock(), io.StringIO()
-    p = StageProgress("build", STAGES, stream=out, tty=True, clock=clock)
+    p = StageProgress("build", STAGES, stream=out, tty=True, clock=clock, heartbeat=False)
     p.stage("embed", total=10)
     clock.now += 9.0
     p.advance(5)
@@ -59,7 +59,7 @@ def test_terminal_bar_redraws_in_place_with_eta_and_ends_with_a_newline() -> Non
 
 def test_unplanned_stage_is_shown_and_rejects_bad_plans() -> None:
     out = io.StringIO()
-    p = StageProgress("t", STAGES, stream=out, tty=False, clock=Clock())
+    p = StageProgress("t", STAGES, stream=out, tty=False, clock=Clock(), heartbeat=False)
     p.stage("load")
     p.stage("surprise")
     assert "stage=surprise step=2/4" in out.getvalue()
@@ -71,7 +71,7 @@ def test_unplanned_stage_is_shown_and_rejects_bad_plans() -> None:
 
 def test_a_closed_stream_does_not_break_the_work() -> None:
     out = io.StringIO()
-    p = StageProgress("t", STAGES, stream=out, tty=False, clock=Clock())
+    p = StageProgress("t", STAGES, stream=out, tty=False, clock=Clock(), heartbeat=False)
     out.close()
     p.stage("load")
     p.advance()
@@ -82,3 +82,39 @@ def test_a_closed_stream_does_not_break_the_work() -> None:
                                                (-1, "0:00")])
 def test_format_duration(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
+
+
+def test_a_stage_without_counts_moves_at_the_pace_so_far_and_stops_short_of_done() -> None:
+    clock, out = Clock(), io.StringIO()
+    p = StageProgress("t", [Stage("a", "a", 1.0), Stage("b", "b", 2.0), Stage("c", "c", 1.0)],
+                      stream=out, tty=False, clock=clock, heartbeat=False)
+    p.stage("a")
+    clock.now += 10.0
+    p.stage("b")  # a took 10 s for 1 unit: b (2 units) is expected to take 20 s
+    clock.now += 10.0
+    assert p.fraction() == 0.5  # (1 + 2 * 0.5) / 4
+    clock.now += 100.0
+    assert p.fraction() == (1 + 2 * 0.95) / 4
+
+
+def test_the_heartbeat_logs_a_long_stage_without_steps() -> None:
+    import threading
+
+    class Stream(io.StringIO):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lines = threading.Semaphore(0)
+
+        def write(self, text: str) -> int:
+            n = super().write(text)
+            self.lines.release()
+            return n
+
+    out = Stream()
+    p = StageProgress("t", STAGES, stream=out, tty=False, log_interval_s=0.01)
+    p.stage("load")
+    for _ in range(3):  # the stage line, then heartbeats with no call from the work
+        assert out.lines.acquire(timeout=60)
+    p.finish()
+    lines = out.getvalue().splitlines()
+    assert sum("stage=load" in ln for ln in lines) >= 3, lines
