@@ -40,9 +40,15 @@ def missing_sidecar_dependencies() -> str | None:
     is the app-side client only (``taxmeter.client``); the sidecar is ``taxmeter[cpu|gpu]``."""
     from importlib.util import find_spec
 
-    if find_spec("onnxruntime") is None:
+    def absent(name: str) -> bool:
+        try:
+            return find_spec(name) is None
+        except (ImportError, ValueError):  # a finder refusing it, or sys.modules[name] = None
+            return True
+
+    if absent("onnxruntime"):
         return f"no judge runtime is installed (onnxruntime): {_INSTALL_SIDECAR}"
-    missing = [m for m in _SIDECAR_MODULES if find_spec(m) is None]
+    missing = [m for m in _SIDECAR_MODULES if absent(m)]
     if missing:
         return (f"the sidecar's dependencies are not installed (missing: {', '.join(missing)}): "
                 f"{_INSTALL_SIDECAR}")
@@ -181,6 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     judges = sub.add_parser("judges", help="judge repositories")
     judges_sub = judges.add_subparsers(dest="judges_command", required=True, metavar="COMMAND")
+    if missing_sidecar_dependencies() is not None:
+        return parser  # client-only install: `main` says what to install
     from taxmeter.judgetools.cli import register as register_build
 
     register_build(judges_sub)
@@ -194,11 +202,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.command != "version":
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] not in ("version", "-h", "--help"):
+        # The base install is the app-side client: say what to install, not a traceback.
         why = missing_sidecar_dependencies()
         if why is not None:
             return _fail(why)
+    args = build_parser().parse_args(argv)
     try:
         code: int = args.func(args)
     except TaxmeterError as exc:
