@@ -89,17 +89,9 @@ async def run_demo(args: argparse.Namespace) -> int:
     elif config.judges.repository and str(config.judges.repository) not in ("", "."):
         judges_repo = Path(config.judges.repository)
     else:
-        from taxmeter.judgetools import default_repository_path, ensure_default_repository
-        from taxmeter.judgetools.cache import BUILD_STAGES, is_complete
-        from taxmeter.progress import StageProgress
+        from taxmeter.judgetools.cache import first_run_default_judges
 
-        judges_repo = default_repository_path()
-        if not is_complete(judges_repo):
-            print(f"taxmeter demo: first run: building the default judges into {judges_repo} "
-                  "(once; later runs reuse them)", file=sys.stderr)
-            progress = StageProgress("judges build", BUILD_STAGES)
-            ensure_default_repository(judges_repo, progress)
-            progress.finish()
+        judges_repo = first_run_default_judges("demo")
 
     guarded = SimulatedEndpoint("guarded", demo.routes, demo.seed,
                                 latency_scale=demo.latency_scale)

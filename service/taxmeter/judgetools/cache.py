@@ -18,13 +18,15 @@ import contextlib
 import fcntl
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from taxmeter.progress import NULL_PROGRESS, Progress, Stage
+from taxmeter.progress import NULL_PROGRESS, Progress, Stage, StageProgress
 
-__all__ = ["BUILD_STAGES", "BuildFunction", "ensure_built", "is_complete"]
+__all__ = ["BUILD_STAGES", "BuildFunction", "ensure_built", "first_run_default_judges",
+           "is_complete"]
 
 BuildFunction = Callable[[Path, Progress], object]
 """Builds a repository into the (empty) folder given, reporting on the progress given."""
@@ -120,3 +122,19 @@ def ensure_built(root: Path, build: BuildFunction, progress: Progress = NULL_PRO
             if trash is not None:
                 shutil.rmtree(trash, ignore_errors=True)
     return True
+
+
+def first_run_default_judges(command: str) -> Path:
+    """The default judges in the user cache for ``taxmeter <command>`` (``demo``, ``score``):
+    on first use, says so and builds them with stages, a bar and the time left (logfmt lines
+    when stderr is not a terminal)."""
+    from taxmeter.judgetools.repository import default_repository_path, ensure_default_repository
+
+    root = default_repository_path()
+    if not is_complete(root):
+        print(f"taxmeter {command}: first run: building the default judges into {root} "
+              "(once; later runs reuse them)", file=sys.stderr)
+        progress = StageProgress("judges build", BUILD_STAGES)
+        ensure_default_repository(root, progress)
+        progress.finish()
+    return root
