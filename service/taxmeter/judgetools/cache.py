@@ -25,8 +25,8 @@ from pathlib import Path
 
 from taxmeter.progress import NULL_PROGRESS, Progress, Stage, StageProgress
 
-__all__ = ["BUILD_STAGES", "BuildFunction", "ensure_built", "first_run_default_judges",
-           "is_complete"]
+__all__ = ["BUILD_STAGES", "BuildFunction", "build_lock", "ensure_built",
+           "first_run_default_judges", "is_complete"]
 
 BuildFunction = Callable[[Path, Progress], object]
 """Builds a repository into the (empty) folder given, reporting on the progress given."""
@@ -71,6 +71,14 @@ def _exclusive(lock_path: Path, progress: Progress) -> Iterator[None]:
         os.close(fd)  # releases the lock
 
 
+def build_lock(
+    root: Path, progress: Progress = NULL_PROGRESS
+) -> contextlib.AbstractContextManager[None]:
+    """The lock every builder of ``root`` holds (``ensure_built``, ``taxmeter judges build``)."""
+    root.parent.mkdir(parents=True, exist_ok=True)
+    return _exclusive(root.parent / f"{root.name}.lock", progress)
+
+
 def _fsync_tree(root: Path) -> None:
     for dirpath, _dirs, files in os.walk(root):
         for name in files:
@@ -92,8 +100,7 @@ def ensure_built(root: Path, build: BuildFunction, progress: Progress = NULL_PRO
     if is_complete(root):
         return False
     parent = root.parent
-    parent.mkdir(parents=True, exist_ok=True)
-    with _exclusive(parent / f"{root.name}.lock", progress):
+    with build_lock(root, progress):
         if is_complete(root):  # built by the process we waited for
             return False
         for stale in parent.glob(f".{root.name}.building-*"):
