@@ -5,17 +5,14 @@
 # Base images are build arguments (pin them by digest in your registry mirror). Behind a proxy,
 # pass pip's configuration and CA bundle as build secrets (never baked into a layer):
 #   --secret id=pip_conf,src=pip.conf --secret id=ca_bundle,src=corp-ca.pem
-# or plain PIP_* build args (e.g. --build-arg PIP_INDEX_URL=https://mirror/simple) for
-# settings without credentials. The CPU image carries ONNX Runtime for CPU only.
+# (pip.conf: index-url, trusted-host, ...; the CA bundle: PEM, your proxy's CA included).
+# The CPU image carries ONNX Runtime for CPU only.
 ARG CPU_BASE_IMAGE=python:3.11.14-slim-bookworm
 # onnxruntime-gpu 1.31.1 is a CUDA 13 build with cuDNN 9: the CUDA base must match.
 ARG CUDA_BASE_IMAGE=nvidia/cuda:13.0.1-cudnn-runtime-ubuntu24.04
 
 # ---- CPU build: venv + default judges -------------------------------------------------------
 FROM ${CPU_BASE_IMAGE} AS build-cpu
-ARG PIP_INDEX_URL
-ARG PIP_EXTRA_INDEX_URL
-ARG PIP_TRUSTED_HOST
 ENV PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
 COPY pyproject.toml README.md ./
@@ -26,9 +23,6 @@ RUN --mount=type=secret,id=pip_conf --mount=type=secret,id=ca_bundle \
 
 # ---- CUDA build: same steps on the CUDA base (its own Python) -------------------------------
 FROM ${CUDA_BASE_IMAGE} AS build-cuda
-ARG PIP_INDEX_URL
-ARG PIP_EXTRA_INDEX_URL
-ARG PIP_TRUSTED_HOST
 ENV PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1 DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
     && apt-get install -y --no-install-recommends python3=3.12.* python3-venv=3.12.* \

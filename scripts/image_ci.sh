@@ -38,8 +38,9 @@ if ! buildah inspect --type image "$BASE" >/dev/null 2>&1; then
     bookworm "$WORK/rootfs" http://deb.debian.org/debian >"$WORK/debootstrap.log"
   ${SUDO} rm -rf "$WORK/rootfs/var/cache/apt/archives/"*.deb "$WORK/rootfs/var/lib/apt/lists/"*
   ctr=$(buildah from scratch)
-  ${SUDO} tar -C "$WORK/rootfs" -c . | buildah copy "$ctr" - / >/dev/null 2>&1 || {
-    mnt=$(buildah mount "$ctr"); ${SUDO} cp -a "$WORK/rootfs/." "$mnt/"; buildah umount "$ctr"; }
+  mnt=$(buildah mount "$ctr")
+  ${SUDO} cp -a "$WORK/rootfs/." "$mnt/"
+  buildah umount "$ctr" >/dev/null
   buildah config --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$ctr"
   buildah commit -q "$ctr" "$BASE" >/dev/null
   buildah rm "$ctr" >/dev/null
@@ -48,8 +49,13 @@ if ! buildah inspect --type image "$BASE" >/dev/null 2>&1; then
 fi
 
 # 2. the image --------------------------------------------------------------------------------
+# Behind a TLS-intercepting proxy: IMAGE_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt (and/or
+# IMAGE_PIP_CONF=FILE) reach pip inside the build as secrets, as docs/operations.md#image says.
+secrets=()
+if [ -n "${IMAGE_CA_BUNDLE:-}" ]; then secrets+=(--secret "id=ca_bundle,src=${IMAGE_CA_BUNDLE}"); fi
+if [ -n "${IMAGE_PIP_CONF:-}" ]; then secrets+=(--secret "id=pip_conf,src=${IMAGE_PIP_CONF}"); fi
 t0=$(date +%s)
-buildah bud -q --layers=false --target cpu --network host \
+buildah bud --layers=false --target cpu --network host "${secrets[@]}" \
   --build-arg "CPU_BASE_IMAGE=$BASE" -t "$IMAGE" -f Dockerfile . >"$WORK/bud.log" 2>&1 || {
   tail -40 "$WORK/bud.log" >&2; exit 1; }
 size=$(buildah images --format '{{.Size}}' "$IMAGE" | head -1)

@@ -6,7 +6,7 @@
 #   RUNTIME: cpu (default; ONNX Runtime for CPU) or gpu (onnxruntime-gpu, CUDA 13)
 # Behind a proxy (build secrets, never baked into a layer): /run/secrets/pip_conf is used as
 # pip's configuration file (index URL, trusted hosts, credentials), /run/secrets/ca_bundle as
-# its CA bundle; PIP_* environment variables (build args) work as usual.
+# its CA bundle.
 set -eu
 PYTHON="$1"
 VENV="$2"
