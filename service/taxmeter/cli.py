@@ -99,6 +99,9 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
     )
     if not args.probe:
         return 0
+    from taxmeter.telemetry.logging import configure_logging
+
+    configure_logging("warning", config.telemetry.log_format)  # the probe lines, not the logs
     results = asyncio.run(probe(config, os.environ, args.probe_timeout_s))
     print("probe:")
     for r in results:
