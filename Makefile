@@ -45,4 +45,4 @@ protos: install
 	PYTHON=$(PY) bash scripts/gen_protos.sh
 
 clean:
-	rm -rf $(VENV) .venv-mlserver .tools .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-mlserver .tools .image-build .pytest_cache .mypy_cache .ruff_cache
