@@ -3,7 +3,7 @@
 Two OpenAI-compatible endpoints run here on loopback; the image runs `taxmeter serve` with
 host networking and a config pointing at them. From outside: gRPC health is SERVING, /metrics
 answers with taxmeter series, and one Mirror request (force_sample) is shadowed to both
-endpoints and ends as a completed (or judged-later shed) job in /metrics.
+endpoints, judged, and counted as a completed job in /metrics.
 
 Usage: python scripts/image_ci_check.py IMAGE WORKDIR
 """
@@ -116,6 +116,14 @@ def main() -> int:
         assert "taxmeter_build_info" in text, text[:500]
         print("image_ci: /metrics answers (taxmeter_build_info present)")
 
+        # Judges warm in the background (pairs are shed until then): wait for them, so the
+        # mirrored request is judged end to end.
+        while 'taxmeter_judge_ready{judge="default"} 1.0' not in metrics(metrics_port):
+            assert time.monotonic() - t0 < READY_BUDGET_S and run.poll() is None, (
+                "judges not ready; " + (work / "serve.log").read_text()[-3000:])
+            time.sleep(1)
+        print(f"image_ci: judges ready after {time.monotonic() - t0:.0f} s")
+
         body = json.dumps({"model": "m", "messages": [
             {"role": "user", "content": "What is the capital of France?"}]}).encode()
         ack = mirror_pb2_grpc.MirrorServiceStub(channel).Mirror(
@@ -131,7 +139,7 @@ def main() -> int:
             time.sleep(1)
         assert Endpoint.calls.get("guarded") == 1 and Endpoint.calls.get("unguarded") == 1, (
             Endpoint.calls)
-        assert 'route="chat"' in done, done
+        assert 'taxmeter_shadow_jobs_total{outcome="completed",route="chat"} 1.0' in done, done
         print(f"image_ci: the mirrored request reached both endpoints; {done}")
         return 0
     finally:
