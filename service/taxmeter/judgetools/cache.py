@@ -35,17 +35,17 @@ MARKER = Path("default") / "manifest.yaml"
 
 BUILD_STAGES = (
     Stage("weights", "loading the MiniLM weights", 0.5),
-    Stage("embed", "embedding the training examples", 38.0),
-    Stage("heads", "training the heads", 57.0),
+    Stage("embed", "embedding the training examples", 55.0),
+    Stage("heads", "training the heads", 40.0),
     Stage("graph", "building the judge graphs", 0.5),
-    Stage("evaluate", "scoring the evaluation set", 2.3),
-    Stage("fp16", "checking the fp16 variant", 0.8),
-    Stage("write", "writing the repository", 0.3),
+    Stage("evaluate", "scoring the evaluation set", 2.0),
+    Stage("fp16", "checking the fp16 variant", 1.5),
+    Stage("write", "writing the repository", 0.5),
 )
 """The default-judge build's stages (the names ``build_repository`` reports) and their shares
-of its time, in percent, measured 2026-12-02 on the busy 2-core machine (909 s in all: embed
-349 s, heads 522 s). A stage the build stops reporting is simply skipped; the ETA corrects
-itself from the stages done."""
+of its time, in percent, from two builds on the 2-core machine on 2026-12-02: busy (load 13,
+909 s: embed 349 s, heads 522 s) and quiet (load 3, 176 s: embed 128 s, heads 43 s). A stage
+the build stops reporting is simply skipped; the ETA corrects itself from the stages done."""
 
 
 def is_complete(root: Path) -> bool:
