@@ -2,7 +2,11 @@
 # taxmeter image: two targets from one file.
 #   docker build --target cpu  -t taxmeter:0.1.0-cpu .
 #   docker build --target cuda -t taxmeter:0.1.0-cuda .
-# Base images are build arguments (pin them by digest in your registry mirror).
+# Base images are build arguments (pin them by digest in your registry mirror). Behind a proxy,
+# pass pip's configuration and CA bundle as build secrets (never baked into a layer):
+#   --secret id=pip_conf,src=pip.conf --secret id=ca_bundle,src=corp-ca.pem
+# (pip.conf: index-url, trusted-host, ...; the CA bundle: PEM, your proxy's CA included).
+# The CPU image carries ONNX Runtime for CPU only.
 ARG CPU_BASE_IMAGE=python:3.11.14-slim-bookworm
 # onnxruntime-gpu 1.31.1 is a CUDA 13 build with cuDNN 9: the CUDA base must match.
 ARG CUDA_BASE_IMAGE=nvidia/cuda:13.0.1-cudnn-runtime-ubuntu24.04
@@ -14,7 +18,8 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY deploy/docker/ deploy/docker/
 COPY service/ service/
-RUN sh deploy/docker/install.sh python3 /opt/venv /src /opt/taxmeter/judges
+RUN --mount=type=secret,id=pip_conf --mount=type=secret,id=ca_bundle \
+    sh deploy/docker/install.sh python3 /opt/venv /src /opt/taxmeter/judges cpu
 
 # ---- CUDA build: same steps on the CUDA base (its own Python) -------------------------------
 FROM ${CUDA_BASE_IMAGE} AS build-cuda
@@ -26,7 +31,8 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY deploy/docker/ deploy/docker/
 COPY service/ service/
-RUN sh deploy/docker/install.sh python3 /opt/venv /src /opt/taxmeter/judges
+RUN --mount=type=secret,id=pip_conf --mount=type=secret,id=ca_bundle \
+    sh deploy/docker/install.sh python3 /opt/venv /src /opt/taxmeter/judges gpu
 
 # ---- CPU runtime ------------------------------------------------------------------------------
 FROM ${CPU_BASE_IMAGE} AS cpu

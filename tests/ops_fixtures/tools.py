@@ -14,14 +14,17 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
+LOCAL_TOOLS = REPO_ROOT / ".tools" / "usr" / "bin"
+"""Where scripts/install_ops_tools.sh unpacks the Debian packages (never installed)."""
 
 
 def find_tool(*names: str) -> str | None:
-    """The first of ``names`` found in the venv's bin folder or on PATH."""
+    """The first of ``names`` found in ``.tools/usr/bin``, the venv's bin folder or on PATH."""
     for name in names:
-        candidate = VENV_BIN / name
-        if candidate.exists():
-            return str(candidate)
+        for folder in (LOCAL_TOOLS, VENV_BIN):
+            candidate = folder / name
+            if candidate.exists():
+                return str(candidate)
         found = shutil.which(name)
         if found:
             return found

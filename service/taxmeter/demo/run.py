@@ -80,11 +80,9 @@ def _judges_repository(args: argparse.Namespace, config: Config) -> Path:
         return Path(args.judges)
     if config.judges.repository and str(config.judges.repository) not in ("", "."):
         return Path(config.judges.repository)
-    from taxmeter.judgetools import ensure_default_repository
+    from taxmeter.judgetools.cache import first_run_default_judges
 
-    print("taxmeter demo: preparing the default judges (first run builds them)...",
-          file=sys.stderr)
-    return ensure_default_repository()
+    return first_run_default_judges("demo")
 
 
 async def run_demo(args: argparse.Namespace) -> int:

@@ -29,14 +29,19 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run_build(args: argparse.Namespace) -> int:
+    from taxmeter.judgetools.cache import BUILD_STAGES, build_lock
     from taxmeter.judgetools.repository import build_repository, default_repository_path
     from taxmeter.judgetools.weights import MissingWeightsError
+    from taxmeter.progress import StageProgress
 
     dest: Path = args.dir if args.dir is not None else default_repository_path()
+    progress = StageProgress("judges build", BUILD_STAGES)
     try:
-        report = build_repository(dest, fp16=args.fp16)
+        with build_lock(Path(dest).resolve(), progress):  # not at once with demo's first run
+            report = build_repository(dest, fp16=args.fp16, progress=progress)
     except MissingWeightsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    progress.finish()
     print("\n".join(report.summary_lines()))
     return 0

@@ -27,6 +27,7 @@ import yaml
 from taxmeter.judgetools.graph import DUAL_INPUTS, build_judge_graph
 from taxmeter.judgetools.heads_file import CommittedHeads, load_committed_heads
 from taxmeter.judgetools.weights import encode_texts, judge_tokenizer_json, load_minilm
+from taxmeter.progress import NULL_PROGRESS, Progress
 
 __all__ = [
     "BUILDER_VERSION",
@@ -133,23 +134,27 @@ def _manifest(heads: CommittedHeads, fp16: bool) -> dict[str, Any]:
     return manifest
 
 
-def build_repository(dest: Path, *, fp16: bool = True,
-                     heads_path: Path | None = None) -> BuildReport:
+def build_repository(dest: Path, *, fp16: bool = True, heads_path: Path | None = None,
+                     progress: Progress = NULL_PROGRESS) -> BuildReport:
     """Build the default judge into ``dest/default`` (replacing it) from the MiniLM weights and
     the committed heads (``heads_path``, default: the ones shipped in the package).
 
     Raises ``MissingWeightsError`` (a ``JudgeLoadError``) naming the pip command when the
-    MiniLM weights package is absent.
+    MiniLM weights package is absent. ``progress`` hears the stages of
+    ``judgetools.cache.BUILD_STAGES``.
     """
     t0 = time.perf_counter()
+    progress.stage("weights")
     minilm = load_minilm()
     tokenizer_json = judge_tokenizer_json(minilm.tokenizer_path, MAX_LENGTH)
     heads = load_committed_heads(heads_path)
+    progress.stage("graph")
     model32 = build_judge_graph(minilm.weights, heads.layers, lexicon=heads.lexicon,
                                 dtype="float32").SerializeToString()
     model16: bytes | None = None
     fp16_diff: float | None = None
     if fp16:
+        progress.stage("fp16")
         model16 = build_judge_graph(minilm.weights, heads.layers, lexicon=heads.lexicon,
                                     dtype="float16").SerializeToString()
         prompts = [p for p, _ in _FP16_PROBE]
@@ -158,6 +163,7 @@ def build_repository(dest: Path, *, fp16: bool = True,
         l16 = run_graph(model16, tokenizer_json, prompts, responses)["logits"]
         fp16_diff = round(float(np.max(np.abs(l16 - l32))), 6)
 
+    progress.stage("write")
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{JUDGE_NAME}-", dir=dest))
@@ -211,11 +217,18 @@ def default_repository_path(env: Mapping[str, str] | None = None) -> Path:
     return Path.home() / ".cache" / "taxmeter" / "judges" / BUILDER_VERSION
 
 
-def ensure_default_repository(path: Path | None = None) -> Path:
+def ensure_default_repository(path: Path | None = None,
+                              progress: Progress = NULL_PROGRESS) -> Path:
     """The repository folder at ``path`` (default: :func:`default_repository_path`), built
-    first if ``<path>/default/manifest.yaml`` is absent. ``serve`` never calls this."""
+    first if ``<path>/default/manifest.yaml`` is absent: under a lock, into a temporary folder
+    renamed into place (``judgetools.cache``). ``serve`` never calls this."""
+    from taxmeter.judgetools.cache import ensure_built
+
     root = Path(path) if path is not None else default_repository_path()
-    if not (root / JUDGE_NAME / "manifest.yaml").is_file():
+
+    def build(tmp: Path, progress: Progress) -> None:
         _log.info("judges_building", path=str(root))
-        build_repository(root)
+        build_repository(tmp, progress=progress)
+
+    ensure_built(root, build, progress)
     return root

@@ -118,10 +118,11 @@ def _default_repository() -> Path | None:
         from taxmeter import judgetools as build
     except ImportError:
         return None
-    ensure = getattr(build, "ensure_default_repository", None)
-    if ensure is None:
+    if getattr(build, "ensure_default_repository", None) is None:
         return None
-    return Path(ensure())
+    from taxmeter.judgetools.cache import first_run_default_judges
+
+    return first_run_default_judges("score")
 
 
 def _parse(n: int, raw: str) -> tuple[Any, str | None]:
