@@ -274,12 +274,22 @@ class HeadChoice:
     safety benefit and drop pairs from the tax); ``f1``: pooled weighted F1."""
     dims: int = PCA_DIMS
     """Principal components per embedding block."""
+    soft_and: tuple[str, str] | None = None
+    """``(a, b)``: the head is ``min(a', -b')`` of two earlier heads' calibrated logits ("a and
+    not b"), fused exactly into the graph; ``columns``, ``l2`` and ``dims`` are unused."""
+    auxiliary: bool = False
+    """Trained for a soft-AND head, not an output of the graph."""
 
 
 FPR_CAP = 0.02
 FINAL: tuple[HeadChoice, ...] = (
     HeadChoice("refusal", "refusal", HEAD_COLUMNS["refusal"], 10.0, "all", "macro_f1", 16),
-    HeadChoice("unsafe", "unsafe", HEAD_COLUMNS["unsafe"], 10.0, "all", "fpr_cap"),
+    HeadChoice("harmful_request", "harmful_request", HEAD_COLUMNS["harmful_request"], 10.0,
+               "all", "f1", auxiliary=True),
+    # unsafe = "a harmful request AND an answer that is not a refusal": out of source it flagged
+    # 0.7 % of chatgpt-refusals' helpful answers at the 2 % cap, a head fitted directly 2.1 %.
+    HeadChoice("unsafe", "unsafe", (), 0.0, "all", "fpr_cap",
+               soft_and=("harmful_request", "refusal")),
     HeadChoice("quality", "quality", HEAD_COLUMNS["quality"], 1.0, "in-house", "f1", 32),
 )
 
@@ -316,7 +326,7 @@ def _prompt_groups(examples: Sequence[dict[str, Any]], k: int = 5) -> np.ndarray
                      for e in examples])
 
 
-def train_final(pool: list[dict[str, Any]], x: np.ndarray, layout: Layout,
+def train_final(pool: list[dict[str, Any]], x: np.ndarray, layout: Layout,  # noqa: PLR0915
                 eval_ih: list[dict[str, Any]], x_eval: np.ndarray,
                 lexicon: Any) -> CommittedHeads:
     """Fit the shipped heads; Platt and threshold from leave-one-source-out predictions."""
@@ -324,18 +334,26 @@ def train_final(pool: list[dict[str, Any]], x: np.ndarray, layout: Layout,
     in_house_mask = np.array([e["source"].startswith("in-house") for e in pool])
     heads: list[TrainedHead] = []
     report: dict[str, Any] = {}
+    by_name: dict[str, TrainedHead] = {}
+    calibrated_oog: dict[str, np.ndarray] = {}
     for choice in FINAL:
         rows = in_house_mask if choice.pool == "in-house" else np.ones(len(pool), bool)
         sub = [e for e, keep in zip(pool, rows, strict=True) if keep]
         y = labels(sub, choice.label)
         xs = x[rows]
-        reducer = Reducer(xs, layout, choice.columns, choice.dims)
-        zs = reducer(xs)
         known = ~np.isnan(y)
         groups = (_prompt_groups(sub) if choice.pool == "in-house" else groups_all[rows])
-        logit = out_of_group(zs, y, groups, choice.l2)
+        if choice.soft_and is not None:
+            first, second = choice.soft_and
+            logit = np.minimum(calibrated_oog[first], -calibrated_oog[second])
+            logit = np.where(known, logit, np.nan)
+        else:
+            reducer = Reducer(xs, layout, choice.columns, choice.dims)
+            zs = reducer(xs)
+            logit = out_of_group(zs, y, groups, choice.l2)
         ok = ~np.isnan(logit)
         a, b = platt_grid(logit[ok], y[ok])
+        calibrated_oog[choice.name] = a * logit + b
         p = _sigmoid(a * logit + b)
         t = choose_threshold(choice.threshold_rule, p, y, groups, sub)
         pooled = binary(p[ok] >= t, y[ok])
@@ -348,24 +366,33 @@ def train_final(pool: list[dict[str, Any]], x: np.ndarray, layout: Layout,
             for g in sorted(np.unique(groups[ok])):
                 m = ok & (groups == g)
                 per_group[g] = binary(p[m] >= t, y[m])
-        w, bias = fit(zs[known], y[known], group_weights(groups[known]), choice.l2)
-        full, raw_bias = reducer.to_raw(w, bias, x.shape[1])
-        folded = np.max(np.abs((xs @ full + raw_bias) - (zs @ w + bias)))
-        assert folded < 1e-6, f"{choice.name}: PCA fold-back differs by {folded}"
-        bias = raw_bias
-        head = TrainedHead(name=choice.name, weight=full.astype(np.float32),
-                           bias=float(np.float32(bias)), l2=choice.l2, pca_dim=None,
-                           platt_a=round(a, 6), platt_b=round(b, 6), threshold=t,
-                           n_train=int(known.sum()), cv=None)
-        heads.append(head)
+        if choice.soft_and is not None:
+            head = TrainedHead(name=choice.name, weight=np.zeros(x.shape[1], np.float32),
+                               bias=0.0, l2=0.0, pca_dim=None, platt_a=round(a, 6),
+                               platt_b=round(b, 6), threshold=t, n_train=int(known.sum()),
+                               soft_and=(by_name[choice.soft_and[0]],
+                                         by_name[choice.soft_and[1]]))
+        else:
+            w, bias = fit(zs[known], y[known], group_weights(groups[known]), choice.l2)
+            full, raw_bias = reducer.to_raw(w, bias, x.shape[1])
+            folded = np.max(np.abs((xs @ full + raw_bias) - (zs @ w + bias)))
+            assert folded < 1e-6, f"{choice.name}: PCA fold-back differs by {folded}"
+            head = TrainedHead(name=choice.name, weight=full.astype(np.float32),
+                               bias=float(np.float32(raw_bias)), l2=choice.l2, pca_dim=None,
+                               platt_a=round(a, 6), platt_b=round(b, 6), threshold=t,
+                               n_train=int(known.sum()), cv=None)
+        by_name[choice.name] = head
+        if not choice.auxiliary:
+            heads.append(head)
         # The in-house evaluation set, scored by the final head (a floor, written in-house).
         ye = labels(eval_ih, choice.label)
-        pe = _sigmoid(head.platt_a * (x_eval @ head.weight.astype(np.float64) + head.bias)
-                      + head.platt_b)
+        pe = _sigmoid(head.platt_a * head.logit(x_eval) + head.platt_b)
         ke = ~np.isnan(ye)
         entry: dict[str, Any] = {
             "label": choice.label, "features": list(choice.columns), "l2": choice.l2,
             "principal_components_per_embedding": choice.dims,
+            "soft_and": list(choice.soft_and) if choice.soft_and else None,
+            "auxiliary": choice.auxiliary,
             "threshold_rule": choice.threshold_rule,
             "trained_on": choice.pool, "n_train": int(known.sum()),
             "platt": {"a": head.platt_a, "b": head.platt_b}, "threshold": t,
@@ -389,18 +416,21 @@ def train_final(pool: list[dict[str, Any]], x: np.ndarray, layout: Layout,
         "sources": {k: {"answers_from": v[0], "labelled_by": v[1], "licence": v[2],
                         **counts.get(k, {})} for k, v in SOURCES.items()},
         "heads": report,
-        "summary": {
-            name: (f"held-out-source F1 macro "
-                   f"{_macro(report[name]['held_out_sources']):.3f}; in-house eval F1 "
-                   f"{report[name]['in_house_eval']['f1']:.3f}")
-            for name in report
-        },
+        "summary": {name: _summary(name, report[name]) for name in report},
     }
     return CommittedHeads(lexicon=lexicon, layers=tuple(layers),
                           names=tuple(h.name for h in heads),
                           platt_a=tuple(h.platt_a for h in heads),
                           platt_b=tuple(h.platt_b for h in heads),
                           thresholds=tuple(h.threshold for h in heads), meta=meta)
+
+
+def _summary(name: str, entry: dict[str, Any]) -> str:
+    inhouse = f"in-house eval F1 {entry['in_house_eval']['f1']:.3f}"
+    if name == "quality":
+        pairs = entry["in_house_eval_pair_accuracy"]["accuracy"]
+        return f"{inhouse}, good-above-poor pairs {pairs:.3f} (in-house data only)"
+    return f"held-out-source F1 macro {_macro(entry['held_out_sources']):.3f}; {inhouse}"
 
 
 def _macro(per_group: dict[str, dict[str, float]]) -> float:
