@@ -93,7 +93,7 @@ def repository(use_random: bool, repo: Path | None) -> tuple[Path, str]:
         return repo, f"judge repository {repo} (judge 'default')"
     if not use_random:
         try:
-            from taxmeter.judgetools.repository import ensure_default_repository
+            from taxmeter.judgetools import ensure_default_repository
 
             return ensure_default_repository(), "real default judge (MiniLM-L6 + trained heads)"
         except Exception as exc:  # the bench falls back, and says so

@@ -64,7 +64,7 @@ def items(n: int, words: int) -> list[JudgeInput]:
 def judge_repo(tiny: bool, scratch: Path) -> tuple[Path, str]:
     if not tiny:
         try:
-            from taxmeter.judgetools.repository import ensure_default_repository
+            from taxmeter.judgetools import ensure_default_repository
 
             return ensure_default_repository(), "default judge (MiniLM-L6, built)"
         except Exception as exc:  # the builder may be missing or fail: fall back, say so

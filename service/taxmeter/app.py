@@ -265,7 +265,7 @@ class App:
 
 
 @contextlib.contextmanager
-def _signals(app: App) -> Iterator[None]:
+def handle_signals(app: App) -> Iterator[None]:
     """SIGTERM/SIGINT request a graceful shutdown; the previous handlers come back on exit."""
     loop = asyncio.get_running_loop()
     installed: list[signal.Signals] = []
@@ -278,22 +278,3 @@ def _signals(app: App) -> Iterator[None]:
     finally:
         for sig in installed:
             loop.remove_signal_handler(sig)
-
-
-async def serve(config: Config) -> int:
-    """Run the sidecar until SIGTERM/SIGINT; drain; return the exit code. The startup checks
-    are ``taxmeter.startup``'s, the ones ``check-config`` runs."""
-    from taxmeter.startup import build_checked_app
-
-    app = await build_checked_app(config, os.environ, serve_metrics=True)
-    try:
-        await app.start()
-    except BaseException:
-        # e.g. a port already in use: release what did start, then report the cause.
-        with contextlib.suppress(Exception):
-            await app.stop()
-        raise
-    with _signals(app):
-        await app.wait_for_shutdown()
-    await app.stop()
-    return 0

@@ -71,7 +71,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         config.telemetry.log_level, config.telemetry.log_format,
         log_prompts=config.telemetry.log_prompts,
     )
-    from taxmeter.app import serve
+    from taxmeter.startup import serve
 
     try:
         return asyncio.run(serve(config))

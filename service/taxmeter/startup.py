@@ -17,6 +17,8 @@ judges on their backend, and reports what answered.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import socket
 import time
 from collections.abc import Mapping
@@ -225,3 +227,22 @@ async def probe(config: Config, env: Mapping[str, str], timeout_s: float) -> lis
     judges = _probe_judges(config, env, timeout_s)
     ep, js = await asyncio.gather(endpoints, judges)
     return [*ep, *js]
+
+
+async def serve(config: Config) -> int:
+    """Run the sidecar until SIGTERM/SIGINT; drain; return the exit code. The startup checks
+    are this module's, the ones ``check-config`` runs."""
+    from taxmeter.app import handle_signals
+
+    app = await build_checked_app(config, os.environ, serve_metrics=True)
+    try:
+        await app.start()
+    except BaseException:
+        # e.g. a port already in use: release what did start, then report the cause.
+        with contextlib.suppress(Exception):
+            await app.stop()
+        raise
+    with handle_signals(app):
+        await app.wait_for_shutdown()
+    await app.stop()
+    return 0

@@ -12,13 +12,13 @@ import pytest
 import yaml
 from build_budget import body_timeout, within_build_budget
 from taxmeter.judgetools import cli as build_cli
+from taxmeter.judgetools.cache import ensure_default_repository
 from taxmeter.judgetools.graph import DUAL_INPUTS
 from taxmeter.judgetools.reference import encode_reference
 from taxmeter.judgetools.repository import (
     MAX_LENGTH,
     BuildReport,
     build_repository,
-    ensure_default_repository,
     run_graph,
 )
 from taxmeter.judgetools.weights import encode_texts, load_minilm

@@ -9,7 +9,7 @@ exports, graph variants and ``taxmeter score``. Nothing here is imported by ``se
 - ``weights``     safetensors -> NumPy, tokenisation helpers
 - ``heads_file``  the committed heads (lexicon, dense layers, calibration, thresholds, record)
 - ``cache``       the default judges' cache: one build at a time, atomic, with progress
-- ``repository``  ``build_repository``, ``default_repository_path``, ``ensure_default_repository``
+- ``repository``  ``build_repository``, ``default_repository_path``
 - ``cli``         ``register(judges_subparsers)``
 - ``hf_checkpoint``, ``hf_graph``, ``hf_heads``, ``hf_import``, ``hf_cli``
                   ``taxmeter judges import``: a local Hugging Face BERT/RoBERTa/XLM-R/DistilBERT
@@ -18,11 +18,11 @@ exports, graph variants and ``taxmeter score``. Nothing here is imported by ``se
 
 from __future__ import annotations
 
+from taxmeter.judgetools.cache import ensure_default_repository
 from taxmeter.judgetools.repository import (
     BuildReport,
     build_repository,
     default_repository_path,
-    ensure_default_repository,
 )
 from taxmeter.judgetools.weights import INSTALL_HINT, MissingWeightsError
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from taxmeter.progress import NULL_PROGRESS, Progress, Stage, StageProgress
 
 __all__ = ["BUILD_STAGES", "BuildFunction", "build_lock", "ensure_built",
+           "ensure_default_repository",
            "first_run_default_judges", "is_complete"]
 
 BuildFunction = Callable[[Path, Progress], object]
@@ -132,7 +133,7 @@ def first_run_default_judges(command: str) -> Path:
     """The default judges in the user cache for ``taxmeter <command>`` (``demo``, ``score``):
     on first use, says so and builds them with stages, a bar and the time left (logfmt lines
     when stderr is not a terminal)."""
-    from taxmeter.judgetools.repository import default_repository_path, ensure_default_repository
+    from taxmeter.judgetools.repository import default_repository_path
 
     root = default_repository_path()
     if not is_complete(root):
@@ -141,4 +142,20 @@ def first_run_default_judges(command: str) -> Path:
         progress = StageProgress("judges build", BUILD_STAGES)
         ensure_default_repository(root, progress)
         progress.finish()
+    return root
+
+
+def ensure_default_repository(path: Path | None = None,
+                              progress: Progress = NULL_PROGRESS) -> Path:
+    """The repository folder at ``path`` (default: :func:`default_repository_path`), built
+    first if ``<path>/default/manifest.yaml`` is absent: under a lock, into a temporary folder
+    renamed into place (:func:`ensure_built`). ``serve`` never calls this."""
+    from taxmeter.judgetools.repository import build_repository, default_repository_path
+
+    root = Path(path) if path is not None else default_repository_path()
+
+    def build(tmp: Path, progress: Progress) -> None:
+        build_repository(tmp, progress=progress)
+
+    ensure_built(root, build, progress)
     return root

@@ -36,7 +36,6 @@ __all__ = [
     "BuildReport",
     "build_repository",
     "default_repository_path",
-    "ensure_default_repository",
     "run_graph",
 ]
 
@@ -215,20 +214,3 @@ def default_repository_path(env: Mapping[str, str] | None = None) -> Path:
     if env.get("XDG_CACHE_HOME"):
         return Path(env["XDG_CACHE_HOME"]) / "taxmeter" / "judges" / BUILDER_VERSION
     return Path.home() / ".cache" / "taxmeter" / "judges" / BUILDER_VERSION
-
-
-def ensure_default_repository(path: Path | None = None,
-                              progress: Progress = NULL_PROGRESS) -> Path:
-    """The repository folder at ``path`` (default: :func:`default_repository_path`), built
-    first if ``<path>/default/manifest.yaml`` is absent: under a lock, into a temporary folder
-    renamed into place (``judgetools.cache``). ``serve`` never calls this."""
-    from taxmeter.judgetools.cache import ensure_built
-
-    root = Path(path) if path is not None else default_repository_path()
-
-    def build(tmp: Path, progress: Progress) -> None:
-        _log.info("judges_building", path=str(root))
-        build_repository(tmp, progress=progress)
-
-    ensure_built(root, build, progress)
-    return root
