@@ -64,6 +64,10 @@ class StandinExporter:
         self.tax = Gauge(
             "taxmeter_alignment_tax", "", ["route", "judge", "window", "stat"], registry=r
         )
+        self.tax_answered = Gauge(
+            "taxmeter_alignment_tax_answered", "", ["route", "judge", "window", "stat"],
+            registry=r,
+        )
         self.flip = Gauge(
             "taxmeter_noise_refusal_flip_ratio", "", ["route", "arm", "window"], registry=r
         )
@@ -110,6 +114,7 @@ class StandinExporter:
         self.delta.labels(route.name).observe(0.1 + rng.random() * 0.05)
         self.esr.labels(route.name).set(0.25)
         self.tax.labels(route.name, JUDGE, "1h", "point").set(mean)
+        self.tax_answered.labels(route.name, JUDGE, "1h", "point").set(mean)
         self.flip.labels(route.name, "guarded", "1h").set(0.02)
         self.inf.labels("default", "cpu").observe(0.02)
         self.batch.labels("default").observe(2)

@@ -19,6 +19,8 @@ def test_install_script_unpacks_debian_packages_and_never_installs_them() -> Non
 
 def test_make_test_puts_the_local_tools_first_on_path() -> None:
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
-    recipe = makefile.split("\ntest: tools\n", 1)[1].split("\n\n", 1)[0]
+    match = re.search(r"\ntest: tools[^\n]*\n(.*?)(\n\n|\Z)", makefile, re.S)
+    assert match is not None, "no `test: tools ...` target in the Makefile"
+    recipe = match.group(1)
     assert 'PATH="$(CURDIR)/.tools/usr/bin:$$PATH"' in recipe
     assert "/.tools/" in (ROOT / ".gitignore").read_text(encoding="utf-8")

@@ -44,7 +44,8 @@ _WITHHELD_LOGGERS = ("aiohttp.server", "aiohttp.web")
 
 
 def configure_logging(level: str = "info", fmt: str = "json", *, log_prompts: bool = False) -> None:
-    """Configure structlog (process-wide; call once, at startup)."""
+    """Configure structlog (process-wide, at startup; a later call replaces the configuration
+    for every logger)."""
     numeric = logging.getLevelNamesMapping()[level.upper()]
     processors: list[Any] = [
         structlog.contextvars.merge_contextvars,
@@ -62,7 +63,10 @@ def configure_logging(level: str = "info", fmt: str = "json", *, log_prompts: bo
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        cache_logger_on_first_use=True,
+        # Not cached: a process may configure more than once (`check-config --probe` lowers
+        # the level, the CLI runs in-process in tests), and a cached module-level logger would
+        # keep the first configuration for good. Log calls are off the per-request hot path.
+        cache_logger_on_first_use=False,
     )
     # grpc and aiohttp log through the standard library.
     logging.basicConfig(level=max(numeric, logging.WARNING), stream=sys.stderr)
