@@ -7,8 +7,10 @@ missing or empty source is a ``ConfigError`` naming the config field.
 
 Callers hold a ``Secret`` and ask it for ``value()`` when they build a request, so that a
 rotating implementation (a file re-read when it changes) can replace ``StaticSecret`` without
-touching them. Used by the shadow endpoints (``api_key_env``/``api_key_file``) and the remote
-judge backend (``auth.token_env``/``auth.token_file``).
+touching them; ``load_secret`` gives a file-based secret that is re-read when the file changes
+(rotation without a restart). Used by the shadow endpoints and the LLM auditor
+(``api_key_env``/``api_key_file``) and the remote judge backend
+(``auth.token_env``/``auth.token_file``).
 """
 
 from __future__ import annotations
@@ -88,6 +90,15 @@ def read_secret(source: SecretSource, environ: Mapping[str, str]) -> str | None:
 
 
 def load_secret(source: SecretSource, environ: Mapping[str, str]) -> Secret | None:
-    """``read_secret`` wrapped as a ``Secret`` (``None`` when no source is configured)."""
-    value = read_secret(source, environ)
-    return None if value is None else StaticSecret(value)
+    """``read_secret`` wrapped as a ``Secret`` (``None`` when no source is configured): a file
+    is re-read when it changes (Kubernetes secret rotation; a broken rotation keeps the last
+    good value, ``taxmeter.rotation``), an env var is read once."""
+    value = read_secret(source, environ)  # startup errors name the field
+    if value is None:
+        return None
+    if source.file is not None:
+        from taxmeter.rotation import RotatingFileSecret
+
+        return RotatingFileSecret(source.file_field or "secret", source.file,
+                                  field=source.file_field)
+    return StaticSecret(value)

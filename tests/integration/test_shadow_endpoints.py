@@ -296,3 +296,31 @@ async def test_every_job_ends_in_exactly_one_outcome_over_a_mixed_run(
     assert g.stats()["requests"] == u.stats()["requests"] == sampled
     completed = sum(v for (_, o), v in snap.jobs.items() if o == "completed")
     assert completed == len(rig.sink.pairs) == sampled  # simulated endpoints never fail
+
+
+async def test_a_key_file_rotated_while_running_reaches_the_next_call_without_a_restart(
+    faulty: tuple[FaultyEndpoint, FaultyEndpoint], tmp_path: Path,
+) -> None:
+    """Kubernetes rotates a mounted secret by replacing the file: the next request carries the
+    new key (issue 12 item 4); a key file emptied mid-rotation keeps the last good key."""
+    import os
+
+    g, u = faulty
+    key = tmp_path / "guard.key"
+    key.write_text("sk-old\n", encoding="utf-8")
+    cfg = shadow_config(g.base_url, u.base_url, guarded={"api_key_file": str(key)})
+    wired = Wired(cfg)
+    async with wired as rig:
+        rig.submit(mirror(chat_body(), request_id="a"))
+        await rig.wait_idle()
+        new = tmp_path / "guard.key.new"
+        new.write_text("sk-new\n", encoding="utf-8")
+        os.utime(new, (1, 1))  # a different stamp even on a coarse-clock filesystem
+        new.replace(key)
+        rig.submit(mirror(chat_body(), request_id="b"))
+        await rig.wait_idle()
+        key.write_text("", encoding="utf-8")
+        rig.submit(mirror(chat_body(), request_id="c"))
+        await rig.wait_idle()
+    assert [r.headers["Authorization"] for r in g.requests] == [
+        "Bearer sk-old", "Bearer sk-new", "Bearer sk-new"]

@@ -33,7 +33,7 @@ import aiohttp
 import structlog
 
 from taxmeter import __version__
-from taxmeter.credentials import SecretSource, read_secret
+from taxmeter.credentials import Secret, SecretSource, load_secret, read_secret
 from taxmeter.shadow.config import EndpointConfig, ShadowConfig
 from taxmeter.shadow.prompt import content_text
 from taxmeter.types import Arm, ArmOutcome, ArmResult, MirrorRequest
@@ -103,6 +103,20 @@ def read_api_key(
         file_field=f"{field_path}.api_key_file",
     )
     return read_secret(source, env)
+
+
+def load_api_key(
+    config: EndpointConfig, field_path: str, environ: Mapping[str, str] | None = None
+) -> Secret | None:
+    """Like ``read_api_key``, as a ``Secret``: a key file is re-read when it changes."""
+    env = os.environ if environ is None else environ
+    source = SecretSource(
+        env=config.api_key_env,
+        file=config.api_key_file,
+        env_field=f"{field_path}.api_key_env",
+        file_field=f"{field_path}.api_key_file",
+    )
+    return load_secret(source, env)
 
 
 def is_content_filter_error(payload: Any) -> bool:
@@ -267,7 +281,7 @@ class OpenAIEndpoint:
     ) -> None:
         self.arm = arm
         self.config = config
-        self._api_key = read_api_key(config, field_path or f"shadow.{arm.value}", environ)
+        self._api_key = load_api_key(config, field_path or f"shadow.{arm.value}", environ)
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
 
@@ -279,7 +293,7 @@ class OpenAIEndpoint:
         }
         headers.update(self.config.headers)
         if self._api_key is not None:
-            headers["Authorization"] = f"Bearer {self._api_key}"
+            headers["Authorization"] = f"Bearer {self._api_key.value()}"
         return headers
 
     def _get_session(self) -> aiohttp.ClientSession:
