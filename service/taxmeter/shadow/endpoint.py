@@ -91,32 +91,27 @@ class ModelEndpoint(Protocol):
     async def aclose(self) -> None: ...
 
 
-def read_api_key(
-    config: EndpointConfig, field_path: str, environ: Mapping[str, str] | None = None
-) -> str | None:
-    """The arm's key from its env var or file, or None; a missing source is a ``ConfigError``."""
-    env = os.environ if environ is None else environ
-    source = SecretSource(
+def _key_source(config: EndpointConfig, field_path: str) -> SecretSource:
+    return SecretSource(
         env=config.api_key_env,
         file=config.api_key_file,
         env_field=f"{field_path}.api_key_env",
         file_field=f"{field_path}.api_key_file",
     )
-    return read_secret(source, env)
+
+
+def read_api_key(
+    config: EndpointConfig, field_path: str, environ: Mapping[str, str] | None = None
+) -> str | None:
+    """The arm's key from its env var or file, or None; a missing source is a ``ConfigError``."""
+    return read_secret(_key_source(config, field_path), os.environ if environ is None else environ)
 
 
 def load_api_key(
     config: EndpointConfig, field_path: str, environ: Mapping[str, str] | None = None
 ) -> Secret | None:
     """Like ``read_api_key``, as a ``Secret``: a key file is re-read when it changes."""
-    env = os.environ if environ is None else environ
-    source = SecretSource(
-        env=config.api_key_env,
-        file=config.api_key_file,
-        env_field=f"{field_path}.api_key_env",
-        file_field=f"{field_path}.api_key_file",
-    )
-    return load_secret(source, env)
+    return load_secret(_key_source(config, field_path), os.environ if environ is None else environ)
 
 
 def is_content_filter_error(payload: Any) -> bool:
