@@ -250,8 +250,16 @@ def test_dashboard_has_a_query_per_panel() -> None:
     assert re.search(r"\$__rate_interval", DASHBOARD.read_text(encoding="utf-8"))
 
 
+def _needs_auditing(title: str) -> bool:
+    """The judge-vs-auditor row reads series that exist only with auditing on (issue 10); its
+    recording rules and bounds are checked by promtool (deploy/prometheus/tests/audit_test.yml)
+    and its series by tests/integration/test_audit_e2e.py. Neither source here audits."""
+    return "corrected" in title.lower() or "auditor" in title.lower()
+
+
 def test_every_dashboard_query_returns_data(stack: Stack) -> None:
-    queries = dashboard_queries()
+    queries = [(t, e) for t, e in dashboard_queries() if not _needs_auditing(t)]
+    assert len(queries) >= 12
     deadline = time.monotonic() + 45
     empty = queries
     while time.monotonic() < deadline:
