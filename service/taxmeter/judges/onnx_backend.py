@@ -244,7 +244,13 @@ class OnnxBackend(InProcessHealth):
         so.graph_optimization_level = _OPT_LEVELS[cfg.graph_optimization]
         so.log_severity_level = 3
         providers: list[Any] = []
+        # A provider this onnxruntime build lacks (CUDA with the CPU package) is left out
+        # rather than passed (ONNX Runtime warns and falls back); the fallback is logged and
+        # exported by _load (judge_provider_fallback, taxmeter_judge_provider_info).
+        available = set(ort.get_available_providers())
         for name in cfg.providers:
+            if _ORT_PROVIDERS[name] not in available and name != "cpu":
+                continue
             if name == "cuda":
                 opts: dict[str, Any] = {"device_id": cfg.cuda_device_id}
                 if cfg.cuda_mem_limit_bytes is not None:
