@@ -18,6 +18,8 @@ def _logging_as_found() -> Iterator[None]:
     ``structlog.testing.capture_logs``."""
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
+    # Also before: a thread an earlier test left running may have configured after its reset.
+    structlog.reset_defaults()
     yield
     structlog.reset_defaults()
     for handler in root.handlers[:]:
