@@ -46,6 +46,13 @@ class RecordingIntake:
         with self._lock:
             return len(self.submitted) + len(self.rejected)
 
+    def __repr__(self) -> str:
+        # Hypothesis reprs a test's arguments (fixtures too) for every example; the history
+        # grows over a fuzz run (a 462 kB repr in CI, which Hypothesis warns of: an error here)
+        with self._lock:
+            return (f"RecordingIntake(submitted={len(self.submitted)}, "
+                    f"rejected={len(self.rejected)})")
+
 
 class CountingIntake:
     """A minimal, allocation-free ``MirrorIntake`` for benchmarks: counts, samples 1 in ``n``."""
