@@ -32,8 +32,10 @@ tools: install
 	bash scripts/setup_mlserver_venv.sh
 	bash scripts/setup_llamacpp_venv.sh
 
+# DEMO_ARGS: extra flags for `taxmeter demo`, e.g. DEMO_ARGS="--duration-s 60".
+DEMO_ARGS ?=
 demo: install
-	$(VENV)/bin/taxmeter demo
+	$(VENV)/bin/taxmeter demo $(DEMO_ARGS)
 
 # Chromium for the replay report test (scripts/install_chromium.sh).
 report-tools:
