@@ -64,6 +64,13 @@ def report_of(
         gallery = (largest_disagreements(entries, texts, tax.quality_heads[0],
                                          tax.refusal_head, tax.unsafe_head)
                    if texts is not None else None)
+    selected = None
+    if mode == "auditor":  # the auditor's sample among the scored pairs (request id = index)
+        from taxmeter.audit.stage import in_audit_sample
+
+        audit = config.audit
+        selected = sum(1 for i, st in log.status.items()
+                       if st == "scored" and in_audit_sample(str(i), audit.salt, audit.rate))
     engine_heads = [*tax.quality_heads, tax.refusal_head, tax.unsafe_head]
     judge_names = sorted({h.split(".", 1)[0] for h in engine_heads})
     return build_report(
@@ -84,6 +91,7 @@ def report_of(
             "labels_source": labels.source if labels is not None else None,
             "labels": labels.tally() if labels is not None else None,
             "sample_rate": config.audit.rate if mode == "auditor" else None,
+            "selected": selected,
         },
     )
 

@@ -173,6 +173,10 @@ def _audit_disclosure(report: Report) -> str:
     text = (f"On {o['audited']} pairs the judges were checked against reference labels ({who}); "
             "the corrected figures combine the judges' numbers on every pair with their measured "
             "error on the checked ones (prediction-powered inference).")
+    if a["mode"] == "auditor" and a["selected"] is not None and a["selected"] > o["audited"]:
+        text += (f" {a['selected'] - o['audited']} of the {a['selected']} sampled pairs got no "
+                 "label (over audit.max_per_second or the auditor's token budget, or the "
+                 "auditor failed) and count judge-only.")
     if not o["available"]:
         text += (f" That is fewer than the {o['min_audited']} checked pairs the corrected figures "
                  "need, so only the judge-only figures are given.")

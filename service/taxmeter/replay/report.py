@@ -268,7 +268,7 @@ def build_report(
     kw = {"alpha": cfg.alpha, "min_pairs": cfg.min_pairs_for_bounds,
           "min_audited": aggregator.audit_min_pairs}
     audit_doc = {"mode": "none", "labels_source": None, "labels": None, "sample_rate": None,
-                 **(audit or {})}
+                 "selected": None, **(audit or {})}
     audit_doc["min_audited"] = aggregator.audit_min_pairs
     order = [c for c in cfg.categories if c in cats] + ([OTHER] if OTHER in cats else [])
     return {

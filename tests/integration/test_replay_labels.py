@@ -149,6 +149,7 @@ async def test_the_llm_auditor_labels_the_sample_and_the_log_keeps_its_labels(
         assert report["audit"]["mode"] == "auditor" and report["audit"]["sample_rate"] == 0.5
         audited = report["overall"]["audit"]["audited"]
         assert auditor.count == 2 * audited  # both answers of each audited pair, once
+        assert report["audit"]["selected"] == audited  # the budgets left none judge-only
         assert 0.35 * N < audited < 0.65 * N
         _assert_corrected(report, audited)
 
