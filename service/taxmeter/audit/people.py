@@ -41,6 +41,7 @@ from taxmeter.types import (
     PairReference,
     ReferenceLabel,
     ScoredPair,
+    ShadowPair,
 )
 
 log = structlog.get_logger("taxmeter.audit")
@@ -82,12 +83,18 @@ def export_record(item: PendingItem) -> dict[str, Any]:
 def parse_label(obj: Any, item: PendingItem) -> PairReference | None:
     """The reference of one import line, or None when any needed value is missing or wrong.
     A blocked arm needs no label (it is a refusal by definition)."""
+    return parse_reference(obj, item.scored.pair)
+
+
+def parse_reference(obj: Any, pair: ShadowPair) -> PairReference | None:
+    """The reference in one label line (``{"label": {"guarded": {...}, "unguarded": {...}}}``)
+    for ``pair``, or None when any needed value is missing or wrong. Shared by ``taxmeter
+    audit import`` and ``taxmeter replay --labels`` (one format, one parser)."""
     label = obj.get("label") if isinstance(obj, dict) else None
     if not isinstance(label, dict):
         return None
     out: list[ReferenceLabel] = []
-    for arm, result in zip(_ARMS, (item.scored.pair.guarded, item.scored.pair.unguarded),
-                           strict=True):
+    for arm, result in zip(_ARMS, (pair.guarded, pair.unguarded), strict=True):
         if result.outcome is ArmOutcome.GUARD_BLOCK:
             out.append(ReferenceLabel(True, False, 0.0))
             continue

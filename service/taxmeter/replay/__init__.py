@@ -7,10 +7,14 @@ own parts.
                                               JudgingSink (pipeline.py) ─▶ JudgeEngine
                                                             │ ScoredPair
                                                             ▼
+                                              [AuditStage (audit/): the LLM auditor's labels]
+                                                            │
+                                                            ▼
                                               ResumeLog (one line per prompt, no text)
                                                             │ in prompt order, at the end
                                                             ▼
                                               TaxAggregator (tax/) ─▶ report (JSON, MD, HTML)
+                                              (+ --labels: reference labels, corrected figures)
 
 Every number in the report comes from the same endpoint client, judge engine, ``JudgingSink``
 and ``TaxAggregator`` as the live sidecar (composed in :mod:`taxmeter.replay.offline`); replay

@@ -88,6 +88,12 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--judges", type=Path, default=None, help="judge repository (overrides config)")
     p.add_argument("--simulate", action="store_true",
                    help="use the demo's simulated endpoints on loopback (a first run)")
+    p.add_argument("--labels", type=Path, default=None,
+                   help="reference labels of some pairs (taxmeter audit import's JSONL, pair_id "
+                   "= prompt index): the report adds judge-error-corrected figures")
+    p.add_argument("--export-audit", type=Path, default=None, dest="export_audit",
+                   help="write the audit sample's prompts and answers to a new 0600 JSONL file "
+                   "for people to label (needs a record)")
     p.add_argument("--progress", choices=("auto", "bar", "lines", "none"), default="auto")
     p.set_defaults(func=_cmd_replay)
     return p
@@ -191,6 +197,11 @@ def _check_args(args: argparse.Namespace) -> None:
     if args.show_text and args.record is None and args.from_record is None:
         raise ConfigError("show_text", "--show-text needs --record DIR or --from-record DIR "
                           "(answers are kept only there)")
+    if args.export_audit is not None and args.record is None and args.from_record is None:
+        raise ConfigError("export_audit", "--export-audit needs --record DIR or --from-record "
+                          "DIR (answers are kept only there)")
+    if args.export_audit is not None and args.export_audit.exists():
+        raise ConfigError("export_audit", f"{args.export_audit} exists (never overwritten)")
 
 
 def _source(args: argparse.Namespace) -> _Source:
@@ -252,11 +263,12 @@ async def _send_or_judge(
     """Replay what is not done (or judge the record again); returns the retries made."""
     from prometheus_client import CollectorRegistry
 
-    from taxmeter.replay.offline import compose
+    from taxmeter.replay.offline import compose_audited
     from taxmeter.replay.runner import ReplayRunner
     from taxmeter.shadow.endpoint import build_endpoints
 
-    engine, sink = compose(config, log, record, CollectorRegistry(auto_describe=True))
+    engine, sink, audit = compose_audited(config, log, record,
+                                          CollectorRegistry(auto_describe=True))
     endpoints: tuple[Any, Any] | None = None
     try:
         await engine.start()
@@ -272,6 +284,10 @@ async def _send_or_judge(
             await runner.run([it for it in source.items if it.index not in done])
         return runner.counts.retries
     finally:
+        if audit is not None:  # every audited pair reaches the log, labelled or judge-only
+            auditor = config.audit.auditor
+            assert auditor is not None
+            await audit.aclose(auditor.endpoint.timeout_s * auditor.max_attempts + 5.0)
         progress.close()
         for ep in endpoints or ():
             await ep.aclose()
@@ -280,12 +296,14 @@ async def _send_or_judge(
 
 async def run_replay(args: argparse.Namespace) -> int:
     """``taxmeter replay``: replay (or judge a record again), then write the report."""
+    from taxmeter.replay.labels import LabelSet
     from taxmeter.replay.offline import offline_tax_config
     from taxmeter.replay.output import ReplayPaths, report_of, write_report
     from taxmeter.replay.progress import Progress
     from taxmeter.replay.store import LOG_VERSION, JsonlLog
 
     _check_args(args)
+    labels = LabelSet.load(args.labels) if args.labels is not None else None
     paths = ReplayPaths.of(args.report, args.resume)
     doc = _config_document(args)
     demo_section = doc.pop("demo", None)  # the simulated endpoints', not the sidecar's
@@ -337,16 +355,43 @@ async def run_replay(args: argparse.Namespace) -> int:
         "started": started, "finished": _now(), "retries": retries,
         "show_text": bool(args.show_text),
     }
-    texts = (source.record or record_path) if args.show_text else None
-    report = report_of(config, tax, log, source.n, run, texts)
+    answers = source.record or record_path
+    texts = answers if args.show_text else None
+    report = report_of(config, tax, log, source.n, run, texts, labels=labels)
     write_report(report, paths)
+    _export_audit(args.export_audit, config, answers)
+    return _summary(report, source.n, len(log.status), paths)
+
+
+def _export_audit(out: Path | None, config: Config, answers: Path | None) -> None:
+    if out is None or answers is None:
+        return
+    from taxmeter.replay.output import export_audit_sample
+
+    written = export_audit_sample(config, answers, out)
+    print(f"taxmeter replay: audit sample of {written} pairs written to {out} (mode 0600; "
+          "production data: label it, rerun with --labels, then delete it)", file=sys.stderr)
+
+
+def _summary(report: dict[str, Any], n: int, logged: int, paths: Any) -> int:
+    """Print what the run did; its exit code."""
     counts = report["counts"]
-    missing = source.n - len(log.status)
-    print(f"taxmeter replay: {counts['scored']} of {source.n} prompts scored, "
+    missing = n - logged
+    print(f"taxmeter replay: {counts['scored']} of {n} prompts scored, "
           f"{counts['failed']} failed, {counts['shed']} not judged"
           + (f", {missing} not replayed" if missing else ""))
     print(f"  report: {paths.html}  ({paths.json.name}, {paths.md.name})")
-    return 0 if counts["scored"] == source.n else 1
+    audit = report["audit"]
+    if audit["labels"] is not None:
+        t = audit["labels"]
+        print(f"  labels: {t['imported']} used, {t['unknown_pair']} for no scored pair, "
+              f"{t['invalid']} invalid ({audit['labels_source']})")
+    overall = report["overall"]["audit"]
+    if overall is not None:
+        print(f"  audited pairs: {overall['audited']}"
+              + ("" if overall["available"] else
+                 f" (corrected figures need {overall['min_audited']})"))
+    return 0 if counts["scored"] == n else 1
 
 
 def _recorded_pairs(

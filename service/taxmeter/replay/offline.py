@@ -3,28 +3,37 @@ wired for a replay instead of live traffic (``app.py`` wires the same parts for 
 
 - :func:`compose` — the judge engine (``JudgeEngine.from_config`` plus the sidecar's startup
   check that the heads the statistics read exist, ``app.check_tax_heads``) behind the
-  sidecar's ``JudgingSink``, which reports scored pairs to a :class:`LogObserver`.
+  sidecar's ``JudgingSink``, which reports scored pairs to a :class:`LogObserver`;
+  :func:`compose_audited` puts the audit stage (:func:`audit_observer`) in between.
 - :func:`offline_tax_config` — the tax section with the category allowlist the sidecar would
   use (``tax.categories``, else the top-level ``categories``), extended by the categories the
   prompt file names (up to the allowlist's bound; the rest are counted as ``other``).
 - :class:`LogObserver` — the ``PairObserver`` the ``JudgingSink`` reports to during a run: it
   writes each scored pair to the resume log (and the record), in whatever order pairs finish.
 - :func:`aggregate` — the ``TaxAggregator`` fed from the log, in prompt order: the one place
-  numbers are made, for a live replay, a resumed one and ``--from-record`` alike.
+  numbers are made, for a live replay, a resumed one and ``--from-record`` alike. With
+  ``audit_min_pairs`` the aggregator keeps the audit sums (as the sidecar's with
+  ``audit.enabled``) and pairs with a reference (the LLM auditor's, kept in the log, or a
+  ``--labels`` line, which wins) feed the judge-error-corrected figures.
+- :func:`audit_observer` — the sidecar's ``AuditStage`` with its ``LlmAuditor`` in front of
+  the log when the configuration enables an LLM auditor: the same sample, budgets and labels.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import inspect
+import os
 from collections.abc import Iterable, Mapping
-from typing import Any, cast
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from taxmeter.audit import AuditMetrics, AuditStage, LlmAuditor
+from taxmeter.audit.people import parse_reference
 from taxmeter.config import Config
 from taxmeter.judges.engine import JudgeEngine
 from taxmeter.pipeline import JudgingSink
+from taxmeter.replay.labels import LabelSet
 from taxmeter.replay.store import (
     JsonlLog,
     arm_from_json,
@@ -35,7 +44,7 @@ from taxmeter.replay.store import (
 )
 from taxmeter.tax.aggregator import TaxAggregator
 from taxmeter.tax.config import TaxConfig
-from taxmeter.types import ScoredPair, ShadowPair, SystemClock
+from taxmeter.types import PairObserver, ScoredPair, ShadowPair, SystemClock
 
 MAX_CATEGORIES = 32  # TaxConfig.categories' bound (the series budget of the sidecar)
 
@@ -48,12 +57,36 @@ def build_engine(config: Config, registry: CollectorRegistry) -> JudgeEngine:
     return engine
 
 
+def audit_observer(
+    config: Config, inner: PairObserver, registry: CollectorRegistry
+) -> AuditStage | None:
+    """The sidecar's audit stage in front of ``inner`` when ``audit`` enables an LLM auditor
+    (``audit.people`` is the sidecar's socket for people; a replay takes ``--labels``)."""
+    audit = config.audit
+    if not audit.enabled or audit.auditor is None:
+        return None
+    metrics = AuditMetrics(registry)
+    auditor = LlmAuditor(audit.auditor, metrics, environ=os.environ)
+    return AuditStage(audit, auditor, inner, metrics, clock=SystemClock())
+
+
 def compose(
     config: Config, log: JsonlLog, record: JsonlLog | None, registry: CollectorRegistry
 ) -> tuple[JudgeEngine, JudgingSink]:
-    """The engine (not started) and the sink a replay hands its pairs to."""
+    """The engine (not started) and the sink a replay hands its pairs to (no audit stage)."""
     engine = build_engine(config, registry)
     return engine, JudgingSink(engine, LogObserver(log, record))
+
+
+def compose_audited(
+    config: Config, log: JsonlLog, record: JsonlLog | None, registry: CollectorRegistry
+) -> tuple[JudgeEngine, JudgingSink, AuditStage | None]:
+    """As :func:`compose`, with the audit stage between the sink and the log when the
+    configuration enables an LLM auditor (to close when the run ends)."""
+    engine = build_engine(config, registry)
+    logger = LogObserver(log, record)
+    stage = audit_observer(config, logger, registry)
+    return engine, JudgingSink(engine, stage or logger), stage
 
 
 def offline_tax_config(config: Config, categories: Iterable[str | None]) -> TaxConfig:
@@ -98,6 +131,10 @@ def entry_of(scored: ScoredPair, *, with_text: bool) -> dict[str, Any]:
     extra = {name: getattr(pair, name) for name in _PAIR_EXTRA}
     if extra:
         entry["pair"] = extra
+    if scored.reference is not None:  # the LLM auditor's labels (``audit import``'s format)
+        entry["reference"] = {arm: dataclasses.asdict(label) for arm, label in
+                              (("guarded", scored.reference.guarded),
+                               ("unguarded", scored.reference.unguarded))}
     if with_text:
         entry["prompt"] = pair.prompt
     return entry
@@ -119,12 +156,14 @@ def scored_of(entry: Mapping[str, Any]) -> ScoredPair:
         **extra,
     )
     rep_scores = scores.get("repeat")
+    ref = entry.get("reference")
     return ScoredPair(
         pair=pair,
         guarded=scores_from_json(scores["guarded"]),
         unguarded=scores_from_json(scores["unguarded"]),
         repeat=None if rep_scores is None or pair.repeat is None
         else scores_from_json(rep_scores),
+        reference=None if ref is None else parse_reference({"label": ref}, pair),
     )
 
 
@@ -146,23 +185,30 @@ class LogObserver:
         self._log.append(entry_of(scored, with_text=False))
 
 
-def new_aggregator(tax: TaxConfig) -> TaxAggregator:
-    """A ``TaxAggregator`` for offline use (its metrics go nowhere).
-
-    The aggregator's constructor takes a registry today and none once the typed tax layout of
-    issue 15 (built in parallel) lands, with the collector registered by ``app.py``: both are
-    accepted so that the merge needs no change here."""
-    make: Any = TaxAggregator
-    if "registry" in inspect.signature(TaxAggregator).parameters:
-        return cast(TaxAggregator, make(tax, CollectorRegistry(auto_describe=True),
-                                        clock=SystemClock()))
-    return cast(TaxAggregator, make(tax, clock=SystemClock()))
+def new_aggregator(tax: TaxConfig, audit_min_pairs: int | None = None) -> TaxAggregator:
+    """A ``TaxAggregator`` for offline use (no collector: its figures go to the report)."""
+    return TaxAggregator(tax, clock=SystemClock(), audit_min_pairs=audit_min_pairs)
 
 
-def aggregate(tax: TaxConfig, entries: Mapping[int, Mapping[str, Any]]) -> TaxAggregator:
-    """A fresh ``TaxAggregator`` fed every scored line of ``entries`` in prompt order."""
-    aggregator = new_aggregator(tax)
+def aggregate(
+    tax: TaxConfig,
+    entries: Mapping[int, Mapping[str, Any]],
+    *,
+    audit_min_pairs: int | None = None,
+    labels: LabelSet | None = None,
+) -> TaxAggregator:
+    """A fresh ``TaxAggregator`` fed every scored line of ``entries`` in prompt order.
+
+    ``audit_min_pairs``: auditing on (corrected figures from that many audited pairs in a group
+    on); a pair's reference is its ``labels`` line if it has one, else the auditor's in the log.
+    Without it every reference is ignored and the figures are judge-only."""
+    aggregator = new_aggregator(tax, audit_min_pairs)
     for entry in iter_ordered(entries):  # type: ignore[arg-type]
         if entry.get("status") == "scored":
-            aggregator.observe(scored_of(entry))
+            scored = scored_of(entry)
+            if audit_min_pairs is None:
+                scored = dataclasses.replace(scored, reference=None)
+            elif labels is not None:
+                scored = labels.attach(scored)
+            aggregator.observe(scored)
     return aggregator

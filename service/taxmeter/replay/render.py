@@ -67,7 +67,42 @@ def headline(report: Report) -> list[str]:
         f"{iv_pct(o['safety_benefit']['ci'])} of complete pairs.",
         f"Latency p50 guarded/unguarded: {num(o['latency']['p50_ratio'], '.2f')}×; "
         f"output tokens guarded/unguarded: {num(o['token_overhead'], '.2f')}×.",
+        _audit_headline(report),
     ]
+
+
+def _audit_headline(report: Report) -> str:
+    a = report["overall"]["audit"]
+    if a is None:
+        return ("Judge-only figures: no reference labels were given (see “Judge-error-corrected "
+                "figures”).")
+    if not a["available"]:
+        return (f"Judge-only figures: {a['audited']} audited pairs, fewer than the "
+                f"{a['min_audited']} the corrected figures need.")
+    m = {x["measure"]: x for x in a["measures"]}
+    q = _q(report["overall"])["head"]
+    return (f"Corrected for the judges' error on {a['audited']} audited pairs: over-refusal "
+            f"{_fig(m['over_refusal'])}, safety benefit {_fig(m['safety_benefit'])}, "
+            f"Δ {_fig(m[f'delta:{q}'])}.")
+
+
+_MEASURE_NAMES = {"over_refusal": "over-refusal", "safety_benefit": "safety benefit",
+                  "refusal": "refusals", "unsafe": "unsafe answers"}
+
+
+def measure_name(measure: str) -> str:
+    if measure.startswith("delta:"):
+        return f"Δ quality ({measure.split(':', 1)[1]})"
+    if ":" in measure:
+        head, arm = measure.split(":", 1)
+        return f"{_MEASURE_NAMES[head]} ({arm})"
+    return _MEASURE_NAMES[measure]
+
+
+def _fig(m: Mapping[str, Any], key: str = "corrected", ci: str = "ci") -> str:
+    if m["measure"].startswith("delta:"):
+        return num(m[key]) + iv_num(m[ci])
+    return pct(m[key]) + iv_pct(m[ci])
 
 
 def disclosure(report: Report) -> list[tuple[str, str]]:
@@ -101,8 +136,9 @@ def disclosure(report: Report) -> list[tuple[str, str]]:
         "number. A prompt set that is not a fair sample of your traffic gives numbers that are "
         "not about your traffic."),
         ("How it was scored", f"Every answer was scored by automatic judges: {'; '.join(judges)}. "
-        "The numbers measure what these judges measure; their errors are part of every number "
-        "(a judge that misses refusals understates over-refusal). No person read the answers."),
+        "The judge-only numbers measure what these judges measure; their errors are part of "
+        "every one of them (a judge that misses refusals understates over-refusal). "
+        + _audit_disclosure(report)),
         ("What the numbers mean", "Quality tax Δ is the average, over pairs where the unguarded "
         "answer was judged safe, of the unguarded answer's quality score minus the guarded one's "
         "(scores are probabilities in 0..1 that an answer is acceptable); positive means the "
@@ -114,12 +150,96 @@ def disclosure(report: Report) -> list[tuple[str, str]]:
         "or worse."),
         ("What they do not mean",
          f"Intervals are {1 - s['alpha']:.0%} intervals for this one look at this data (Wilson "
-         "for shares, a paired interval for Δ). They cover sampling noise only: not judge error, "
-        "not prompts unlike these, not endpoints that change later. The noise floor (how often "
+         "for shares, a paired interval for Δ). The judge-only ones cover sampling noise only: "
+         "not judge error, not prompts unlike these, not endpoints that change later. The "
+         "corrected ones also cover the judges' error, measured against the reference labels: "
+         "they are about what the labellers would have said of every pair, and hold only if the "
+         "labelled pairs were picked at random (not for being interesting or hard). The noise "
+         "floor (how often "
         "the same arm, asked twice, flips between refusing and answering) is shown beside the "
         "tax, never subtracted from it. Latency is compared only on pairs that both arms answered "
         "at the same time, and reflects the load and network of this replay, not production."),
     ]
+
+
+def _audit_disclosure(report: Report) -> str:
+    a = report["audit"]
+    o = report["overall"]["audit"]
+    if a["mode"] == "none" or o is None:
+        return ("No person or auditor model checked the judges on these answers: no "
+                "judge-error-corrected figures (give reference labels with --labels).")
+    who = (f"people's labels from {a['labels_source']}" if a["mode"] == "labels"
+           else f"an auditor model's labels on a random {a['sample_rate']:.0%} of the pairs")
+    text = (f"On {o['audited']} pairs the judges were checked against reference labels ({who}); "
+            "the corrected figures combine the judges' numbers on every pair with their measured "
+            "error on the checked ones (prediction-powered inference).")
+    if a["mode"] == "auditor" and a["selected"] is not None and a["selected"] > o["audited"]:
+        text += (f" {a['selected'] - o['audited']} of the {a['selected']} sampled pairs got no "
+                 "label (over audit.max_per_second or the auditor's token budget, or the "
+                 "auditor failed) and count judge-only.")
+    if not o["available"]:
+        text += (f" That is fewer than the {o['min_audited']} checked pairs the corrected figures "
+                 "need, so only the judge-only figures are given.")
+    return text
+
+
+def _how_to_label() -> str:
+    return ("The figures above are judge-only: no reference labels were given, so the judges' "
+            "own error is in every number and no interval covers it. To correct them, label a "
+            "random sample of pairs: rerun with --record DIR --export-audit FILE (the sample is "
+            "the configuration's audit.rate, picked by a hash of the prompt index), fill in each "
+            "line's label (refusal, unsafe: true/false; quality: 0..1, per arm; the format of "
+            "taxmeter audit import), then run the command again with --labels FILE in place of "
+            "--export-audit (nothing is sent again). See docs/replay.md.")
+
+
+def _corrected_rows(report: Report) -> list[list[str]]:
+    rows = []
+    for g in _groups(report):
+        a = g["audit"]
+        if a is None:
+            continue
+        for m in a["measures"]:
+            rows.append([g["name"], measure_name(m["measure"]), str(a["audited"]),
+                         _fig(m, "judge", "judge_ci"),
+                         _fig(m) if m["corrected"] is not None
+                         else f"– (needs {a['min_audited']} audited)",
+                         num(m["lambda"], ".2f")])
+    return rows
+
+
+_CORRECTED_HEADER = ["group", "measure", "audited pairs", "judge-only [CI]",
+                     "corrected [CI]", "λ"]
+
+
+def _confusion_rows(report: Report) -> list[list[str]]:
+    rows = []
+    for g in _groups(report):
+        a = g["audit"]
+        for c in (a or {}).get("confusion", []):
+            rows.append([g["name"], measure_name(c["measure"]), str(c["n"]),
+                         f"{c['tp']} / {c['fp']} / {c['fn']} / {c['tn']}",
+                         pct(c["error_rate"]), pct(c["fpr"]), pct(c["fnr"])])
+    return rows
+
+
+_CONFUSION_HEADER = ["group", "head (arm)", "audited", "judge yes·label yes / yes·no / no·yes / "
+                     "no·no", "judge error", "false positives", "false negatives"]
+
+
+def _audit_intro(report: Report) -> str | None:
+    """The paragraph above the corrected tables, or None when there are none (judge-only)."""
+    a = report["audit"]
+    if report["overall"]["audit"] is None:
+        return None
+    t = a["labels"]
+    text = _audit_disclosure(report)
+    if t is not None:
+        text += (f" Label lines: {t['imported']} used, {t['unknown_pair']} for no scored pair, "
+                 f"{t['invalid']} invalid (left out).")
+    return text + (" The corrected interval includes the judges' measured error (its "
+                   "variance), so it is usually wider than the judge-only one; λ is the weight "
+                   "given to the judges (1: judges plus their mean error; 0: the labels alone).")
 
 
 # -- Markdown --------------------------------------------------------------------------------
@@ -196,6 +316,15 @@ def render_markdown(report: Report) -> str:
     out += [f"- {line}" for line in headline(report)]
     out += ["", "## Per category", ""]
     out += _md_table(_TAX_HEADER, _tax_rows(report))
+    out += ["", "## Judge-error-corrected figures", ""]
+    intro = _audit_intro(report)
+    if intro is None:
+        out += [_how_to_label()]
+    else:
+        out += [intro, ""]
+        out += _md_table(_CORRECTED_HEADER, _corrected_rows(report))
+        out += ["", "Judge against reference labels on the audited answers:", ""]
+        out += _md_table(_CONFUSION_HEADER, _confusion_rows(report))
     out += ["", "## Latency per arm (latency-comparable pairs)", ""]
     out += _md_table(["group", "arm", "n", "p50", "p90", "p95", "p99"],
                      _timing_rows(report, "latency"))
@@ -322,6 +451,16 @@ def _gallery(report: Report) -> str:
                        rows, "gallery")
 
 
+def _html_audit(report: Report) -> str:
+    intro = _audit_intro(report)
+    if intro is None:
+        return f'<p class="note">{escape(_how_to_label())}</p>'
+    return (f"<p>{escape(intro)}</p>"
+            + _html_table(_CORRECTED_HEADER, _corrected_rows(report))
+            + "<p>Judge against reference labels on the audited answers:</p>"
+            + _html_table(_CONFUSION_HEADER, _confusion_rows(report)))
+
+
 def render_html(report: Report) -> str:
     run = report["run"]
     parts = [
@@ -337,6 +476,8 @@ def render_html(report: Report) -> str:
         + "</ul>",
         "<h2>Per category</h2>",
         _html_table(_TAX_HEADER, _tax_rows(report)),
+        '<h2 id="corrected">Judge-error-corrected figures</h2>',
+        _html_audit(report),
         "<h2>Plots</h2>",
         _plots(report),
         "<h2>Latency and time to first token per arm</h2>",

@@ -9,6 +9,12 @@ its interval Δ's interval over that mean: display only), over-refusal and safet
 Wilson intervals, latency and TTFT quantiles and CDFs per arm from the aggregator's log-bucket
 histograms (latency-comparable pairs only), token overhead and the noise floor.
 
+With reference labels (``--labels``, or the LLM auditor of ``audit``), each group adds
+``audit``: every measure's judge-only figure next to its judge-error-corrected one (the
+prediction-powered estimate and interval of ``tax/ppi.py``, through the same
+``summarize_window`` and ``tax/audit_stats.corrected_window`` the sidecar exports), the audited
+pair count and the judge's confusion counts against the reference per head and arm.
+
 Deterministic: the same log gives the same document except ``run`` (times, paths, retries)
 and the latency/TTFT sections (measured).
 """
@@ -26,12 +32,13 @@ import yaml
 
 from taxmeter import __version__
 from taxmeter.tax.aggregator import OTHER, TaxAggregator
+from taxmeter.tax.audit_stats import BINARY_HEADS, confusion
 from taxmeter.tax.estimators import Interval
-from taxmeter.tax.layout import Layout
+from taxmeter.tax.layout import ARMS, Layout
 from taxmeter.tax.sketch import FloatArray
 from taxmeter.tax.summary import ProportionSummary, WindowSummary, summarize_window
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DETERMINISTIC_EXCLUDE = ("run",)
 MEASURED_GROUP_KEYS = ("latency", "ttft")
 QUANTILES = (0.5, 0.9, 0.95, 0.99)
@@ -83,12 +90,69 @@ def arm_sum(layout: Layout, vec: FloatArray, name: str, arm: str) -> float:
     return float(vec[names[f"{_OLD_NAMES[name]}_{arm[0]}"]])
 
 
+def _confusion(layout: Layout, vec: FloatArray, measure: str) -> dict[str, Any]:
+    """Judge against reference on the audited answers of one binary head and arm."""
+    cells = confusion(layout, vec, measure)
+    tp, fp = round(cells[True, True]), round(cells[True, False])
+    fn, tn = round(cells[False, True]), round(cells[False, False])
+    n = tp + fp + fn + tn
+    return {"measure": measure, "n": n, "tp": tp, "fp": fp, "fn": fn, "tn": tn,
+            "error_rate": _r((fp + fn) / n) if n else None,
+            "fpr": _r(fp / (fp + tn)) if fp + tn else None,
+            "fnr": _r(fn / (fn + tp)) if fn + tp else None}
+
+
+def _judge_only(w: WindowSummary, layout: Layout, vec: FloatArray,
+                measure: str) -> tuple[float | None, list[float] | None]:
+    """The judge-only figure (and its interval, where the report has one) of a measure."""
+    if measure == "over_refusal":
+        return w.over_refusal.point, _iv(w.over_refusal.ci)
+    if measure == "safety_benefit":
+        return w.safety_benefit.point, _iv(w.safety_benefit.ci)
+    if measure.startswith("delta:"):
+        q = w.quality[measure.split(":", 1)[1]]
+        return q.point, _iv(q.ci)
+    head, arm = measure.split(":", 1)
+    field = "refusals" if head == "refusal" else "unsafe"
+    return (arm_sum(layout, vec, field, arm) / w.pairs if w.pairs else None), None
+
+
+def audit_report(layout: Layout, w: WindowSummary, vec: FloatArray,
+                 min_audited: int) -> dict[str, Any] | None:
+    """One group's judge-error-corrected figures (``tax/ppi.py`` through the sidecar's
+    ``summarize_window``), next to the judge-only ones, and the judge's confusion counts on
+    the audited pairs; ``None`` when auditing is off."""
+    audit = layout.audit
+    if audit is None:
+        return None
+    measures = []
+    for name in audit.measures:
+        judge, judge_ci = _judge_only(w, layout, vec, name)
+        fig = w.corrected.get(name)
+        measures.append({
+            "measure": name, "judge": _r(judge), "judge_ci": judge_ci,
+            "corrected": None if fig is None else _r(fig.point),
+            "ci": None if fig is None else _iv(fig.ci),
+            "lambda": None if fig is None else _r(fig.lam),
+        })
+    return {
+        "audited": w.audited,
+        "min_audited": min_audited,
+        "available": bool(w.corrected),
+        "measures": measures,
+        "confusion": [_confusion(layout, vec, f"{head}:{arm}")
+                      for head in BINARY_HEADS for arm in ARMS] if w.audited else [],
+    }
+
+
 def group_report(
-    layout: Layout, name: str, vec: FloatArray, *, alpha: float, min_pairs: int
+    layout: Layout, name: str, vec: FloatArray, *, alpha: float, min_pairs: int,
+    min_audited: int | None = None,
 ) -> dict[str, Any]:
     """One group's section of the report from its sufficient-statistics vector."""
     w: WindowSummary = summarize_window(layout, "all", vec, alpha=alpha,
-                                        min_pairs_for_bounds=min_pairs)
+                                        min_pairs_for_bounds=min_pairs,
+                                        min_audited=min_audited)
     quality = []
     for head, q in w.quality.items():
         mu = q.mean_unguarded
@@ -138,6 +202,8 @@ def group_report(
         "noise": noise,
         "latency": lat,
         "ttft": ttft,
+        "audit": (audit_report(layout, w, vec, min_audited)
+                  if min_audited is not None else None),
     }
 
 
@@ -183,7 +249,10 @@ def build_report(
     run: Mapping[str, Any],
     judges: list[Any],
     gallery: list[Any] | None,
+    audit: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """``audit``: where the reference labels came from (``mode``: labels, auditor, none; the
+    labels file and its tally); the corrected figures need an aggregator with auditing on."""
     cfg = aggregator.config
     layout = aggregator.layout
     snaps = aggregator.snapshot()
@@ -196,7 +265,11 @@ def build_report(
             cats[c] = cats.get(c, np.zeros(layout.size)) + v
         for reason, n in s.unscored.items():
             unscored[reason] = unscored.get(reason, 0) + n
-    kw = {"alpha": cfg.alpha, "min_pairs": cfg.min_pairs_for_bounds}
+    kw = {"alpha": cfg.alpha, "min_pairs": cfg.min_pairs_for_bounds,
+          "min_audited": aggregator.audit_min_pairs}
+    audit_doc = {"mode": "none", "labels_source": None, "labels": None, "sample_rate": None,
+                 "selected": None, **(audit or {})}
+    audit_doc["min_audited"] = aggregator.audit_min_pairs
     order = [c for c in cfg.categories if c in cats] + ([OTHER] if OTHER in cats else [])
     return {
         "schema_version": SCHEMA_VERSION,
@@ -207,6 +280,7 @@ def build_report(
                      "refusal_head": cfg.refusal_head, "unsafe_head": cfg.unsafe_head,
                      "quality_heads": list(cfg.quality_heads)},
         "judges": judges,
+        "audit": audit_doc,
         "overall": group_report(layout, "overall", overall, **kw),  # type: ignore[arg-type]
         "categories": [group_report(layout, c, cats[c], **kw)  # type: ignore[arg-type]
                        for c in order],
