@@ -100,7 +100,7 @@ def test_optimise_writes_checked_variants_and_records_them(optimised: tuple[Path
 
 
 async def scores(repo: Path, **cfg: object) -> tuple[list[dict[str, float]], str]:
-    config = JudgeEngineConfig(repository=repo, intra_op_threads=1, **cfg)  # type: ignore[arg-type]
+    config = JudgeEngineConfig(repository=repo, intra_op_threads=1, **cfg)
     engine = JudgeEngine.from_config(config, CollectorRegistry())
     await engine.start()
     await engine.wait_ready(timeout_s=60)

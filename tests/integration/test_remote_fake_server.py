@@ -95,7 +95,8 @@ async def _serve(
     script: Script, credentials: grpc.ServerCredentials | None = None
 ) -> tuple[grpc.aio.Server, int]:
     server = grpc.aio.server()
-    pb_grpc.add_GRPCInferenceServiceServicer_to_server(FakeKServe(script), server)
+    # the generated *_pb2_grpc module has no annotations
+    pb_grpc.add_GRPCInferenceServiceServicer_to_server(FakeKServe(script), server)  # type: ignore[no-untyped-call]
     if credentials is None:
         port = server.add_insecure_port("127.0.0.1:0")
     else:

@@ -32,7 +32,7 @@ def sample(reg: CollectorRegistry, name: str, **labels: str) -> float | None:
 
 
 async def started(repo: Path, reg: CollectorRegistry, **cfg: object) -> JudgeEngine:
-    config = JudgeEngineConfig(repository=repo, **cfg)  # type: ignore[arg-type]
+    config = JudgeEngineConfig(repository=repo, **cfg)
     engine = JudgeEngine.from_config(config, reg)
     await engine.start()
     await engine.wait_ready(timeout_s=60)
