@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from judges_fixtures import default_manifest, write_judge
 from taxmeter.errors import JudgeInferenceError, JudgeNotReadyError
 from taxmeter.judges.backend import InferenceBackend, InProcessHealth, TensorSpec
+from taxmeter.judges.backends import BackendFactoryMaker
 from taxmeter.judges.config import JudgeEngineConfig
 from taxmeter.judges.engine import JudgeEngine
 from taxmeter.judges.manifest import JudgeManifest
@@ -192,7 +193,7 @@ class FakeBackend(InProcessHealth):
         return True
 
 
-def fake_factory(backend: FakeBackend) -> object:
+def fake_factory(backend: FakeBackend) -> BackendFactoryMaker:
     def maker(config: JudgeEngineConfig, executor: Executor) -> BackendFactory:
         def make(judge: str, judge_dir: Path, manifest: JudgeManifest) -> InferenceBackend:
             return backend
@@ -208,7 +209,7 @@ async def test_injected_backend_gets_same_head_mapping_and_provider_label(tmp_pa
     backend = FakeBackend()
     reg = CollectorRegistry()
     config = JudgeEngineConfig(repository=tmp_path)
-    engine = JudgeEngine.from_config(config, reg, backend_factory=fake_factory(backend))  # type: ignore[arg-type]
+    engine = JudgeEngine.from_config(config, reg, backend_factory=fake_factory(backend))
     await engine.start()
     await engine.wait_ready(timeout_s=10)
     assert engine.provider("default") == "remote"
@@ -227,7 +228,7 @@ async def test_failed_batch_fails_only_its_items_and_is_counted(tmp_path: Path) 
     reg = CollectorRegistry()
     config = JudgeEngineConfig(repository=tmp_path, max_batch_size=1,
                                max_queue_delay_ms=0)
-    engine = JudgeEngine.from_config(config, reg, backend_factory=fake_factory(backend))  # type: ignore[arg-type]
+    engine = JudgeEngine.from_config(config, reg, backend_factory=fake_factory(backend))
     await engine.start()
     await engine.wait_ready(timeout_s=10)
     results = await asyncio.gather(
@@ -268,7 +269,7 @@ async def test_identical_items_of_a_batch_are_encoded_once_and_each_gets_its_sco
     backend = FakeBackend()
     reg = CollectorRegistry()
     config = JudgeEngineConfig(repository=tmp_path, max_batch_size=8, max_queue_delay_ms=500)
-    engine = JudgeEngine.from_config(config, reg, backend_factory=fake_factory(backend))  # type: ignore[arg-type]
+    engine = JudgeEngine.from_config(config, reg, backend_factory=fake_factory(backend))
     await engine.start()
     await engine.wait_ready(timeout_s=10)
     backend.batches.clear()
