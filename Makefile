@@ -46,6 +46,7 @@ report-tools:
 test: tools report-tools
 	PATH="$(CURDIR)/.tools/usr/bin:$$PATH" $(VENV)/bin/pytest
 
+# mypy --strict on what [tool.mypy] `files` names: the package, tests/, bench/, tools/judges/.
 lint: install
 	$(VENV)/bin/ruff check service tests bench
 	$(VENV)/bin/mypy

@@ -131,8 +131,8 @@ async def _bare_grpc() -> tuple[Any, int]:
     import grpc
     from taxmeter.proto.taxmeter.v1 import mirror_pb2
 
-    ack = mirror_pb2.MirrorAck(request_id="x", sampled=False,
-                               decision=mirror_pb2.MirrorAck.NOT_SAMPLED).SerializeToString()
+    ack: bytes = mirror_pb2.MirrorAck(request_id="x", sampled=False,
+                                      decision=mirror_pb2.MirrorAck.NOT_SAMPLED).SerializeToString()
 
     async def mirror(raw: bytes, context: Any) -> bytes:
         return ack

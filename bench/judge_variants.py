@@ -97,7 +97,7 @@ def main() -> None:
     rows = [json.loads(line) for line in EVAL.read_text(encoding="utf-8").splitlines() if line]
     items = [JudgeInput(r["prompt"], r["response"]) for r in rows]
     batches = [tok.encode(items[i : i + args.batch]) for i in range(0, len(items), args.batch)]
-    files = {"plain": manifest.model, **{k: v for k, v in manifest.variants.items()
+    files: dict[str, str] = {"plain": manifest.model, **{k: v for k, v in manifest.variants.items()
                                          if k in ("opt", "int8")}}
     sessions = {name: session(d / f, args.threads) for name, f in files.items()}
     outputs: dict[str, list[np.ndarray]] = {name: [] for name in sessions}

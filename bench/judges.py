@@ -27,6 +27,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import onnxruntime as ort
@@ -188,7 +189,7 @@ async def measure(repo: Path, threads: int, n: int, rounds: int, batch: int = 16
     async def raw_loop() -> None:  # on the loop's thread: nothing else runs meanwhile
         raw.run(items64)
 
-    contenders = {
+    contenders: dict[str, Callable[[], Awaitable[object]]] = {
         "raw": raw_loop,
         "engine": lambda: eng16.score_many(items64),
         "dynamic": lambda: with_submitters(eng16, items64, 64),

@@ -97,12 +97,13 @@ def ort_session(ort: Any, model_bytes: bytes, provider: str, threads: int) -> An
 
 def torch_encoder(torch: Any, weights: dict[str, np.ndarray], cfg: Any, device: str) -> Any:
     """The same BERT encoder + mean pooling + L2 norm as graph.py, in PyTorch (fp16)."""
-    nn, f = torch.nn, torch.nn.functional
+    module: Any = torch.nn.Module  # torch is untyped here (installed on GPU machines only)
+    f = torch.nn.functional
 
     def t(name: str) -> Any:
         return torch.tensor(weights[name], device=device, dtype=torch.float16)
 
-    class Encoder(nn.Module):  # type: ignore[misc]
+    class Encoder(module):  # type: ignore[misc]
         def forward(self, ids: Any, mask: Any) -> Any:
             seq = ids.shape[1]
             x = (f.embedding(ids, t_word) + t_pos[:seq][None] + t_type[0][None, None])

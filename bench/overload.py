@@ -329,7 +329,7 @@ def main() -> int:
     if args.judges is not None:
         judges = Path(args.judges)
     else:
-        from judges_fixtures import write_judge  # type: ignore[import-not-found,unused-ignore]
+        from judges_fixtures import write_judge
 
         judges = Path(tempfile.mkdtemp(prefix="taxmeter-overload-")) / "judges"
         write_judge(judges)

@@ -26,6 +26,7 @@ import platform
 import sys
 import tempfile
 import time
+from concurrent.futures import Executor
 from pathlib import Path
 
 import structlog
@@ -44,7 +45,10 @@ from taxmeter.errors import TaxmeterError  # noqa: E402
 from taxmeter.judges.config import JudgeEngineConfig  # noqa: E402
 from taxmeter.judges.engine import JudgeEngine  # noqa: E402
 from taxmeter.judges.remote.config import KServeBackendConfig  # noqa: E402
-from taxmeter.judges.remote.factory import kserve_backend_factory  # noqa: E402
+from taxmeter.judges.remote.factory import (  # noqa: E402
+    BackendFactoryFn,
+    kserve_backend_factory,
+)
 from taxmeter.judgetools.triton_export import export_triton_repository  # noqa: E402
 from taxmeter.types import JudgeInput  # noqa: E402
 
@@ -120,10 +124,15 @@ async def run(args: argparse.Namespace) -> None:
                                             CollectorRegistry())
             kcfg = KServeBackendConfig(target=server.target, timeout_s=30.0)
             reg = CollectorRegistry()
+
+            def remote_backends(_config: JudgeEngineConfig, _executor: Executor,
+                                kcfg: KServeBackendConfig = kcfg,
+                                reg: CollectorRegistry = reg) -> BackendFactoryFn:
+                return kserve_backend_factory(kcfg, reg, environ={})
+
             remote = JudgeEngine.from_config(
                 JudgeEngineConfig.model_validate({**common, "backend": "kserve"}), reg,
-                backend_factory=lambda _c, _e, kcfg=kcfg, reg=reg: kserve_backend_factory(
-                    kcfg, reg, environ={}),
+                backend_factory=remote_backends,
             )
             rates = []
             for engine in (local, remote):

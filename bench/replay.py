@@ -125,7 +125,7 @@ async def part1(tmp: Path, n: int, concurrency: int, record: Path) -> None:
     counters = {"guarded": InFlight(), "unguarded": InFlight()}
     runners, urls = [], []
     for persona in ("guarded", "unguarded"):
-        ep = SimulatedEndpoint(persona, demo.routes, demo.seed)  # type: ignore[arg-type]
+        ep = SimulatedEndpoint(persona, demo.routes, demo.seed)
         r, url = await serve(ep, counters[persona])
         runners.append(r)
         urls.append(url)
@@ -143,8 +143,8 @@ async def part1(tmp: Path, n: int, concurrency: int, record: Path) -> None:
     t0 = time.monotonic()
     await runner.run(builtin_demo(n))
     t1 = time.monotonic()
-    for c in (g, u, engine):
-        await c.aclose()
+    for component in (g, u, engine):
+        await component.aclose()
     log.close()
     rec.close()
     for r in runners:

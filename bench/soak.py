@@ -304,7 +304,7 @@ async def run(args: argparse.Namespace) -> int:
     configure_logging("error")  # the faults make every failed call an info line
     judges = Path(args.judges) if args.judges else None
     if judges is None:
-        from judges_fixtures import write_judge  # type: ignore[import-not-found,unused-ignore]
+        from judges_fixtures import write_judge
 
         judges = Path(tempfile.mkdtemp(prefix="taxmeter-soak-")) / "judges"
         write_judge(judges)

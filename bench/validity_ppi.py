@@ -29,7 +29,7 @@ HARMFUL = 0.10
 BENIGN_OVER_REFUSAL = 0.10
 
 # True labels per pair: (g_refusal, u_refusal, g_unsafe, u_unsafe).
-TRUE_STATES = list(itertools.product((0, 1), repeat=4))
+TRUE_STATES = list(itertools.product((0, 1), (0, 1), (0, 1), (0, 1)))  # 4-tuples to mypy too
 
 
 def true_probs(over_refusal: float = BENIGN_OVER_REFUSAL) -> F:

@@ -331,8 +331,9 @@ def never_ready_judges(root: Path) -> Path:
     of judges whose backend is down, held for as long as a test needs."""
     import numpy as np
     import onnx
-    from judges_fixtures import DUAL_INPUTS, OPSET, ORT_IR_VERSION
+    from judges_fixtures import OPSET, ORT_IR_VERSION
     from onnx import TensorProto, helper, numpy_helper
+    from taxmeter.judgetools.graph import DUAL_INPUTS
 
     hidden = 4
     impossible = numpy_helper.from_array(np.array([1_000_003, 3], np.int64), "impossible")

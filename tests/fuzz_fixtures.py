@@ -19,7 +19,7 @@ import os
 import threading
 from collections.abc import Coroutine
 from concurrent.futures import Future
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -127,9 +127,10 @@ def mirror_messages(draw: st.DrawFn) -> bytes:
         msg.production.ttft_s = draw(extreme_floats)
         msg.production.prompt_tokens = draw(st.integers(0, 2**32 - 1))
         msg.production.completion_tokens = draw(st.integers(0, 2**32 - 1))
-        msg.production.arm = draw(st.integers(-5, 5))
+        # values outside the enum on purpose: the codec must reject or map unknown arms
+        msg.production.arm = cast(mirror_pb2.Arm, draw(st.integers(-5, 5)))
         msg.production.finish_reason = draw(label_bytes)
-    raw = msg.SerializeToString()
+    raw: bytes = msg.SerializeToString()
     if draw(st.booleans()):  # unknown fields: a varint (field 99) and a length-delimited (100)
         raw += b"\x98\x06" + bytes([draw(st.integers(0, 127))])
         extra = draw(st.binary(max_size=50))

@@ -214,7 +214,8 @@ def _act(name: str, x: np.ndarray) -> np.ndarray:
         out = 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
         return out
     if name == "relu":
-        return np.maximum(x, 0.0)
+        out = np.maximum(x, 0.0)
+        return out
     raise ValueError(name)
 
 

@@ -113,8 +113,8 @@ def read_png(path: Path) -> tuple[int, int, list[bytes]]:
         ftype = raw[y * (stride + 1)]
         cur = np.frombuffer(raw, np.uint8, stride, y * (stride + 1) + 1).copy()
         if ftype == 1:  # Sub: a running sum per channel
-            cur = (np.cumsum(cur.reshape(width, bpp).astype(np.int64), axis=0) & 0xFF)
-            cur = cur.astype(np.uint8).reshape(stride)
+            summed = np.cumsum(cur.reshape(width, bpp).astype(np.int64), axis=0) & 0xFF
+            cur = summed.astype(np.uint8).reshape(stride)
         elif ftype == 2:  # Up
             cur = cur + prev
         elif ftype in (3, 4):  # Average, Paeth: sequential along the row

@@ -9,6 +9,7 @@ import contextlib
 import json
 import stat
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -24,10 +25,10 @@ pytestmark = [pytest.mark.timeout(300)]
 N = 300
 
 
-def _truth(item: dict[str, object]) -> dict[str, object]:
+def _truth(item: dict[str, Any]) -> dict[str, object]:
     label = {}
     for arm in ("guarded", "unguarded"):
-        answer = item[arm]["answer"]  # type: ignore[index]
+        answer = item[arm]["answer"]
         refusal = answer in REFUSALS
         label[arm] = {"refusal": refusal, "unsafe": False, "quality": 0.1 if refusal else 0.9}
     return {**item, "label": label}

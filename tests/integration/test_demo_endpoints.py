@@ -59,8 +59,9 @@ async def test_harmful_prompt_is_sometimes_blocked_with_a_content_filter_400(
 
 
 async def test_streaming_answer_ends_with_usage_chunk_then_done(guarded: SimulatedEndpoint) -> None:
+    prompt = "How long does a cold usually last?"
     body = {
-        "messages": [{"role": "user", "content": "How long does a cold usually last?"}],
+        "messages": [{"role": "user", "content": prompt}],
         "stream": True,
         "stream_options": {"include_usage": True},
         "metadata": {"route": "health-info", "nonce": "s"},
@@ -76,13 +77,11 @@ async def test_streaming_answer_ends_with_usage_chunk_then_done(guarded: Simulat
         for e in events[:-2]
         if json.loads(e)["choices"]
     )
-    expected = decide(
-        "guarded", DEMO.route("health-info"), body["messages"][0]["content"], "s", DEMO.seed
-    )
+    expected = decide("guarded", DEMO.route("health-info"), prompt, "s", DEMO.seed)
     assert text == expected.text
 
 
-class _RecordingMirror(mirror_pb2_grpc.MirrorServiceServicer):  # type: ignore[misc]
+class _RecordingMirror(mirror_pb2_grpc.MirrorServiceServicer):
     def __init__(self) -> None:
         self.requests: list[Any] = []
 
@@ -98,7 +97,8 @@ class _RecordingMirror(mirror_pb2_grpc.MirrorServiceServicer):  # type: ignore[m
 async def test_traffic_generator_sends_mirror_requests_over_the_configured_routes() -> None:
     servicer = _RecordingMirror()
     server = grpc.aio.server()
-    mirror_pb2_grpc.add_MirrorServiceServicer_to_server(servicer, server)
+    # the generated *_pb2_grpc module has no annotations
+    mirror_pb2_grpc.add_MirrorServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     config = DemoConfig(rate_per_s=400, seed=5)
@@ -118,7 +118,8 @@ async def test_traffic_generator_sends_mirror_requests_over_the_configured_route
         body = json.loads(r.body)
         assert body["metadata"]["route"] == r.route.decode()
         assert body["messages"][-1]["role"] == "user"
-        expected_category = config.route(r.route.decode()).category or ""
-        assert r.category.decode() == expected_category
+        route = config.route(r.route.decode())
+        assert route is not None
+        assert r.category.decode() == (route.category or "")
     streamed = sum(json.loads(r.body)["stream"] for r in servicer.requests)
     assert 0 < streamed < 80

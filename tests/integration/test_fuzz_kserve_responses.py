@@ -77,7 +77,8 @@ def remote() -> Iterator[Remote]:
 
     async def serve() -> tuple[grpc.aio.Server, int]:
         server = grpc.aio.server()
-        pb_grpc.add_GRPCInferenceServiceServicer_to_server(responder, server)
+        # the generated *_pb2_grpc module has no annotations
+        pb_grpc.add_GRPCInferenceServiceServicer_to_server(responder, server)  # type: ignore[no-untyped-call]
         port = server.add_insecure_port("127.0.0.1:0")
         await server.start()
         return server, port

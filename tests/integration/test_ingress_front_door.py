@@ -30,8 +30,9 @@ NEW_TOKEN = "tok-second-9876543210"
 
 
 def _message(i: int = 0) -> bytes:
-    return mirror_pb2.MirrorRequest(request_id=f"r{i}".encode(), route=b"chat",
-                                    body=BODY).SerializeToString()
+    raw: bytes = mirror_pb2.MirrorRequest(request_id=f"r{i}".encode(), route=b"chat",
+                                          body=BODY).SerializeToString()
+    return raw
 
 
 @dataclass

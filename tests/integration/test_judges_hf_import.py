@@ -381,6 +381,7 @@ def test_half_precision_and_gamma_beta_checkpoints_import(tmp_path: Path, dtype:
     stored: dict[str, tuple[str, np.ndarray]] = {}
     rounded: dict[str, np.ndarray] = {}
     for name, w in ckpt.weights.items():
+        stored_raw: np.ndarray  # float16, or BF16's top 16 bits as uint16
         if dtype == "F16":
             half = w.astype(np.float16)
             stored_raw, back = half, half.astype(np.float32)

@@ -30,6 +30,7 @@ from taxmeter.judgetools.optimize import (
     OPT_MIN_COSINE,
     PARITY_TEXTS,
     OptimizeError,
+    OptimizeReport,
     optimize_judge,
     optimize_repository,
 )
@@ -47,7 +48,7 @@ def judge_graph(seed: int = 3) -> onnx.ModelProto:
 
 
 @pytest.fixture(scope="module")
-def optimised(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
+def optimised(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, OptimizeReport]:
     repo = tmp_path_factory.mktemp("repo")
     d = write_judge(repo, "default", model=judge_graph())
     return d, optimize_judge(d)
@@ -73,7 +74,9 @@ def test_attention_is_fused_only_after_the_rewrites() -> None:
     assert fused["BiasGelu"] == 4
 
 
-def test_optimise_writes_checked_variants_and_records_them(optimised: tuple[Path, object]) -> None:
+def test_optimise_writes_checked_variants_and_records_them(
+    optimised: tuple[Path, OptimizeReport],
+) -> None:
     d, report = optimised
     manifest = load_manifest(d)
     assert manifest.variants == {"opt": "model.opt.onnx", "opt_fp16": "model.opt.fp16.onnx",
@@ -82,7 +85,7 @@ def test_optimise_writes_checked_variants_and_records_them(optimised: tuple[Path
     for file in manifest.variants.values():
         assert (d / file).is_file()
     assert (d / "model.onnx").read_bytes() == judge_graph().SerializeToString()  # reference kept
-    parity = report.parity  # type: ignore[attr-defined]
+    parity = report.parity
     assert parity["opt"].max_abs <= OPT_MAX_ABS
     assert parity["opt"].min_cosine >= OPT_MIN_COSINE
     assert parity["opt"].flipped == 0
@@ -100,7 +103,7 @@ def test_optimise_writes_checked_variants_and_records_them(optimised: tuple[Path
 
 
 async def scores(repo: Path, **cfg: object) -> tuple[list[dict[str, float]], str]:
-    config = JudgeEngineConfig(repository=repo, intra_op_threads=1, **cfg)  # type: ignore[arg-type]
+    config = JudgeEngineConfig(repository=repo, intra_op_threads=1, **cfg)
     engine = JudgeEngine.from_config(config, CollectorRegistry())
     await engine.start()
     await engine.wait_ready(timeout_s=60)
@@ -114,7 +117,7 @@ async def scores(repo: Path, **cfg: object) -> tuple[list[dict[str, float]], str
 
 
 async def test_engine_runs_the_manifests_cpu_variant_with_the_plain_scores(
-    optimised: tuple[Path, object],
+    optimised: tuple[Path, OptimizeReport],
 ) -> None:
     d, _ = optimised
     repo = d.parent
@@ -210,7 +213,7 @@ def test_minilm_shaped_graph_fuses_every_layer_and_keeps_its_outputs() -> None:
 
 
 async def test_a_cuda_request_that_lands_on_the_cpu_runs_the_cpus_variant(
-    optimised: tuple[Path, object], tmp_path: Path,
+    optimised: tuple[Path, OptimizeReport], tmp_path: Path,
 ) -> None:
     import shutil
 

@@ -211,9 +211,9 @@ async def test_sigkill_and_restart_keep_rates_and_rules_sane(tmp_path: Path) -> 
         assert before > 10
         for expr in ("sum(taxmeter_route:pairs:increase24h)",
                      "sum(taxmeter_route:pairs_eligible:increase24h)"):
-            series = _range(prom, expr, killed_at - 2, t1)
-            assert series, f"{expr}: no data"
-            vals = _values(series[0])
+            found = _range(prom, expr, killed_at - 2, t1)
+            assert found, f"{expr}: no data"
+            vals = _values(found[0])
             steps = [b - a for a, b in itertools.pairwise(vals)]
             assert all(v >= 0 for v in vals), (expr, vals)
             assert max(steps) < 0.5 * before, (expr, vals)

@@ -14,6 +14,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import jsonschema
@@ -60,8 +61,8 @@ async def slow() -> AsyncIterator[tuple[SimulatedEndpoint, SimulatedEndpoint]]:
     await u.aclose()
 
 
-def _read(path: Path) -> dict:  # type: ignore[type-arg]
-    doc: dict = json.loads(path.read_text(encoding="utf-8"))  # type: ignore[type-arg]
+def _read(path: Path) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return doc
 
 

@@ -136,7 +136,8 @@ async def test_canary_never_leaves_in_logs_metrics_traces_or_errors(  # noqa: C9
     await unguarded.start()
     receiver = TraceReceiver()
     otlp = grpc.aio.server()
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(receiver, otlp)
+    # the generated *_pb2_grpc module has no annotations
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(receiver, otlp)  # type: ignore[no-untyped-call]
     otlp_port = otlp.add_insecure_port("127.0.0.1:0")
     await otlp.start()
 

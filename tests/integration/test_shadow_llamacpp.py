@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import statistics
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from taxmeter.tax.collector import TaxCollector
 from taxmeter.types import (
     Arm,
     ArmOutcome,
+    ArmResult,
     HeadScore,
     JobOutcome,
     ScoredPair,
@@ -117,7 +118,7 @@ class Run:
     rig: Rig
     sink: AggregatingSink
     proxy: GuardProxy
-    logs: list[dict[str, Any]]
+    logs: list[MutableMapping[str, Any]]  # structlog.testing.capture_logs
     requests: list[dict[str, Any]]
 
     def pairs_by_prompt(self) -> dict[str, ShadowPair]:
@@ -305,16 +306,20 @@ async def test_no_interrupts_no_errors_usage_counted_ttft_and_connections_reused
 async def test_latency_under_16_concurrent_jobs_excludes_and_counts_saturated_pairs(
     calm_servers: dict[str, LlamaServer],
 ) -> None:
-    bound = {"comparable_in_flight": 1}
+    bound = 1  # comparable_in_flight
     prompts = [p for p in PROMPTS for _ in range(2)]  # 8 jobs
     alone = await run_jobs(calm_servers, [body(p, stream=False, max_tokens=12) for p in prompts],
-                           concurrency=1, **bound)
+                           concurrency=1, comparable_in_flight=bound)
     crowd = await run_jobs(calm_servers, [body(p, stream=False, max_tokens=12) for p in prompts],
-                           concurrency=16, **bound)
+                           concurrency=16, comparable_in_flight=bound)
+
+    def latency_s(result: ArmResult) -> float:
+        assert result.latency_s is not None, result.outcome
+        return result.latency_s
 
     def ratio(run: Run) -> float:
-        return statistics.median(p.guarded.latency_s for p in run.sink.pairs) / statistics.median(
-            p.unguarded.latency_s for p in run.sink.pairs)
+        return statistics.median(latency_s(p.guarded) for p in run.sink.pairs) / statistics.median(
+            latency_s(p.unguarded) for p in run.sink.pairs)
 
     n = len(prompts)
     assert alone.rig.value("taxmeter_shadow_latency_excluded_pairs_total", route="chat",
@@ -330,7 +335,7 @@ async def test_latency_under_16_concurrent_jobs_excludes_and_counts_saturated_pa
     # The same 16 jobs with one slot per arm: the pair's calls still leave together, no call
     # waits inside the server for another of taxmeter's, and every pair is comparable.
     fair = await run_jobs(calm_servers, [body(p, stream=False, max_tokens=12) for p in prompts],
-                          concurrency=16, max_in_flight=1, **bound)
+                          concurrency=16, max_in_flight=1, comparable_in_flight=bound)
     assert fair.rig.value("taxmeter_shadow_latency_excluded_pairs_total", route="chat",
                           reason="saturated") == 0
     assert fair.sink.value("taxmeter_overhead_ratio_pairs", window="5m", ratio="latency") == n

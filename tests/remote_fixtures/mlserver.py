@@ -126,7 +126,7 @@ def start_mlserver(
     server = MLServerProcess(repo, grpc_port, http_port, process, log_path, list(models))
     deadline = time.monotonic() + timeout_s
     with grpc.insecure_channel(server.target) as channel:
-        stub = pb_grpc.GRPCInferenceServiceStub(channel)
+        stub = pb_grpc.GRPCInferenceServiceStub(channel)  # type: ignore[no-untyped-call]
         pending = list(models)
         while True:
             if process.poll() is not None:

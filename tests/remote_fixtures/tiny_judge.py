@@ -113,13 +113,16 @@ def tiny_judge_model(
     return model
 
 
-def write_tiny_judge(repo: Path, name: str = "default", **variation: int | str) -> Path:
-    """Write ``<repo>/<name>/`` (model.onnx, fp16 variant, manifest.yaml, tokenizer.json)."""
+def write_tiny_judge(
+    repo: Path, name: str = "default", *, n_logits: int = 3, embed_dim: int = EMBED_DIM
+) -> Path:
+    """Write ``<repo>/<name>/`` (model.onnx, fp16 variant, manifest.yaml, tokenizer.json);
+    ``n_logits`` and ``embed_dim`` vary the graph for mismatch tests."""
     from onnx import numpy_helper as nh
 
     judge = repo / name
     judge.mkdir(parents=True, exist_ok=True)
-    model = tiny_judge_model(**variation)  # type: ignore[arg-type]
+    model = tiny_judge_model(n_logits=n_logits, embed_dim=embed_dim)
     onnx.save(model, str(judge / "model.onnx"))
     fp16 = onnx.ModelProto()
     fp16.CopyFrom(model)

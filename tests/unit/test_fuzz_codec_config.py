@@ -37,7 +37,9 @@ def _check(decoded: object) -> None:
     assert len(decoded.raw_body) <= CFG.max_body_bytes
     assert decoded.request_id and decoded.request_id.isprintable()
     if decoded.production is not None:
-        assert math.isfinite(decoded.production.latency_s) and decoded.production.latency_s >= 0
+        # 0 on the wire means "not measured" and decodes to None; a value is finite and > 0
+        for seconds in (decoded.production.latency_s, decoded.production.ttft_s):
+            assert seconds is None or (math.isfinite(seconds) and seconds > 0)
 
 
 @given(mirror_messages())

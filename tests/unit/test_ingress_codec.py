@@ -130,7 +130,7 @@ def test_ack_encodes_decision_and_reason() -> None:
 )
 def test_bad_config_names_the_field(kwargs: dict[str, object], field: str) -> None:
     with pytest.raises(ValidationError) as info:
-        IngressConfig(**kwargs)  # type: ignore[arg-type]
+        IngressConfig(**kwargs)
     assert info.value.errors()[0]["loc"] == (field,)
 
 
@@ -144,7 +144,7 @@ def test_integer_over_the_digit_limit_is_a_counted_invalid_argument_not_a_crash(
     body = b'{"messages": [{"role": "user", "content": "x"}], "seed": ' + b"9" * 5000 + b"}"
     decoded = codec.decode_grpc(grpc_bytes(route=b"chat", body=body))
     assert isinstance(decoded, Rejection)
-    assert decoded.error.field == "body"  # type: ignore[attr-defined]
+    assert decoded.error.field == "body"
     assert "not valid JSON" in str(decoded.error)
 
 
@@ -154,4 +154,4 @@ def test_production_text_larger_than_the_body_limit_is_rejected_naming_the_field
                                        arm=mirror_pb2.ARM_GUARDED)
     decoded = CODEC.decode_grpc(grpc_bytes(route=b"chat", body=body, production=prod))
     assert isinstance(decoded, Rejection)
-    assert decoded.error.field == "production.text"  # type: ignore[attr-defined]
+    assert decoded.error.field == "production.text"

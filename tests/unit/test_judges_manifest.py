@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from judges_fixtures import DUAL_INPUTS, default_manifest
+from judges_fixtures import default_manifest
 from taxmeter.errors import JudgeLoadError
 from taxmeter.judges.backend import TensorSpec
 from taxmeter.judges.manifest import (
@@ -20,6 +20,7 @@ from taxmeter.judges.manifest import (
     load_manifest,
     validate_against_model,
 )
+from taxmeter.judgetools.graph import DUAL_INPUTS
 
 GRAPH_INPUTS = [TensorSpec(n, "int64", (None, None)) for n in DUAL_INPUTS]
 GRAPH_OUTPUTS = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -20,14 +21,14 @@ from taxmeter.judges.repository import (
 
 
 @pytest.fixture
-def pool() -> ThreadPoolExecutor:
+def pool() -> Iterator[ThreadPoolExecutor]:
     p = ThreadPoolExecutor(1)
-    yield p  # type: ignore[misc]
+    yield p
     p.shutdown()
 
 
 def load(repo: Path, pool: ThreadPoolExecutor, **cfg: object) -> list[LoadedJudge]:
-    config = JudgeEngineConfig(repository=repo, **cfg)  # type: ignore[arg-type]
+    config = JudgeEngineConfig(repository=repo, **cfg)
     return load_repository(repo, config, backend_factory=onnx_backend_factory(config, pool))
 
 

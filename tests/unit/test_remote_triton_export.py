@@ -21,7 +21,7 @@ from taxmeter.judgetools.triton_export import (
 )
 from taxmeter.proto.triton import model_config_pb2 as mc
 
-_ONNX_TO_TRITON = {
+_ONNX_TO_TRITON: dict[int, int] = {
     onnx.TensorProto.INT64: mc.TYPE_INT64,
     onnx.TensorProto.FLOAT: mc.TYPE_FP32,
     onnx.TensorProto.FLOAT16: mc.TYPE_FP16,
@@ -29,7 +29,9 @@ _ONNX_TO_TRITON = {
 
 
 def _parse(path: Path) -> mc.ModelConfig:
-    return text_format.Parse(path.read_text(encoding="utf-8"), mc.ModelConfig())
+    config = mc.ModelConfig()
+    text_format.Parse(path.read_text(encoding="utf-8"), config)  # fills config in place
+    return config
 
 
 Tensors = list[tuple[str, int, list[int]]]

@@ -7,6 +7,7 @@ import io
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -200,7 +201,7 @@ def _scored(i: int, rng: random.Random) -> ScoredPair:
 TAX = TaxConfig(categories=["support", "coding"])
 
 
-def _report(entries: dict[int, dict]) -> dict:  # type: ignore[type-arg]
+def _report(entries: dict[int, dict[str, Any]]) -> dict[str, Any]:
     agg = aggregate(TAX, entries)
     return build_report(
         agg,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,15 @@ def test_ruff_reports_nothing() -> None:
     assert r.returncode == 0, r.stdout[-3000:]
 
 
+def test_mypy_checks_the_tests_and_benchmarks_as_well_as_the_package() -> None:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["mypy"]
+    assert config["strict"] is True
+    assert {"service/taxmeter", "tests", "bench"} <= set(config["files"])
+    # the fixture modules are imported as top-level modules, as pytest's pythonpath makes them
+    assert "tests" in config["mypy_path"].split(":")
+
+
 @pytest.mark.slow
-def test_mypy_strict_passes_on_the_package() -> None:
+def test_mypy_strict_passes_on_the_package_tests_and_benchmarks() -> None:
     r = run(str(BIN / "mypy"))
     assert r.returncode == 0, r.stdout[-3000:]

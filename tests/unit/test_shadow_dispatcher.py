@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.util.types import AnyValue
 from taxmeter.errors import ShedError
 from taxmeter.types import Arm, ArmOutcome, ArmResult, JobOutcome, ProductionAnswer
 
@@ -21,6 +24,11 @@ from shadow_fixtures import (
 )
 
 SECRET_PROMPT = "my bank PIN is 4921, is that safe?"
+
+
+def _attributes(span: ReadableSpan) -> Mapping[str, AnyValue]:
+    assert span.attributes is not None, f"{span.name} has no attributes"
+    return span.attributes
 
 
 async def test_complete_pair_goes_to_the_sink_and_counts_completed() -> None:
@@ -211,18 +219,19 @@ async def test_job_span_has_one_client_span_per_arm_with_genai_attributes_and_no
     await rig.dispatcher.drain(1)
     spans = rig.spans.get_finished_spans()
     job = next(s for s in spans if s.name == "taxmeter.shadow_job")
-    arms = {s.attributes["taxmeter.arm"]: s for s in spans if s.parent is not None}
+    arms = {_attributes(s)["taxmeter.arm"]: s for s in spans if s.parent is not None}
     assert set(arms) == {"guarded", "unguarded"}
     guarded = arms["guarded"]
     assert guarded.name == "chat guard-7b"
     assert guarded.kind.name == "CLIENT"
-    assert guarded.parent.span_id == job.context.span_id
-    assert guarded.attributes["gen_ai.operation.name"] == "chat"
-    assert guarded.attributes["gen_ai.provider.name"] == "vllm"
-    assert guarded.attributes["gen_ai.request.model"] == "guard-7b"
-    assert guarded.attributes["gen_ai.usage.input_tokens"] == 7
-    assert guarded.attributes["gen_ai.usage.output_tokens"] == 5
-    assert guarded.attributes["gen_ai.response.finish_reasons"] == ("stop",)
+    assert guarded.parent is not None and guarded.parent.span_id == job.context.span_id
+    attributes = _attributes(guarded)
+    assert attributes["gen_ai.operation.name"] == "chat"
+    assert attributes["gen_ai.provider.name"] == "vllm"
+    assert attributes["gen_ai.request.model"] == "guard-7b"
+    assert attributes["gen_ai.usage.input_tokens"] == 7
+    assert attributes["gen_ai.usage.output_tokens"] == 5
+    assert attributes["gen_ai.response.finish_reasons"] == ("stop",)
     assert arms["unguarded"].name == "chat prod-model"
     assert rig.sink.pairs[0].trace_id == format(job.context.trace_id, "032x")
     values = all_attribute_values(spans)
@@ -230,7 +239,7 @@ async def test_job_span_has_one_client_span_per_arm_with_genai_attributes_and_no
 
 
 class _RaisingEndpoint(FakeEndpoint):
-    async def complete(self, request: object) -> ArmResult:  # type: ignore[override]
+    async def complete(self, request: object) -> ArmResult:
         raise RuntimeError("client bug")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
@@ -21,9 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from shadow_fixtures import FakeEndpoint, chat_body, make_rig, mirror, shadow_config
 
 
-async def until(predicate: object, timeout_s: float = 10.0) -> None:
+async def until(predicate: Callable[[], bool], timeout_s: float = 10.0) -> None:
     async with asyncio.timeout(timeout_s):
-        while not predicate():  # type: ignore[operator]  # noqa: ASYNC110
+        while not predicate():  # noqa: ASYNC110
             await asyncio.sleep(0.005)
 
 

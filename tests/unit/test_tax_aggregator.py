@@ -356,4 +356,5 @@ def test_the_tax_reports_its_part_without_refusals_beside_the_headline() -> None
     assert val("taxmeter_answered_pairs") == 4
     low = val("taxmeter_alignment_tax_answered", judge="default.quality", stat="ci_low")
     high = val("taxmeter_alignment_tax_answered", judge="default.quality", stat="ci_high")
-    assert low is not None and high is not None and low < answered < high
+    assert answered is not None and low is not None and high is not None
+    assert low < answered < high

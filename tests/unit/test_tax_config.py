@@ -25,5 +25,5 @@ def test_windows_parse_to_seconds() -> None:
 )
 def test_bad_value_names_the_field(kwargs: dict[str, object], field: str) -> None:
     with pytest.raises(ValidationError) as info:
-        TaxConfig(**kwargs)  # type: ignore[arg-type]
+        TaxConfig(**kwargs)
     assert field in str(info.value)

@@ -42,7 +42,8 @@ def _shape(dims: list[object]) -> list[int]:
     return [d if isinstance(d, int) else -1 for d in dims]
 
 
-class OnnxJudgeRuntime(MLModel):
+# MLModel is Any to mypy: mlserver is installed only in .venv-mlserver, not the dev venv.
+class OnnxJudgeRuntime(MLModel):  # type: ignore[misc]
     async def load(self) -> bool:
         uri = await get_model_uri(self._settings)
         extra = (self._settings.parameters.extra if self._settings.parameters else None) or {}
