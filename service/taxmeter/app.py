@@ -29,9 +29,9 @@ from taxmeter.audit.people import PendingStore, PeopleDesk
 from taxmeter.config import Config
 from taxmeter.errors import ConfigError
 from taxmeter.ingress.auth import BearerAuth
-from taxmeter.ingress.codec import RouteNormalizer
 from taxmeter.ingress.grpc_server import GrpcIngress
 from taxmeter.ingress.http_sink import HttpSink
+from taxmeter.ingress.labels import RouteNormalizer
 from taxmeter.ingress.tls import ServerTls
 from taxmeter.judges.engine import JudgeEngine
 from taxmeter.pipeline import JudgingSink

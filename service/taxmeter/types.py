@@ -123,7 +123,7 @@ class ArmResult:
     completion_tokens: int | None = None
     status_code: int | None = None
     # Bounded reason label for failures: "http_5xx", "http_4xx", "timeout", "connect",
-    # "malformed_json", "truncated_stream", "empty_role_only"... (shadow.endpoint.ERROR_REASONS);
+    # "malformed_json", "truncated_stream", "empty_role_only"... (shadow.answer.ERROR_REASONS);
     # None when answered.
     error_reason: str | None = None
     # True when this is the production answer reused instead of a second guarded call.

@@ -6,10 +6,11 @@ Each received request ends in exactly one call to the :class:`taxmeter.types.Mir
 
 from __future__ import annotations
 
-from taxmeter.ingress.codec import OTHER, UNKNOWN, MirrorCodec, Rejection, RouteNormalizer
+from taxmeter.ingress.codec import MirrorCodec, Rejection
 from taxmeter.ingress.config import DEFAULT_STRIP_HEADERS, IngressConfig
 from taxmeter.ingress.grpc_server import SERVICE_NAME, GrpcIngress
 from taxmeter.ingress.http_sink import HttpSink
+from taxmeter.ingress.labels import OTHER, UNKNOWN, RouteNormalizer
 
 __all__ = [
     "DEFAULT_STRIP_HEADERS",

@@ -7,23 +7,24 @@ hands it raw bytes), so that malformed input, invalid UTF-8 and bad bodies all b
 
 A decode never raises for bad input: it returns a :class:`Rejection` carrying the error and the
 route label to count it under (``unknown`` when the route itself could not be read).
+The field checks are in ``ingress/fields.py``, the route and category labels in
+``ingress/labels.py`` (both re-exported here where the codec's callers used them).
 """
 
 from __future__ import annotations
 
-import json
 import math
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 from google.protobuf.message import DecodeError
-from prometheus_client import Counter
-from prometheus_client.registry import CollectorRegistry
 
 from taxmeter.errors import InvalidRequestError, RequestTooLargeError
 from taxmeter.ingress.config import IngressConfig
+from taxmeter.ingress.fields import parse_body, text_field
+from taxmeter.ingress.labels import MAX_LABEL_BYTES, OTHER, UNKNOWN, RouteNormalizer
 from taxmeter.proto.taxmeter.v1 import mirror_pb2
 from taxmeter.types import (
     Admission,
@@ -36,9 +37,15 @@ from taxmeter.types import (
     Transport,
 )
 
-OTHER: Final = "other"
-UNKNOWN: Final = "unknown"
-MAX_LABEL_BYTES: Final = 128
+__all__ = [
+    "MAX_LABEL_BYTES",
+    "OTHER",
+    "UNKNOWN",
+    "Decoded",
+    "MirrorCodec",
+    "Rejection",
+    "RouteNormalizer",
+]
 
 _ARMS: Final[Mapping[int, Arm]] = {
     mirror_pb2.ARM_GUARDED: Arm.GUARDED,
@@ -51,58 +58,6 @@ _DECISIONS: Final[Mapping[MirrorOutcome, mirror_pb2.MirrorAck.Decision]] = {
     MirrorOutcome.DROPPED_BUDGET: mirror_pb2.MirrorAck.DROPPED_BUDGET,
 }
 _TRUE_WORDS: Final = frozenset({"1", "true", "yes", "on"})
-
-
-class RouteNormalizer:
-    """Maps a sender's route and category names to bounded label values.
-
-    An allowlisted name is kept; anything else becomes ``other``. An absent route is ``None``
-    here (the codec uses the configured ``default_route``, always a valid label); an absent
-    category stays ``None``. ``unknown`` is only used by the edge for requests rejected before
-    their route could be read.
-    """
-
-    def __init__(
-        self,
-        routes: frozenset[str],
-        categories: frozenset[str] = frozenset(),
-        *,
-        registry: CollectorRegistry | None = None,
-    ) -> None:
-        self._routes = frozenset(routes)
-        self._categories = frozenset(categories)
-        self._folded = (
-            Counter(
-                "taxmeter_label_values_folded",
-                "Requests whose route or category name was not in the allowlist and is "
-                "exported as `other` (the series budget holds whatever senders send).",
-                ["label"],
-                registry=registry,
-            )
-            if registry is not None
-            else None
-        )
-        if self._folded is not None:
-            for label in ("route", "category"):
-                self._folded.labels(label)
-
-    def route(self, name: str | None) -> RouteLabel | None:
-        if not name:
-            return None
-        if name in self._routes:
-            return name
-        if self._folded is not None:
-            self._folded.labels("route").inc()
-        return OTHER
-
-    def category(self, name: str | None) -> RouteLabel | None:
-        if not name:
-            return None
-        if name in self._categories:
-            return name
-        if self._folded is not None:
-            self._folded.labels("category").inc()
-        return OTHER
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,13 +90,15 @@ class MirrorCodec:
         except DecodeError as exc:
             return Rejection(UNKNOWN, InvalidRequestError("request", f"not a MirrorRequest: {exc}"))
         try:
-            route_name = _text(msg.route, "route", MAX_LABEL_BYTES)
+            route_name = text_field(msg.route, "route", MAX_LABEL_BYTES)
         except InvalidRequestError as exc:
             return Rejection(UNKNOWN, exc)
         route = self._route(route_name)
         try:
             request_id = self._request_id(msg.request_id)
-            category = self._normalizer.category(_text(msg.category, "category", MAX_LABEL_BYTES))
+            category = self._normalizer.category(
+                text_field(msg.category, "category", MAX_LABEL_BYTES)
+            )
             production = (
                 _production(msg.production, self._config.max_body_bytes)
                 if msg.HasField("production")
@@ -166,7 +123,7 @@ class MirrorCodec:
         msg = mirror_pb2.MirrorRequest()
         try:
             msg.ParseFromString(raw)
-            return self._route(_text(msg.route, "route", MAX_LABEL_BYTES))
+            return self._route(text_field(msg.route, "route", MAX_LABEL_BYTES))
         except (DecodeError, InvalidRequestError):
             return UNKNOWN
 
@@ -263,35 +220,7 @@ class MirrorCodec:
 
     def validate_body(self, raw: bytes) -> JSONObject:
         """Parses and checks a chat-completions body; unknown fields are kept untouched."""
-        cfg = self._config
-        if not raw:
-            raise InvalidRequestError("body", "empty; expected a chat-completions JSON object")
-        if len(raw) > cfg.max_body_bytes:
-            raise RequestTooLargeError(
-                "body", f"{len(raw)} bytes, over the limit of {cfg.max_body_bytes}"
-            )
-        try:
-            body = json.loads(raw.decode("utf-8"))
-        except UnicodeDecodeError as exc:
-            raise InvalidRequestError("body", f"not valid UTF-8 (byte {exc.start})") from None
-        except json.JSONDecodeError as exc:
-            raise InvalidRequestError(
-                "body", f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-            ) from None
-        except RecursionError:
-            raise InvalidRequestError("body", "JSON nested too deeply") from None
-        except ValueError as exc:  # e.g. an integer literal over Python's digit limit
-            raise InvalidRequestError("body", f"not valid JSON: {exc}") from None
-        if not isinstance(body, dict):
-            raise InvalidRequestError("body", f"must be a JSON object, got {_kind(body)}")
-        _check_messages(body.get("messages", _MISSING), cfg.max_messages)
-        model = body.get("model")
-        if model is not None and not isinstance(model, str):
-            raise InvalidRequestError("body.model", f"must be a string, got {_kind(model)}")
-        stream = body.get("stream")
-        if stream is not None and not isinstance(stream, bool):
-            raise InvalidRequestError("body.stream", f"must be a boolean, got {_kind(stream)}")
-        return body
+        return parse_body(raw, self._config)
 
     def _route(self, name: str | None) -> RouteLabel:
         return self._normalizer.route(name) or self._config.default_route
@@ -303,86 +232,17 @@ class MirrorCodec:
             raise RequestTooLargeError(
                 "request_id", f"longer than {self._config.max_request_id_bytes} bytes"
             )
-        text = _text(raw, "request_id", self._config.max_request_id_bytes)
+        text = text_field(raw, "request_id", self._config.max_request_id_bytes)
         if not text.isprintable():
             raise InvalidRequestError("request_id", "contains control characters")
         return text
 
 
-_MISSING: Final = object()
-
-
-def _kind(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
-
-
-def _text(raw: bytes, field: str, max_bytes: int) -> str:
-    if len(raw) > max_bytes:
-        raise RequestTooLargeError(field, f"longer than {max_bytes} bytes")
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InvalidRequestError(field, f"not valid UTF-8 (byte {exc.start})") from None
-
-
-def _check_messages(messages: Any, max_messages: int) -> None:  # noqa: C901 - one flat check per rule, each raising its own field-named error
-    if messages is _MISSING:
-        raise InvalidRequestError("body.messages", "required")
-    if not isinstance(messages, list):
-        raise InvalidRequestError("body.messages", f"must be an array, got {_kind(messages)}")
-    if not messages:
-        raise InvalidRequestError("body.messages", "must not be empty")
-    if len(messages) > max_messages:
-        raise RequestTooLargeError(
-            "body.messages", f"{len(messages)} messages, over the limit of {max_messages}"
-        )
-    for i, message in enumerate(messages):
-        where = f"body.messages[{i}]"
-        if not isinstance(message, dict):
-            raise InvalidRequestError(where, f"must be an object, got {_kind(message)}")
-        role = message.get("role")
-        if not isinstance(role, str) or not role:
-            raise InvalidRequestError(f"{where}.role", f"must be a string, got {_kind(role)}")
-        content = message.get("content")
-        if isinstance(content, str):
-            continue
-        if content is None:
-            # An assistant turn that only calls tools has no content.
-            if role == "assistant":
-                continue
-            raise InvalidRequestError(
-                f"{where}.content",
-                "required unless the role is 'assistant' (string or array of parts)",
-            )
-        if not isinstance(content, list):
-            raise InvalidRequestError(
-                f"{where}.content",
-                f"must be a string, null or an array of content parts, got {_kind(content)}",
-            )
-        for j, part in enumerate(content):
-            if not isinstance(part, dict) or not isinstance(part.get("type"), str):
-                raise InvalidRequestError(
-                    f"{where}.content[{j}]", "must be a content part object with a string 'type'"
-                )
-
-
 def _production(msg: mirror_pb2.ProductionAnswer, max_text_bytes: int) -> ProductionAnswer:
     # Bounded like the body, so a whole MirrorRequest always fits the gRPC receive limit
     # (2 × max_body_bytes + 64 KiB) and an oversized one is a counted INVALID_ARGUMENT.
-    text = _text(msg.text, "production.text", max_text_bytes)
-    finish = _text(msg.finish_reason, "production.finish_reason", 64) or None
+    text = text_field(msg.text, "production.text", max_text_bytes)
+    finish = text_field(msg.finish_reason, "production.finish_reason", 64) or None
     arm = _ARMS.get(msg.arm)
     if arm is None:
         raise InvalidRequestError("production.arm", "must be ARM_GUARDED or ARM_UNGUARDED")

@@ -1,7 +1,7 @@
 """Configuration of the ingress edge: the gRPC Mirror service and the HTTP mirror sink.
 
 The route allowlist is not here: it belongs to the whole app (sampler rates, metric labels) and
-is passed to :class:`taxmeter.ingress.codec.RouteNormalizer` by ``app.py``.
+is passed to :class:`taxmeter.ingress.labels.RouteNormalizer` by ``app.py``.
 """
 
 from __future__ import annotations

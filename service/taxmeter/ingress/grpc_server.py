@@ -20,8 +20,9 @@ from grpc_reflection.v1alpha import reflection
 
 from taxmeter.errors import RequestTooLargeError
 from taxmeter.ingress.auth import UNAUTHENTICATED, BearerAuth
-from taxmeter.ingress.codec import MirrorCodec, Rejection, RouteNormalizer
+from taxmeter.ingress.codec import MirrorCodec, Rejection
 from taxmeter.ingress.config import IngressConfig
+from taxmeter.ingress.labels import RouteNormalizer
 from taxmeter.ingress.tls import ServerTls
 from taxmeter.types import MirrorIntake, MirrorOutcome, MirrorRequest, Transport
 

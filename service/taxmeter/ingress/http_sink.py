@@ -26,8 +26,9 @@ from aiohttp import web
 
 from taxmeter.errors import InvalidRequestError, RequestTooLargeError
 from taxmeter.ingress.auth import UNAUTHENTICATED, BearerAuth
-from taxmeter.ingress.codec import MirrorCodec, Rejection, RouteNormalizer
+from taxmeter.ingress.codec import MirrorCodec, Rejection
 from taxmeter.ingress.config import IngressConfig
+from taxmeter.ingress.labels import RouteNormalizer
 from taxmeter.ingress.tls import ServerTls
 from taxmeter.types import MirrorIntake, Transport
 

@@ -31,8 +31,9 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from taxmeter.errors import ShedError
+from taxmeter.shadow.body import request_model
 from taxmeter.shadow.config import EndpointConfig, ShadowConfig
-from taxmeter.shadow.endpoint import ModelEndpoint, request_model
+from taxmeter.shadow.endpoint import ModelEndpoint
 from taxmeter.shadow.metrics import ShadowMetrics, finish_reason_label
 from taxmeter.shadow.pair_parts import AnswerTokens, ArmLoad, production_result
 from taxmeter.shadow.prompt import judge_prompt

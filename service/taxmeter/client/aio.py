@@ -1,74 +1,24 @@
-"""A small client an application uses to mirror its LLM calls to the taxmeter sidecar.
-
-Fire-and-forget: :meth:`AsyncMirrorClient.mirror` serializes the request, puts it in a bounded
-buffer and returns; it never blocks and never raises into the app. A background task sends the
-buffer in batches, one ``MirrorStream`` call per batch (at most ``batch_max`` items, or what
-arrived within ``flush_interval_s`` of the first). When the sidecar is down, the failed batch is
-dropped and counted, and the sender backs off (``taxmeter.resilience.Backoff``) while the
-buffer fills; once full, new mirrors are dropped and counted. :meth:`stats` says what happened.
-
-    client = AsyncMirrorClient("localhost:50051")
-    client.mirror(request_body, route="support-chat")   # after each production LLM call
-    await client.aclose()                               # at shutdown
-
-:class:`MirrorClient` is the same for non-async apps: its sender runs in a background thread
-with its own event loop, and ``mirror`` may be called from any thread.
-"""
+"""The mirror client for asyncio apps: a bounded buffer the app fills without blocking, and a
+sender task that sends it in batches over ``MirrorStream`` (see ``taxmeter.client``)."""
 
 from __future__ import annotations
 
 import asyncio
 import collections
 import contextlib
-import json
 import threading
 from collections.abc import AsyncIterator, Callable, Mapping
-from concurrent.futures import Future
-from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, NamedTuple, Self
+from typing import Any, Self
 
 import grpc
 import structlog
 
+from taxmeter.client.messages import ClientStats, ProductionInfo, encode_mirror
 from taxmeter.proto.taxmeter.v1 import mirror_pb2
 from taxmeter.resilience import Backoff
 
-__all__ = ["AsyncMirrorClient", "ClientStats", "MirrorClient", "ProductionInfo"]
-
 _log = structlog.get_logger("taxmeter.client")
 _STREAM_METHOD = "/taxmeter.v1.MirrorService/MirrorStream"
-_ARMS = {"guarded": mirror_pb2.ARM_GUARDED, "unguarded": mirror_pb2.ARM_UNGUARDED}
-
-
-class ClientStats(NamedTuple):
-    """Counts since the client was created."""
-
-    sent: int
-    """Mirrors the sidecar received (it acknowledged the batch that carried them)."""
-    dropped_buffer_full: int
-    """Mirrors dropped at once because the buffer was full (sidecar slow or down)."""
-    dropped_send_error: int
-    """Mirrors lost because their batch could not be sent (sidecar down, timeout, closing)."""
-    dropped_invalid: int
-    """Mirrors that could not be serialized (a body that is not JSON-serializable)."""
-    rejected: int
-    """Sent mirrors the sidecar refused as invalid (counted there too)."""
-    buffered: int
-    """Mirrors waiting in the buffer now."""
-
-
-@dataclass(frozen=True, slots=True)
-class ProductionInfo:
-    """The answer production got, to let taxmeter reuse it instead of calling that arm."""
-
-    text: str
-    arm: str = "guarded"
-    latency_s: float = 0.0
-    ttft_s: float = 0.0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    finish_reason: str = ""
 
 
 class AsyncMirrorClient:
@@ -133,7 +83,7 @@ class AsyncMirrorClient:
     ) -> None:
         """Queues one mirrored request; returns at once. Never raises."""
         try:
-            item = _encode(body, route, category, request_id, production, force_sample)
+            item = encode_mirror(body, route, category, request_id, production, force_sample)
         except Exception:  # anything the app passed that we cannot serialize; counted
             with self._lock:
                 self._dropped_invalid += 1
@@ -289,130 +239,3 @@ class AsyncMirrorClient:
             self._rejected += int(summary.rejected)
             self._dropped_send += max(0, len(batch) - int(summary.received))
         return True
-
-
-class MirrorClient:
-    """The same client for non-async apps: a background thread runs its own event loop.
-
-    ``mirror`` may be called from any thread; ``close`` (or the ``with`` block) flushes and
-    stops the thread.
-    """
-
-    def __init__(
-        self,
-        target: str = "localhost:50051",
-        *,
-        buffer_size: int = 1000,
-        batch_max: int = 100,
-        flush_interval_s: float = 0.05,
-        send_timeout_s: float = 5.0,
-        backoff_initial_s: float = 0.1,
-        backoff_max_s: float = 5.0,
-        credentials: grpc.ChannelCredentials | None = None,
-        token: str | Callable[[], str] | None = None,
-    ) -> None:
-        kwargs: dict[str, Any] = {
-            "buffer_size": buffer_size, "batch_max": batch_max,
-            "flush_interval_s": flush_interval_s, "send_timeout_s": send_timeout_s,
-            "backoff_initial_s": backoff_initial_s, "backoff_max_s": backoff_max_s,
-            "credentials": credentials, "token": token,
-        }
-        self._loop = asyncio.new_event_loop()
-        created: Future[AsyncMirrorClient] = Future()
-
-        def run() -> None:
-            asyncio.set_event_loop(self._loop)
-
-            async def make() -> AsyncMirrorClient:
-                inner = AsyncMirrorClient(target, **kwargs)
-                inner.start()
-                return inner
-
-            try:
-                created.set_result(self._loop.run_until_complete(make()))
-            except BaseException as exc:  # surfaced in the constructor below
-                created.set_exception(exc)
-                return
-            self._loop.run_forever()
-
-        self._thread = threading.Thread(target=run, name="taxmeter-mirror-client", daemon=True)
-        self._thread.start()
-        self._inner = created.result(timeout=10)
-        self._closed = False
-
-    def mirror(
-        self,
-        body: Mapping[str, Any] | bytes,
-        *,
-        route: str,
-        category: str | None = None,
-        request_id: str | None = None,
-        production: ProductionInfo | None = None,
-        force_sample: bool = False,
-    ) -> None:
-        """Queues one mirrored request; returns at once. Never raises."""
-        self._inner.mirror(body, route=route, category=category, request_id=request_id,
-                           production=production, force_sample=force_sample)
-
-    def stats(self) -> ClientStats:
-        return self._inner.stats()
-
-    def flush(self, timeout_s: float = 5.0) -> bool:
-        if self._closed:
-            return False
-        fut = asyncio.run_coroutine_threadsafe(self._inner.flush(timeout_s), self._loop)
-        return fut.result(timeout_s + 1.0)
-
-    def close(self, timeout_s: float = 5.0) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        fut = asyncio.run_coroutine_threadsafe(self._inner.aclose(timeout_s), self._loop)
-        try:
-            fut.result(timeout_s + 2.0)
-        finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout_s)
-            if not self._thread.is_alive():
-                self._loop.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-def _encode(
-    body: Mapping[str, Any] | bytes,
-    route: str,
-    category: str | None,
-    request_id: str | None,
-    production: ProductionInfo | None,
-    force_sample: bool,
-) -> bytes:
-    raw = body if isinstance(body, bytes) else json.dumps(body, separators=(",", ":")).encode()
-    msg = mirror_pb2.MirrorRequest(
-        request_id=(request_id or "").encode(),
-        route=route.encode(),
-        category=(category or "").encode(),
-        body=raw,
-        force_sample=force_sample,
-    )
-    if production is not None:
-        msg.production.CopyFrom(
-            mirror_pb2.ProductionAnswer(
-                text=production.text.encode(),
-                arm=_ARMS[production.arm],
-                latency_s=production.latency_s,
-                ttft_s=production.ttft_s,
-                prompt_tokens=production.prompt_tokens,
-                completion_tokens=production.completion_tokens,
-                finish_reason=production.finish_reason.encode(),
-            )
-        )
-    data: bytes = msg.SerializeToString()
-    return data
