@@ -19,4 +19,8 @@ own parts.
 Every number in the report comes from the same endpoint client, judge engine, ``JudgingSink``
 and ``TaxAggregator`` as the live sidecar (composed in :mod:`taxmeter.replay.offline`); replay
 only adds the prompt source, the resume log and the report.
+
+The command: ``command.py`` (arguments, exit codes) ─▶ ``inputs.py`` (configuration, prompt
+source, options) and ``session.py`` (``run_replay``: run or resume, then write). The report:
+``report.py`` (the JSON, with its schema) ─▶ ``render/`` (Markdown and HTML, from the JSON only).
 """
