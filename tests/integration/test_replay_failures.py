@@ -104,3 +104,17 @@ def test_a_bad_number_is_a_usage_error_naming_the_flag(
         main(["replay", "p.txt", flag, value])
     assert exc.value.code == 2
     assert flag in capsys.readouterr().err
+
+
+def test_a_config_file_that_is_not_yaml_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("hi\n", encoding="utf-8")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text('{"messages": [\n  "unclosed"\n', encoding="utf-8")  # a JSONL line cut short
+    code = main(["replay", str(prompts), "-c", str(cfg), "--report", str(tmp_path / "r.html")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert f"{cfg} is not valid YAML (line " in err
+    assert "Traceback" not in err

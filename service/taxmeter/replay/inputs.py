@@ -52,7 +52,12 @@ def config_document(args: argparse.Namespace) -> dict[str, Any]:
         except OSError as exc:
             raise ConfigError("", f"cannot read config file {args.config}: {exc.strerror}") \
                 from None
-        user = yaml.safe_load(text) or {}
+        try:
+            user = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            where = getattr(exc, "problem_mark", None)
+            at = f" (line {where.line + 1})" if where is not None else ""
+            raise ConfigError("", f"{args.config} is not valid YAML{at}") from None
         if not isinstance(user, dict):
             raise ConfigError("", f"{args.config}: the top level must be a mapping of sections")
         if args.simulate:
