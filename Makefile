@@ -9,7 +9,7 @@ PIP := $(PY) -m pip
 RUNTIME ?= cpu
 OTHER_RUNTIME := $(if $(filter gpu,$(RUNTIME)),onnxruntime,onnxruntime-gpu)
 
-.PHONY: install tools report-tools demo test lint typecheck protos bench clean
+.PHONY: install tools report-tools demo test lint protos bench clean
 
 install: $(VENV)/.installed
 
@@ -48,7 +48,8 @@ test: tools report-tools
 
 # mypy --strict on what [tool.mypy] `files` names: the package, tests/, bench/, tools/judges/.
 lint: install
-	$(VENV)/bin/ruff check service tests bench
+	$(VENV)/bin/ruff check service tests bench scripts tools
+	$(VENV)/bin/ruff format --check service tests bench scripts tools
 	$(VENV)/bin/mypy
 	PYTHONPATH=service $(VENV)/bin/lint-imports
 

@@ -56,14 +56,23 @@ def make_pairs(n: int, routes: int, seed: int = 1) -> list[ScoredPair]:
     rng = random.Random(seed)
     out = []
     for i in range(n):
-        g = ArmResult(Arm.GUARDED, ArmOutcome.OK, latency_s=rng.uniform(0.2, 5),
-                      ttft_s=rng.uniform(0.05, 0.5), completion_tokens=rng.randint(10, 500))
-        u = ArmResult(Arm.UNGUARDED, ArmOutcome.OK, latency_s=rng.uniform(0.2, 5),
-                      ttft_s=rng.uniform(0.05, 0.5), completion_tokens=rng.randint(10, 500))
+        g = ArmResult(
+            Arm.GUARDED,
+            ArmOutcome.OK,
+            latency_s=rng.uniform(0.2, 5),
+            ttft_s=rng.uniform(0.05, 0.5),
+            completion_tokens=rng.randint(10, 500),
+        )
+        u = ArmResult(
+            Arm.UNGUARDED,
+            ArmOutcome.OK,
+            latency_s=rng.uniform(0.2, 5),
+            ttft_s=rng.uniform(0.05, 0.5),
+            completion_tokens=rng.randint(10, 500),
+        )
         rep = ArmResult(Arm.GUARDED, ArmOutcome.OK) if rng.random() < 0.05 else None
         pair = ShadowPair(str(i), f"route-{i % routes}", None, "p", g, u, repeat=rep)
-        out.append(ScoredPair(pair, _scores(rng), _scores(rng),
-                              _scores(rng) if rep else None))
+        out.append(ScoredPair(pair, _scores(rng), _scores(rng), _scores(rng) if rep else None))
     return out
 
 
@@ -89,11 +98,15 @@ def main() -> None:
         body = generate_latest(registry)
         scrapes.append(time.perf_counter() - t0)
     scrapes.sort()
-    print(f"observe: {per_pair_us:.1f} us/pair over {len(pairs)} pairs "
-          f"(target < 50 us: {per_pair_us / 50:.2f}x of target)")
-    print(f"scrape, {routes} routes x 3 windows: median {scrapes[5] * 1e3:.1f} ms, "
-          f"max {scrapes[-1] * 1e3:.1f} ms, {len(body) / 1024:.0f} KiB "
-          f"(target < 100 ms: {scrapes[5] * 1e3 / 100:.2f}x of target)")
+    print(
+        f"observe: {per_pair_us:.1f} us/pair over {len(pairs)} pairs "
+        f"(target < 50 us: {per_pair_us / 50:.2f}x of target)"
+    )
+    print(
+        f"scrape, {routes} routes x 3 windows: median {scrapes[5] * 1e3:.1f} ms, "
+        f"max {scrapes[-1] * 1e3:.1f} ms, {len(body) / 1024:.0f} KiB "
+        f"(target < 100 ms: {scrapes[5] * 1e3 / 100:.2f}x of target)"
+    )
     print(f"series at {routes} routes: {series_count(registry)}")
 
     reg20 = CollectorRegistry()
@@ -102,12 +115,18 @@ def main() -> None:
         agg20.observe(p)
     print(f"series at 20 routes, 1 quality head, 3 windows, no categories: {series_count(reg20)}")
     reg20c = CollectorRegistry()
-    agg20c = _registered(reg20c, TaxConfig(categories=[f"c{i}" for i in range(5)]),
-                         clock=Clock())
+    agg20c = _registered(reg20c, TaxConfig(categories=[f"c{i}" for i in range(5)]), clock=Clock())
     rng = random.Random(3)
     for p in make_pairs(4000, 20, seed=2):
-        sp = ShadowPair(p.pair.request_id, p.pair.route, f"c{rng.randint(0, 6)}", "p",
-                        p.pair.guarded, p.pair.unguarded, p.pair.repeat)
+        sp = ShadowPair(
+            p.pair.request_id,
+            p.pair.route,
+            f"c{rng.randint(0, 6)}",
+            "p",
+            p.pair.guarded,
+            p.pair.unguarded,
+            p.pair.repeat,
+        )
         agg20c.observe(ScoredPair(sp, p.guarded, p.unguarded, p.repeat))
     print(f"series at 20 routes with 5 categories (+other): {series_count(reg20c)}")
     audit_cost()
@@ -117,15 +136,20 @@ def audit_cost() -> None:
     """Auditing off vs on (issue 10), side by side: observe µs/pair, scrape ms, series."""
     pairs = make_pairs(6000, 20, seed=4)
     ref = PairReference(ReferenceLabel(False, False, 0.8), ReferenceLabel(False, False, 0.9))
-    audited = [dataclasses.replace(p, reference=ref) if i % 20 == 0 else p
-               for i, p in enumerate(pairs)]
+    audited = [
+        dataclasses.replace(p, reference=ref) if i % 20 == 0 else p for i, p in enumerate(pairs)
+    ]
     results = {}
-    for label, min_pairs, stream in (("off", None, pairs), ("on, 5 % audited", 30, audited),
-                                     ("off (again)", None, pairs)):
+    for label, min_pairs, stream in (
+        ("off", None, pairs),
+        ("on, 5 % audited", 30, audited),
+        ("off (again)", None, pairs),
+    ):
         reg = CollectorRegistry()
         clock = Clock()
-        agg = TaxAggregator(TaxConfig(windows=["5m", "1h", "24h"]), clock=clock,
-                            audit_min_pairs=min_pairs)
+        agg = TaxAggregator(
+            TaxConfig(windows=["5m", "1h", "24h"]), clock=clock, audit_min_pairs=min_pairs
+        )
         reg.register(TaxCollector(agg))
         t0 = time.perf_counter()
         for i, p in enumerate(stream):
@@ -140,11 +164,15 @@ def audit_cost() -> None:
     base = results["off"]
     print("\nauditing (20 routes, 3 windows): observe us/pair, scrape ms, series, fields")
     for label, (us, ms, series, size) in results.items():
-        print(f"  {label:16s} {us:6.1f} us ({us / base[0]:.2f}x)  {ms:6.1f} ms "
-              f"({ms / base[1]:.2f}x)  {series} series  {size} fields")
+        print(
+            f"  {label:16s} {us:6.1f} us ({us / base[0]:.2f}x)  {ms:6.1f} ms "
+            f"({ms / base[1]:.2f}x)  {series} series  {size} fields"
+        )
     mem = agg.layout.size * 8 * agg.config.window_slots * 3 / 1024
-    print(f"window memory per route: {agg.layout.size} fields x {agg.config.window_slots} slots"
-          f" x 3 windows = {mem:.0f} KiB")
+    print(
+        f"window memory per route: {agg.layout.size} fields x {agg.config.window_slots} slots"
+        f" x 3 windows = {mem:.0f} KiB"
+    )
 
 
 if __name__ == "__main__":

@@ -57,13 +57,21 @@ async def _answer_server() -> int:
 
     words = [f"word{i} " for i in range(40)]
     sse = b"".join(
-        b"data: " + json.dumps({"choices": [{"delta": {"content": w}, "finish_reason": None}]})
-        .encode() + b"\n\n" for w in words)
-    sse += (b'data: {"choices": [{"delta": {}, "finish_reason": "stop"}], '
-            b'"usage": {"prompt_tokens": 10, "completion_tokens": 40}}\n\ndata: [DONE]\n\n')
-    plain = json.dumps({"choices": [{"message": {"content": "".join(words)},
-                                     "finish_reason": "stop"}],
-                        "usage": {"prompt_tokens": 10, "completion_tokens": 40}}).encode()
+        b"data: "
+        + json.dumps({"choices": [{"delta": {"content": w}, "finish_reason": None}]}).encode()
+        + b"\n\n"
+        for w in words
+    )
+    sse += (
+        b'data: {"choices": [{"delta": {}, "finish_reason": "stop"}], '
+        b'"usage": {"prompt_tokens": 10, "completion_tokens": 40}}\n\ndata: [DONE]\n\n'
+    )
+    plain = json.dumps(
+        {
+            "choices": [{"message": {"content": "".join(words)}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 40},
+        }
+    ).encode()
 
     async def handle(request: web.Request) -> web.StreamResponse:
         data = await request.json()
@@ -72,7 +80,7 @@ async def _answer_server() -> int:
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await resp.prepare(request)
         for i in range(0, len(sse), 200):
-            await resp.write(sse[i:i + 200])
+            await resp.write(sse[i : i + 200])
         await resp.write_eof()
         return resp
 
@@ -101,8 +109,7 @@ def worker() -> None:
     loop = asyncio.new_event_loop()
     codec = MirrorCodec(IngressConfig(), RouteNormalizer(frozenset({"chat"})))
     body = json.dumps(BODY).encode()
-    raw = mirror_pb2.MirrorRequest(request_id=b"r-1", route=b"chat",
-                                   body=body).SerializeToString()
+    raw = mirror_pb2.MirrorRequest(request_id=b"r-1", route=b"chat", body=body).SerializeToString()
     headers = {"Content-Type": "application/json", "X-Request-Id": "r-1", "Authorization": "x"}
 
     client = AsyncMirrorClient("127.0.0.1:9", buffer_size=10**7, batch_max=10**7)
@@ -110,20 +117,25 @@ def worker() -> None:
 
     clock = Clock()
     registry = CollectorRegistry()
-    agg = TaxAggregator(TaxConfig(windows=["5m", "1h", "24h"]), clock=clock,
-                        audit_min_pairs=30)
+    agg = TaxAggregator(TaxConfig(windows=["5m", "1h", "24h"]), clock=clock, audit_min_pairs=30)
     registry.register(TaxCollector(agg))
     ref = PairReference(ReferenceLabel(False, False, 0.8), ReferenceLabel(False, False, 0.9))
-    pairs = [dataclasses.replace(p, reference=ref) if i % 20 == 0 else p
-             for i, p in enumerate(make_pairs(6000, 20, seed=4))]
+    pairs = [
+        dataclasses.replace(p, reference=ref) if i % 20 == 0 else p
+        for i, p in enumerate(make_pairs(6000, 20, seed=4))
+    ]
     for i, p in enumerate(pairs[:4000]):
         clock.now = i * 0.5
         agg.observe(p)
     observed = [4000]
 
     port = loop.run_until_complete(_answer_server())
-    endpoints = {mode: OpenAIEndpoint(Arm.GUARDED, EndpointConfig(
-        base_url=f"http://127.0.0.1:{port}/v1", stream=mode)) for mode in ("never", "always")}
+    endpoints = {
+        mode: OpenAIEndpoint(
+            Arm.GUARDED, EndpointConfig(base_url=f"http://127.0.0.1:{port}/v1", stream=mode)
+        )
+        for mode in ("never", "always")
+    }
     request = MirrorRequest("id", "chat", None, BODY, body)
 
     async def calls(mode: str, n: int) -> float:
@@ -149,8 +161,9 @@ def worker() -> None:
 
     measure: dict[str, Callable[[], float]] = {
         "codec.decode_grpc_us": lambda: _timed(lambda: codec.decode_grpc(raw), 8000) * 1e6,
-        "codec.decode_http_us": lambda: _timed(
-            lambda: codec.decode_http(body, headers, "/mirror/chat/x"), 8000) * 1e6,
+        "codec.decode_http_us": lambda: (
+            _timed(lambda: codec.decode_http(body, headers, "/mirror/chat/x"), 8000) * 1e6
+        ),
         "client.mirror_us": lambda: mirror_batch() * 1e6,
         "endpoint.json_call_ms": lambda: loop.run_until_complete(calls("never", 200)) * 1e3,
         "endpoint.stream_call_ms": lambda: loop.run_until_complete(calls("always", 80)) * 1e3,
@@ -182,8 +195,12 @@ def main() -> None:
     for side, root in (("base", args.base), ("head", args.head)):
         env = {**os.environ, "PYTHONPATH": str(root.resolve() / "service")}
         workers[side] = subprocess.Popen(
-            [sys.executable, __file__, "--worker"], env=env, text=True,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            [sys.executable, __file__, "--worker"],
+            env=env,
+            text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
     for w in workers.values():
         if w.stdout.readline().strip() != "ready":
             raise SystemExit("a worker failed to start")
@@ -194,8 +211,10 @@ def main() -> None:
         w.stdin.flush()
         return float(w.stdout.readline())
 
-    print(f"base {args.base}, head {args.head}; {args.pairs} batch pairs per metric, "
-          f"load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"base {args.base}, head {args.head}; {args.pairs} batch pairs per metric, "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
     print(f"{'metric':24s} {'base med':>9s} {'head med':>9s} {'head/base':>9s}  IQR of the ratio")
     for metric in METRICS:
         base: list[float] = []
@@ -208,8 +227,11 @@ def main() -> None:
             head.append(got["head"])
             ratios.append(got["head"] / got["base"])
         q = statistics.quantiles(ratios, n=4)
-        print(f"{metric:24s} {statistics.median(base):9.3f} {statistics.median(head):9.3f} "
-              f"{statistics.median(ratios):8.3f}x  {q[0]:.3f}-{q[2]:.3f}", flush=True)
+        print(
+            f"{metric:24s} {statistics.median(base):9.3f} {statistics.median(head):9.3f} "
+            f"{statistics.median(ratios):8.3f}x  {q[0]:.3f}-{q[2]:.3f}",
+            flush=True,
+        )
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
     for w in workers.values():
         w.stdin.close()

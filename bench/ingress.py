@@ -79,8 +79,10 @@ async def _serve_async(kind: str, endpoint_latency_s: float, conn: Connection) -
         await stop.wait()
         await (edge.stop(0) if kind == "grpc" else edge.stop())
         snap = ledger.snapshot()
-        report = {"requests": {f"{r}/{o}": v for (r, o), v in sorted(snap.requests.items())},
-                  "open": {f"{r}/{s}": v for (r, s), v in sorted(snap.open.items())}}
+        report = {
+            "requests": {f"{r}/{o}": v for (r, o), v in sorted(snap.requests.items())},
+            "open": {f"{r}/{s}": v for (r, s), v in sorted(snap.open.items())},
+        }
         await dispatcher.drain(0)
     conn.recv()
     conn.send(report)
@@ -116,14 +118,30 @@ def _real_intake(endpoint_latency_s: float) -> tuple[Any, Any, Any]:
     registry = CollectorRegistry()
     ledger = Ledger(registry)
     arm = EndpointConfig(base_url="http://127.0.0.1:9/v1")
-    shadow = ShadowConfig(guarded=arm, unguarded=arm, queue_size=64, concurrency=16,
-                          production_arm="none", noise_floor_rate=0.0)
-    dispatcher = ShadowDispatcher(
-        shadow, SlowEndpoint(Arm.GUARDED), SlowEndpoint(Arm.UNGUARDED), DiscardSink(), ledger,
-        ShadowMetrics(registry), tracer=trace.NoOpTracer(), clock=SystemClock(),
+    shadow = ShadowConfig(
+        guarded=arm,
+        unguarded=arm,
+        queue_size=64,
+        concurrency=16,
+        production_arm="none",
+        noise_floor_rate=0.0,
     )
-    sampler = Sampler(SamplingConfig(rate=0.2, max_shadows_per_s=200.0, burst_shadows=200.0),
-                      dispatcher, ledger, registry)
+    dispatcher = ShadowDispatcher(
+        shadow,
+        SlowEndpoint(Arm.GUARDED),
+        SlowEndpoint(Arm.UNGUARDED),
+        DiscardSink(),
+        ledger,
+        ShadowMetrics(registry),
+        tracer=trace.NoOpTracer(),
+        clock=SystemClock(),
+    )
+    sampler = Sampler(
+        SamplingConfig(rate=0.2, max_shadows_per_s=200.0, burst_shadows=200.0),
+        dispatcher,
+        ledger,
+        registry,
+    )
     return sampler, ledger, dispatcher
 
 
@@ -131,15 +149,21 @@ async def _bare_grpc() -> tuple[Any, int]:
     import grpc
     from taxmeter.proto.taxmeter.v1 import mirror_pb2
 
-    ack: bytes = mirror_pb2.MirrorAck(request_id="x", sampled=False,
-                                      decision=mirror_pb2.MirrorAck.NOT_SAMPLED).SerializeToString()
+    ack: bytes = mirror_pb2.MirrorAck(
+        request_id="x", sampled=False, decision=mirror_pb2.MirrorAck.NOT_SAMPLED
+    ).SerializeToString()
 
     async def mirror(raw: bytes, context: Any) -> bytes:
         return ack
 
     server = grpc.aio.server()
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
-        "taxmeter.v1.MirrorService", {"Mirror": grpc.unary_unary_rpc_method_handler(mirror)}),))
+    server.add_generic_rpc_handlers(
+        (
+            grpc.method_handlers_generic_handler(
+                "taxmeter.v1.MirrorService", {"Mirror": grpc.unary_unary_rpc_method_handler(mirror)}
+            ),
+        )
+    )
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     return server, port
@@ -150,8 +174,9 @@ async def _bare_http() -> tuple[Any, int]:
 
     from aiohttp import web
 
-    text = json.dumps({"request_id": "x", "sampled": False, "decision": "not_sampled",
-                       "reason": ""})
+    text = json.dumps(
+        {"request_id": "x", "sampled": False, "decision": "not_sampled", "reason": ""}
+    )
 
     async def mirror(request: web.Request) -> web.Response:
         await request.read()
@@ -194,9 +219,12 @@ async def _load_async(transport: str, port: int, a: dict[str, Any]) -> LoadResul
         from taxmeter.proto.taxmeter.v1 import mirror_pb2
 
         body = json.dumps(BODY).encode()
-        payloads = [mirror_pb2.MirrorRequest(request_id=f"req-{i}".encode(), route=b"chat",
-                                             body=body).SerializeToString()
-                    for i in range(n_ids)]
+        payloads = [
+            mirror_pb2.MirrorRequest(
+                request_id=f"req-{i}".encode(), route=b"chat", body=body
+            ).SerializeToString()
+            for i in range(n_ids)
+        ]
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
         call = channel.unary_unary("/taxmeter.v1.MirrorService/Mirror")
         await channel.channel_ready()
@@ -212,8 +240,14 @@ async def _load_async(transport: str, port: int, a: dict[str, Any]) -> LoadResul
         body = json.dumps(BODY).encode()
         session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256))
         url = f"http://127.0.0.1:{port}/v1/chat/completions"
-        headers = [{"x-request-id": f"req-{i}", "x-taxmeter-route": "chat",
-                    "content-type": "application/json"} for i in range(n_ids)]
+        headers = [
+            {
+                "x-request-id": f"req-{i}",
+                "x-taxmeter-route": "chat",
+                "content-type": "application/json",
+            }
+            for i in range(n_ids)
+        ]
 
         async def send(i: int) -> None:
             async with session.post(url, data=body, headers=headers[i % n_ids]) as resp:
@@ -306,9 +340,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--transports", default="grpc,http", help="comma-separated subset")
     args = parser.parse_args()
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
-          f"{platform.python_version()}; duration {args.duration_s}s per phase, "
-          f"open-loop rate {args.rate:.0f}/s, closed-loop concurrency {args.concurrency}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
+        f"{platform.python_version()}; duration {args.duration_s}s per phase, "
+        f"open-loop rate {args.rate:.0f}/s, closed-loop concurrency {args.concurrency}"
+    )
     transports = [t for t in ("grpc", "http") if t in args.transports.split(",")]
     kinds = [k for k in KINDS if k.split("_")[0] in transports]
     runs: dict[str, list[LoadResult]] = {k: [] for k in kinds}
@@ -318,31 +354,43 @@ def main() -> None:
         for kind in kinds:
             res, report = run_one(kind, args)
             runs[kind].append(res)
-            print(f"round {rnd + 1} {kind:10s} throughput {res.throughput_rps:7.0f} req/s | "
-                  f"open-loop {res.sent_open} req: p50 {res.p50_ms:6.2f} ms  "
-                  f"p99 {res.p99_ms:6.2f} ms  max {res.max_ms:7.2f} ms | errors {res.errors}")
+            print(
+                f"round {rnd + 1} {kind:10s} throughput {res.throughput_rps:7.0f} req/s | "
+                f"open-loop {res.sent_open} req: p50 {res.p50_ms:6.2f} ms  "
+                f"p99 {res.p99_ms:6.2f} ms  max {res.max_ms:7.2f} ms | errors {res.errors}"
+            )
             if report:
                 print(f"{'':19s} intake outcomes: {report['requests']}")
                 print(f"{'':19s} jobs open at end: {report['open']}")
     med = {k: _median(v) for k, v in runs.items()}
     for transport in transports:
         bare, ours = med[f"{transport}_bare"], med[transport]
-        print(f"MEDIAN {transport:4s}: bare {bare.throughput_rps:6.0f} req/s, "
-              f"p50 {bare.p50_ms:.2f} ms, p99 {bare.p99_ms:.2f} ms | "
-              f"taxmeter {ours.throughput_rps:6.0f} req/s, "
-              f"p50 {ours.p50_ms:.2f} ms, p99 {ours.p99_ms:.2f} ms")
-        print(f"RATIO {transport:4s}: throughput taxmeter/bare = "
-              f"{ours.throughput_rps / bare.throughput_rps:.2f}x (target >= 0.8x); "
-              f"p99 ack taxmeter/bare = {ours.p99_ms / bare.p99_ms:.2f}x; "
-              f"taxmeter p99 {ours.p99_ms:.2f} ms at {args.rate:.0f} req/s (target < 5 ms)")
+        print(
+            f"MEDIAN {transport:4s}: bare {bare.throughput_rps:6.0f} req/s, "
+            f"p50 {bare.p50_ms:.2f} ms, p99 {bare.p99_ms:.2f} ms | "
+            f"taxmeter {ours.throughput_rps:6.0f} req/s, "
+            f"p50 {ours.p50_ms:.2f} ms, p99 {ours.p99_ms:.2f} ms"
+        )
+        print(
+            f"RATIO {transport:4s}: throughput taxmeter/bare = "
+            f"{ours.throughput_rps / bare.throughput_rps:.2f}x (target >= 0.8x); "
+            f"p99 ack taxmeter/bare = {ours.p99_ms / bare.p99_ms:.2f}x; "
+            f"taxmeter p99 {ours.p99_ms:.2f} ms at {args.rate:.0f} req/s (target < 5 ms)"
+        )
 
 
 def _median(results: list[LoadResult]) -> LoadResult:
     def m(attr: str) -> float:
         return float(statistics.median(getattr(r, attr) for r in results))
 
-    return LoadResult(m("throughput_rps"), m("p50_ms"), m("p99_ms"), m("max_ms"),
-                      results[0].sent_open, sum(r.errors for r in results))
+    return LoadResult(
+        m("throughput_rps"),
+        m("p50_ms"),
+        m("p99_ms"),
+        m("max_ms"),
+        results[0].sent_open,
+        sum(r.errors for r in results),
+    )
 
 
 if __name__ == "__main__":

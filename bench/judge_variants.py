@@ -56,8 +56,9 @@ def judge_copy(repo: Path | None, use_random: bool) -> tuple[Path, str]:
         repo = default_repository_path()
     src = repo / "default"
     if not (src / "manifest.yaml").is_file():
-        raise SystemExit(f"no built default judge in {repo}: run `taxmeter judges build` "
-                         "or use --random")
+        raise SystemExit(
+            f"no built default judge in {repo}: run `taxmeter judges build` or use --random"
+        )
     shutil.copytree(src, tmp / "default")
     version = load_manifest(src).version
     return tmp / "default", f"default judge (builder version {version}) from {repo}"
@@ -84,21 +85,28 @@ def main() -> None:
     d, label = judge_copy(args.repo, args.random)
     print(f"model: {label}")
     print(f"load average before the run: {os.getloadavg()[0]:.1f} ({os.cpu_count()} CPUs)")
-    print(f"machine: {platform.machine()}, onnxruntime {ort.__version__}, "
-          f"intra_op_threads={args.threads}, batch={args.batch}")
+    print(
+        f"machine: {platform.machine()}, onnxruntime {ort.__version__}, "
+        f"intra_op_threads={args.threads}, batch={args.batch}"
+    )
     t0 = time.perf_counter()
     report = optimize_judge(d)
     print(f"taxmeter judges optimize: {time.perf_counter() - t0:.1f} s")
     print("\n".join(report.summary_lines()))
 
     manifest = load_manifest(d)
-    tok = JudgeTokenizer(load_tokenizer("default", d / manifest.tokenizer),
-                         kind=manifest.input.kind, max_length=manifest.input.max_length)
+    tok = JudgeTokenizer(
+        load_tokenizer("default", d / manifest.tokenizer),
+        kind=manifest.input.kind,
+        max_length=manifest.input.max_length,
+    )
     rows = [json.loads(line) for line in EVAL.read_text(encoding="utf-8").splitlines() if line]
     items = [JudgeInput(r["prompt"], r["response"]) for r in rows]
     batches = [tok.encode(items[i : i + args.batch]) for i in range(0, len(items), args.batch)]
-    files: dict[str, str] = {"plain": manifest.model, **{k: v for k, v in manifest.variants.items()
-                                         if k in ("opt", "int8")}}
+    files: dict[str, str] = {
+        "plain": manifest.model,
+        **{k: v for k, v in manifest.variants.items() if k in ("opt", "int8")},
+    }
     sessions = {name: session(d / f, args.threads) for name, f in files.items()}
     outputs: dict[str, list[np.ndarray]] = {name: [] for name in sessions}
     spent = dict.fromkeys(sessions, 0.0)
@@ -113,10 +121,14 @@ def main() -> None:
                     outputs[name].append(out)
     n = len(items) * args.rounds
     logits = {k: np.concatenate(v) for k, v in outputs.items()}
-    print(f"\n{len(items)} eval pairs x {args.rounds} rounds per variant; mean tokens per "
-          f"sequence {np.mean([b['response_attention_mask'].sum(1).mean() for b in batches]):.0f}")
-    print("| variant | file MB | pairs/s | vs plain | head | max/mean abs score diff vs plain "
-          "| decisions flipped | label accuracy |")
+    print(
+        f"\n{len(items)} eval pairs x {args.rounds} rounds per variant; mean tokens per "
+        f"sequence {np.mean([b['response_attention_mask'].sum(1).mean() for b in batches]):.0f}"
+    )
+    print(
+        "| variant | file MB | pairs/s | vs plain | head | max/mean abs score diff vs plain "
+        "| decisions flipped | label accuracy |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for name, f in files.items():
         rate = n / spent[name]
@@ -126,13 +138,16 @@ def main() -> None:
             s = head.scores(logits[name])
             diff = np.abs(s - s_plain)
             flips = int(np.sum((s >= head.threshold) != (s_plain >= head.threshold)))
-            labels = np.asarray([-1 if r.get(head.name) is None else int(r[head.name])
-                                 for r in rows])
+            labels = np.asarray(
+                [-1 if r.get(head.name) is None else int(r[head.name]) for r in rows]
+            )
             known = labels >= 0
             acc = float(np.mean((s[known] >= head.threshold) == (labels[known] == 1)))
-            print(f"| {name} | {mb:.0f} | {rate:.1f} | {rate / (n / spent['plain']):.2f}x | "
-                  f"{head.name} | {diff.max():.4f} / {diff.mean():.4f} | {flips}/{len(s)} | "
-                  f"{acc:.3f} ({int(known.sum())}) |")
+            print(
+                f"| {name} | {mb:.0f} | {rate:.1f} | {rate / (n / spent['plain']):.2f}x | "
+                f"{head.name} | {diff.max():.4f} / {diff.mean():.4f} | {flips}/{len(s)} | "
+                f"{acc:.3f} ({int(known.sum())}) |"
+            )
     print(f"load average after the run: {os.getloadavg()[0]:.1f}")
     shutil.rmtree(d.parent, ignore_errors=True)
 

@@ -41,8 +41,28 @@ from taxmeter.judges.engine import JudgeEngine  # noqa: E402
 from taxmeter.judges.repository import load_repository, onnx_backend_factory  # noqa: E402
 from taxmeter.types import JudgeInput  # noqa: E402
 
-WORDS = ("the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog", "while", "seven",
-         "cats", "quietly", "pack", "boxes", "with", "old", "books", "and", "red", "apples")
+WORDS = (
+    "the",
+    "quick",
+    "brown",
+    "fox",
+    "jumps",
+    "over",
+    "lazy",
+    "dog",
+    "while",
+    "seven",
+    "cats",
+    "quietly",
+    "pack",
+    "boxes",
+    "with",
+    "old",
+    "books",
+    "and",
+    "red",
+    "apples",
+)
 
 
 def text_of(tokens: int, seed: int) -> str:
@@ -53,8 +73,7 @@ def text_of(tokens: int, seed: int) -> str:
 def items_of(tokens: int, n: int) -> list[JudgeInput]:
     # every item distinct (a leading number: one token), so the engine's per-batch
     # deduplication of identical items does not flatter it against the raw loop
-    return [JudgeInput(f"{i} " + text_of(tokens - 1, i), text_of(tokens, i + 7))
-            for i in range(n)]
+    return [JudgeInput(f"{i} " + text_of(tokens - 1, i), text_of(tokens, i + 7)) for i in range(n)]
 
 
 def random_repository(tokenizer: Path | None) -> tuple[Path, str]:
@@ -69,9 +88,14 @@ def random_repository(tokenizer: Path | None) -> tuple[Path, str]:
     cfg = graph.EncoderConfig()
     weights = graph.random_encoder_weights(cfg, seed=0)
     rng = np.random.default_rng(1)
-    heads = [graph.DenseLayer(
-        (rng.standard_normal((graph.feature_dim(cfg.hidden_size), 3)) * 0.05).astype(np.float32),
-        np.zeros(3, np.float32))]
+    heads = [
+        graph.DenseLayer(
+            (rng.standard_normal((graph.feature_dim(cfg.hidden_size), 3)) * 0.05).astype(
+                np.float32
+            ),
+            np.zeros(3, np.float32),
+        )
+    ]
     for dtype, name in (("float32", "model.onnx"), ("float16", "model.fp16.onnx")):
         model = graph.build_judge_graph(weights, heads, dtype=dtype)
         (tmp / name).write_bytes(model.SerializeToString())
@@ -104,8 +128,12 @@ def repository(use_random: bool, repo: Path | None) -> tuple[Path, str]:
     tmp = Path(tempfile.mkdtemp(prefix="taxmeter-bench-"))
     manifest = default_manifest()
     manifest["input"]["max_length"] = 256
-    write_judge(tmp, "default", manifest=manifest,
-                model=make_judge_graph(hidden=384, layers=6, heads=12, ffn=1536))
+    write_judge(
+        tmp,
+        "default",
+        manifest=manifest,
+        model=make_judge_graph(hidden=384, layers=6, heads=12, ffn=1536),
+    )
     return tmp, "MiniLM-L6-shaped random-weight graph (6x384, 12 heads, FFN 1536)"
 
 
@@ -116,9 +144,15 @@ PRECISION = "auto"
 def config(repo: Path, threads: int, batch: int, delay_ms: float = 5.0) -> JudgeEngineConfig:
     providers = ["cuda", "cpu"] if PROVIDER == "cuda" else ["cpu"]
     return JudgeEngineConfig(
-        repository=repo, providers=providers, intra_op_threads=threads, inter_op_threads=1,
-        max_batch_size=batch, max_queue_delay_ms=delay_ms, queue_size=4096,
-        inference_threads=1, precision=PRECISION,
+        repository=repo,
+        providers=providers,
+        intra_op_threads=threads,
+        inter_op_threads=1,
+        max_batch_size=batch,
+        max_queue_delay_ms=delay_ms,
+        queue_size=4096,
+        inference_threads=1,
+        precision=PRECISION,
     )
 
 
@@ -130,8 +164,7 @@ class RawLoop:
         from concurrent.futures import ThreadPoolExecutor
 
         pool = ThreadPoolExecutor(1)
-        [self.judge] = load_repository(repo, cfg,
-                                       backend_factory=onnx_backend_factory(cfg, pool))
+        [self.judge] = load_repository(repo, cfg, backend_factory=onnx_backend_factory(cfg, pool))
         pool.shutdown()
         so = ort.SessionOptions()
         so.intra_op_num_threads = cfg.intra_op_threads
@@ -143,8 +176,9 @@ class RawLoop:
         fp16 = self.judge.manifest.variants.get("fp16")
         if fp16 and (PRECISION == "fp16" or (cuda and PRECISION == "auto")):
             model = fp16
-        providers = (["CUDAExecutionProvider", "CPUExecutionProvider"] if cuda
-                     else ["CPUExecutionProvider"])
+        providers = (
+            ["CUDAExecutionProvider", "CPUExecutionProvider"] if cuda else ["CPUExecutionProvider"]
+        )
         self.sess = ort.InferenceSession(str(self.judge.path / model), so, providers=providers)
         self.model = model
         self.active = self.sess.get_providers()[0]
@@ -186,6 +220,7 @@ async def measure(repo: Path, threads: int, n: int, rounds: int, batch: int = 16
     raw.run(items64[:16])  # warm the shapes everyone uses
     await eng16.score_many(items64[:16])
     await eng1.score_many(items64[:16])
+
     async def raw_loop() -> None:  # on the loop's thread: nothing else runs meanwhile
         raw.run(items64)
 
@@ -207,14 +242,20 @@ async def measure(repo: Path, threads: int, n: int, rounds: int, batch: int = 16
     rate = {k: n * rounds / v for k, v in spent.items()}
     print(f"items per contender: {n * rounds} ({rounds} interleaved rounds of {n})")
     b = cfg16.max_batch_size
-    print(f"[1] batch {b}, 64 tokens: raw session.run {rate['raw']:.1f} items/s, engine "
-          f"{rate['engine']:.1f} items/s -> engine/raw = {rate['engine'] / rate['raw']:.2f}x")
-    print(f"[2] 64 submitters, 64 tokens: dynamic batching (max {b}) {rate['dynamic']:.1f} "
-          f"items/s, one at a time {rate['single']:.1f} items/s -> "
-          f"{rate['dynamic'] / rate['single']:.2f}x")
-    print(f"[3] engine, batch {b}: {rate['engine']:.1f} items/s at 64 tokens, "
-          f"{rate['engine128']:.1f} items/s at 128 tokens (2 sequences per item: "
-          f"{2 * rate['engine']:.0f} / {2 * rate['engine128']:.0f} sequences/s)")
+    print(
+        f"[1] batch {b}, 64 tokens: raw session.run {rate['raw']:.1f} items/s, engine "
+        f"{rate['engine']:.1f} items/s -> engine/raw = {rate['engine'] / rate['raw']:.2f}x"
+    )
+    print(
+        f"[2] 64 submitters, 64 tokens: dynamic batching (max {b}) {rate['dynamic']:.1f} "
+        f"items/s, one at a time {rate['single']:.1f} items/s -> "
+        f"{rate['dynamic'] / rate['single']:.2f}x"
+    )
+    print(
+        f"[3] engine, batch {b}: {rate['engine']:.1f} items/s at 64 tokens, "
+        f"{rate['engine128']:.1f} items/s at 128 tokens (2 sequences per item: "
+        f"{2 * rate['engine']:.0f} / {2 * rate['engine128']:.0f} sequences/s)"
+    )
 
 
 class InstantBackend:
@@ -275,10 +316,12 @@ async def overhead(repo: Path, n: int, rounds: int, batch: int) -> None:
     await engine.aclose()
     per = {k: 1e6 * v / (n * rounds) for k, v in spent.items()}
     own = per["engine"] - per["tokenize"]
-    print(f"[4] engine with an instant backend: {per['engine']:.0f} us/item; tokenising alone "
-          f"{per['tokenize']:.0f} us/item -> the engine's own work {own:.0f} us/item (batch "
-          f"{batch}, {n * rounds} items); at a session cost of t per item, engine/raw >= "
-          f"t / (t + {own:.0f} us)")
+    print(
+        f"[4] engine with an instant backend: {per['engine']:.0f} us/item; tokenising alone "
+        f"{per['tokenize']:.0f} us/item -> the engine's own work {own:.0f} us/item (batch "
+        f"{batch}, {n * rounds} items); at a session cost of t per item, engine/raw >= "
+        f"t / (t + {own:.0f} us)"
+    )
 
 
 def main() -> None:
@@ -302,9 +345,11 @@ def main() -> None:
         repo, label = repository(args.random, args.repo)
     print(f"model: {label}")
     print(f"load average before the run: {os.getloadavg()[0]:.1f} ({os.cpu_count()} CPUs)")
-    print(f"machine: {platform.machine()}, onnxruntime {ort.__version__}, "
-          f"provider={args.provider}, precision={args.precision}, "
-          f"intra_op_threads={args.threads}, inference_threads=1, batch={args.batch}")
+    print(
+        f"machine: {platform.machine()}, onnxruntime {ort.__version__}, "
+        f"provider={args.provider}, precision={args.precision}, "
+        f"intra_op_threads={args.threads}, inference_threads=1, batch={args.batch}"
+    )
 
     if args.overhead_only:
         asyncio.run(overhead(repo, max(args.items, 256), args.rounds, args.batch))

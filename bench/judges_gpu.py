@@ -52,13 +52,15 @@ def make_batch(rng: np.random.Generator, batch: int, seq: int, vocab: int) -> di
     mask = np.ones_like(ids)
     # Realistic padding: the last quarter of rows is half as long.
     short = batch - batch // 4
-    mask[short:, seq // 2:] = 0
-    ids[short:, seq // 2:] = 0
+    mask[short:, seq // 2 :] = 0
+    ids[short:, seq // 2 :] = 0
     prompt = np.tile(np.array([[101, 102]], dtype=np.int64), (batch, 1))
     return {
-        "prompt_input_ids": prompt, "prompt_attention_mask": np.ones_like(prompt),
+        "prompt_input_ids": prompt,
+        "prompt_attention_mask": np.ones_like(prompt),
         "prompt_token_type_ids": np.zeros_like(prompt),
-        "response_input_ids": ids, "response_attention_mask": mask,
+        "response_input_ids": ids,
+        "response_attention_mask": mask,
         "response_token_type_ids": np.zeros_like(ids),
     }
 
@@ -69,8 +71,9 @@ def time_it(fn: Any, budget_s: float, min_iters: int = 3, max_iters: int = 200) 
     fn()
     samples: list[float] = []
     start = time.perf_counter()
-    while len(samples) < min_iters or (time.perf_counter() - start < budget_s
-                                       and len(samples) < max_iters):
+    while len(samples) < min_iters or (
+        time.perf_counter() - start < budget_s and len(samples) < max_iters
+    ):
         t = time.perf_counter()
         fn()
         samples.append(time.perf_counter() - t)
@@ -106,22 +109,34 @@ def torch_encoder(torch: Any, weights: dict[str, np.ndarray], cfg: Any, device: 
     class Encoder(module):  # type: ignore[misc]
         def forward(self, ids: Any, mask: Any) -> Any:
             seq = ids.shape[1]
-            x = (f.embedding(ids, t_word) + t_pos[:seq][None] + t_type[0][None, None])
+            x = f.embedding(ids, t_word) + t_pos[:seq][None] + t_type[0][None, None]
             x = f.layer_norm(x, (cfg.hidden_size,), ln_w, ln_b, cfg.layer_norm_eps)
             add_mask = (1.0 - mask[:, None, None, :].to(x.dtype)) * -10000.0
             b, h, dh = ids.shape[0], cfg.num_heads, cfg.head_dim
             for lw in layers:
-                q, k, v = (f.linear(x, lw[n + ".weight"], lw[n + ".bias"]).view(b, seq, h, dh)
-                           .transpose(1, 2) for n in ("q", "k", "v"))
+                q, k, v = (
+                    f.linear(x, lw[n + ".weight"], lw[n + ".bias"])
+                    .view(b, seq, h, dh)
+                    .transpose(1, 2)
+                    for n in ("q", "k", "v")
+                )
                 ctx = f.scaled_dot_product_attention(q, k, v, attn_mask=add_mask)
                 ctx = ctx.transpose(1, 2).reshape(b, seq, cfg.hidden_size)
-                x = f.layer_norm(f.linear(ctx, lw["o.weight"], lw["o.bias"]) + x,
-                                 (cfg.hidden_size,), lw["ln1.weight"], lw["ln1.bias"],
-                                 cfg.layer_norm_eps)
+                x = f.layer_norm(
+                    f.linear(ctx, lw["o.weight"], lw["o.bias"]) + x,
+                    (cfg.hidden_size,),
+                    lw["ln1.weight"],
+                    lw["ln1.bias"],
+                    cfg.layer_norm_eps,
+                )
                 hdn = f.gelu(f.linear(x, lw["i.weight"], lw["i.bias"]))
-                x = f.layer_norm(f.linear(hdn, lw["out.weight"], lw["out.bias"]) + x,
-                                 (cfg.hidden_size,), lw["ln2.weight"], lw["ln2.bias"],
-                                 cfg.layer_norm_eps)
+                x = f.layer_norm(
+                    f.linear(hdn, lw["out.weight"], lw["out.bias"]) + x,
+                    (cfg.hidden_size,),
+                    lw["ln2.weight"],
+                    lw["ln2.bias"],
+                    cfg.layer_norm_eps,
+                )
             m = mask[:, :, None].to(torch.float32)
             pooled = (x.float() * m).sum(1) / m.sum(1).clamp(min=1e-9)
             return f.normalize(pooled, dim=1)
@@ -130,13 +145,24 @@ def torch_encoder(torch: Any, weights: dict[str, np.ndarray], cfg: Any, device: 
     t_pos = t("embeddings.position_embeddings.weight")
     t_type = t("embeddings.token_type_embeddings.weight")
     ln_w, ln_b = t("embeddings.LayerNorm.weight"), t("embeddings.LayerNorm.bias")
-    names = {"q": "attention.self.query", "k": "attention.self.key",
-             "v": "attention.self.value", "o": "attention.output.dense",
-             "ln1": "attention.output.LayerNorm", "i": "intermediate.dense",
-             "out": "output.dense", "ln2": "output.LayerNorm"}
-    layers = [{f"{short}.{kind}": t(f"encoder.layer.{i}.{long}.{kind}")
-               for short, long in names.items() for kind in ("weight", "bias")}
-              for i in range(cfg.num_layers)]
+    names = {
+        "q": "attention.self.query",
+        "k": "attention.self.key",
+        "v": "attention.self.value",
+        "o": "attention.output.dense",
+        "ln1": "attention.output.LayerNorm",
+        "i": "intermediate.dense",
+        "out": "output.dense",
+        "ln2": "output.LayerNorm",
+    }
+    layers = [
+        {
+            f"{short}.{kind}": t(f"encoder.layer.{i}.{long}.{kind}")
+            for short, long in names.items()
+            for kind in ("weight", "bias")
+        }
+        for i in range(cfg.num_layers)
+    ]
     return Encoder().eval()
 
 
@@ -151,18 +177,30 @@ def main() -> int:
     batches = [int(x) for x in args.batches.split(",")]
     seqs = [int(x) for x in args.seqs.split(",")]
     t_start = time.perf_counter()
-    result: dict[str, Any] = {"bench": "judges_gpu", "python": platform.python_version(),
-                              "machine": platform.machine(), "errors": {}, "rows": []}
+    result: dict[str, Any] = {
+        "bench": "judges_gpu",
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "errors": {},
+        "rows": [],
+    }
 
     graph = load_graph_module()
     cfg = graph.EncoderConfig()
     weights = graph.random_encoder_weights(cfg, seed=0)
     rng = np.random.default_rng(1)
-    heads = [graph.DenseLayer(
-        (rng.standard_normal((graph.feature_dim(cfg.hidden_size), 3)) * 0.05).astype(np.float32),
-        np.zeros(3, np.float32))]
-    models = {dt: graph.build_judge_graph(weights, heads, dtype=dt).SerializeToString()
-              for dt in ("float32", "float16")}
+    heads = [
+        graph.DenseLayer(
+            (rng.standard_normal((graph.feature_dim(cfg.hidden_size), 3)) * 0.05).astype(
+                np.float32
+            ),
+            np.zeros(3, np.float32),
+        )
+    ]
+    models = {
+        dt: graph.build_judge_graph(weights, heads, dtype=dt).SerializeToString()
+        for dt in ("float32", "float16")
+    }
 
     import onnxruntime as ort
 
@@ -174,8 +212,7 @@ def main() -> int:
                 ort.preload_dlls()
             for dt in ("float32", "float16"):
                 sess = ort_session(ort, models[dt], "CUDAExecutionProvider", 0)
-                engines[f"ort-cuda-{dt}"] = (
-                    lambda feeds, s=sess: s.run(["embedding"], feeds)[0])
+                engines[f"ort-cuda-{dt}"] = lambda feeds, s=sess: s.run(["embedding"], feeds)[0]
         except Exception as exc:
             result["errors"]["ort-cuda"] = f"{type(exc).__name__}: {exc}"
         try:
@@ -220,22 +257,30 @@ def main() -> int:
                 if name == "ort-cpu-float32" and b > 8 and engines:
                     continue
                 sec = time_it(lambda fn=fn, feeds=feeds: fn(feeds), args.budget_s)
-                row = {"engine": name, "batch": b, "seq": s, "seconds_per_batch": sec,
-                       "sequences_per_s": b / sec, "cosine_min_vs_" + baseline_name:
-                       cosine(fn(feeds), ref)}
+                row = {
+                    "engine": name,
+                    "batch": b,
+                    "seq": s,
+                    "seconds_per_batch": sec,
+                    "sequences_per_s": b / sec,
+                    "cosine_min_vs_" + baseline_name: cosine(fn(feeds), ref),
+                }
                 result["rows"].append(row)
             except Exception as exc:
                 result["errors"][f"{name} b{b} s{s}"] = f"{type(exc).__name__}: {exc}"
                 traceback.print_exc(limit=1)
     result["total_s"] = round(time.perf_counter() - t_start, 1)
 
-    print(f"{'engine':22s} {'batch':>5s} {'seq':>4s} {'seq/s':>10s} {'ms/batch':>9s} "
-          f"{'cos_min':>10s}")
+    print(
+        f"{'engine':22s} {'batch':>5s} {'seq':>4s} {'seq/s':>10s} {'ms/batch':>9s} {'cos_min':>10s}"
+    )
     for row in result["rows"]:
         cos = next(v for k, v in row.items() if k.startswith("cosine"))
-        print(f"{row['engine']:22s} {row['batch']:5d} {row['seq']:4d} "
-              f"{row['sequences_per_s']:10.1f} {1000 * row['seconds_per_batch']:9.2f} "
-              f"{cos:10.7f}")
+        print(
+            f"{row['engine']:22s} {row['batch']:5d} {row['seq']:4d} "
+            f"{row['sequences_per_s']:10.1f} {1000 * row['seconds_per_batch']:9.2f} "
+            f"{cos:10.7f}"
+        )
     for key, err in result["errors"].items():
         print(f"error {key}: {err}")
     print(json.dumps(result))

@@ -76,8 +76,7 @@ async def run_endpoints(latency_scale: float) -> None:
 
     demo = DemoConfig()
     guarded = SimulatedEndpoint("guarded", demo.routes, demo.seed, latency_scale=latency_scale)
-    unguarded = SimulatedEndpoint("unguarded", demo.routes, demo.seed,
-                                  latency_scale=latency_scale)
+    unguarded = SimulatedEndpoint("unguarded", demo.routes, demo.seed, latency_scale=latency_scale)
     urls = {"guarded": await guarded.start(), "unguarded": await unguarded.start()}
     print(json.dumps(urls), flush=True)
     # until the parent closes our stdin
@@ -106,7 +105,8 @@ async def run_load(target: str, rate: float, duration_s: float, sample_rate: flo
         rid = f"ov-{i}"
         messages.append(
             mirror_pb2.MirrorRequest(
-                request_id=rid.encode(), route=p.route.name.encode(),
+                request_id=rid.encode(),
+                route=p.route.name.encode(),
                 body=json.dumps(p.body(demo.seed)).encode(),
             ).SerializeToString()
         )
@@ -149,19 +149,24 @@ async def run_load(target: str, rate: float, duration_s: float, sample_rate: flo
             task.add_done_callback(tasks.discard)
         await asyncio.gather(*tasks)
         elapsed = time.perf_counter() - t0
-    print(json.dumps({
-        "sent": n,
-        "elapsed_s": elapsed,
-        "acked": len(latencies),
-        "errors": dict(errors),
-        "decisions": dict(decisions),
-        "hash_eligible": sum(eligible),
-        "not_sampled_by_adaptive_scale": adaptive_not_sampled,
-        "ack_p50_ms": percentile(latencies, 0.50) * 1000,
-        "ack_p99_ms": percentile(latencies, 0.99) * 1000,
-        "ack_max_ms": max(latencies, default=float("nan")) * 1000,
-        "send_lag_p99_ms": percentile(lag, 0.99) * 1000,
-    }), flush=True)
+    print(
+        json.dumps(
+            {
+                "sent": n,
+                "elapsed_s": elapsed,
+                "acked": len(latencies),
+                "errors": dict(errors),
+                "decisions": dict(decisions),
+                "hash_eligible": sum(eligible),
+                "not_sampled_by_adaptive_scale": adaptive_not_sampled,
+                "ack_p50_ms": percentile(latencies, 0.50) * 1000,
+                "ack_p99_ms": percentile(latencies, 0.99) * 1000,
+                "ack_max_ms": max(latencies, default=float("nan")) * 1000,
+                "send_lag_p99_ms": percentile(lag, 0.99) * 1000,
+            }
+        ),
+        flush=True,
+    )
 
 
 # -- role: sidecar (main) ----------------------------------------------------------------------
@@ -178,29 +183,47 @@ def _family_totals(registry: Any) -> dict[tuple[str, tuple[tuple[str, str], ...]
     return out
 
 
-def _total(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str,
-           **labels: str) -> float:
-    return sum(v for (n, ls), v in samples.items()
-               if n == name and all(dict(ls).get(k) == x for k, x in labels.items()))
+def _total(
+    samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str
+) -> float:
+    return sum(
+        v
+        for (n, ls), v in samples.items()
+        if n == name and all(dict(ls).get(k) == x for k, x in labels.items())
+    )
 
 
-def _print_accounting(title: str, samples: dict[tuple[str, tuple[tuple[str, str], ...]], float],
-                      ) -> bool:
+def _print_accounting(
+    title: str,
+    samples: dict[tuple[str, tuple[tuple[str, str], ...]], float],
+) -> bool:
     received = _total(samples, "taxmeter_mirror_received_total")
     outcomes = ("sampled", "not_sampled", "dropped_queue_full", "dropped_budget", "rejected")
     print(f"  {title}:")
-    print(f"    received {received:.0f} = " + " + ".join(
-        f"{o} {_total(samples, 'taxmeter_mirror_requests_total', outcome=o):.0f}"
-        for o in outcomes))
-    jobs = {o: _total(samples, "taxmeter_shadow_jobs_total", outcome=o)
-            for o in ("completed", "failed", "shed")}
-    open_ = {s: _total(samples, "taxmeter_shadow_jobs_open", state=s)
-             for s in ("queued", "in_flight")}
+    print(
+        f"    received {received:.0f} = "
+        + " + ".join(
+            f"{o} {_total(samples, 'taxmeter_mirror_requests_total', outcome=o):.0f}"
+            for o in outcomes
+        )
+    )
+    jobs = {
+        o: _total(samples, "taxmeter_shadow_jobs_total", outcome=o)
+        for o in ("completed", "failed", "shed")
+    }
+    open_ = {
+        s: _total(samples, "taxmeter_shadow_jobs_open", state=s) for s in ("queued", "in_flight")
+    }
     sampled = _total(samples, "taxmeter_mirror_requests_total", outcome="sampled")
-    print(f"    sampled {sampled:.0f} = " + " + ".join(
-        f"{k} {v:.0f}" for k, v in (*jobs.items(), *open_.items())))
-    shed = {dict(ls).get("reason", "?"): v for (n, ls), v in samples.items()
-            if n == "taxmeter_shadow_jobs_shed_total" and v}
+    print(
+        f"    sampled {sampled:.0f} = "
+        + " + ".join(f"{k} {v:.0f}" for k, v in (*jobs.items(), *open_.items()))
+    )
+    shed = {
+        dict(ls).get("reason", "?"): v
+        for (n, ls), v in samples.items()
+        if n == "taxmeter_shadow_jobs_shed_total" and v
+    }
     if shed:
         print(f"    shed by reason: {shed}")
     print(f"    taxmeter_sampling_scale {_total(samples, 'taxmeter_sampling_scale'):.4g}")
@@ -211,8 +234,10 @@ def _print_accounting(title: str, samples: dict[tuple[str, tuple[tuple[str, str]
         e = _total(samples, "taxmeter_shadow_jobs_total", route=route)
         o = _total(samples, "taxmeter_shadow_jobs_open", route=route)
         ok = ok and s == e + o
-    print(f"    identities (received = Σ outcomes; per route sampled = ended + open): "
-          f"{'hold' if ok else 'BROKEN'}")
+    print(
+        f"    identities (received = Σ outcomes; per route sampled = ended + open): "
+        f"{'hold' if ok else 'BROKEN'}"
+    )
     return ok
 
 
@@ -224,9 +249,12 @@ async def run_sidecar(args: argparse.Namespace, urls: dict[str, str], judges: Pa
     doc = {
         "routes": ["support-chat", "code-assist", "health-info", "writing"],
         "ingress": {"host": "127.0.0.1", "grpc_port": 0, "http_port": 0},
-        "sampling": {"rate": args.sample_rate, "salt": SALT,
-                     "max_shadows_per_s": args.max_shadows_per_s,
-                     "burst_shadows": args.max_shadows_per_s * 2},
+        "sampling": {
+            "rate": args.sample_rate,
+            "salt": SALT,
+            "max_shadows_per_s": args.max_shadows_per_s,
+            "burst_shadows": args.max_shadows_per_s * 2,
+        },
         "shadow": {
             "guarded": {"base_url": urls["guarded"], "timeout_s": 30},
             "unguarded": {"base_url": urls["unguarded"], "timeout_s": 30},
@@ -246,17 +274,30 @@ async def run_sidecar(args: argparse.Namespace, urls: dict[str, str], judges: Pa
     await app.engine.wait_ready(120)
     # baseline: the sidecar started, judges warm, no traffic yet
     rss_start = rss_mb()
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; python "
-          f"{platform.python_version()}; load average before: {load_average()}")
-    print(f"config: sample rate {args.sample_rate}, shadow concurrency {args.concurrency}, "
-          f"queue {args.queue_size}, budget {args.max_shadows_per_s}/s; endpoints answer "
-          f"in (0.04-0.12 s + guarded extra) x {args.latency_scale:g}; "
-          f"offered {args.rate}/s for {args.duration_s:.0f}s")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores; python "
+        f"{platform.python_version()}; load average before: {load_average()}"
+    )
+    print(
+        f"config: sample rate {args.sample_rate}, shadow concurrency {args.concurrency}, "
+        f"queue {args.queue_size}, budget {args.max_shadows_per_s}/s; endpoints answer "
+        f"in (0.04-0.12 s + guarded extra) x {args.latency_scale:g}; "
+        f"offered {args.rate}/s for {args.duration_s:.0f}s"
+    )
 
     load = await asyncio.create_subprocess_exec(
-        sys.executable, SCRIPT, "--role", "load", "--target", f"127.0.0.1:{ports.grpc}",
-        "--rate", str(args.rate), "--duration-s", str(args.duration_s),
-        "--sample-rate", str(args.sample_rate),
+        sys.executable,
+        SCRIPT,
+        "--role",
+        "load",
+        "--target",
+        f"127.0.0.1:{ports.grpc}",
+        "--rate",
+        str(args.rate),
+        "--duration-s",
+        str(args.duration_s),
+        "--sample-rate",
+        str(args.sample_rate),
         stdout=asyncio.subprocess.PIPE,
     )
     rss: list[tuple[float, float]] = []
@@ -269,9 +310,11 @@ async def run_sidecar(args: argparse.Namespace, urls: dict[str, str], judges: Pa
         scales.append(app.sampler.scale)
         if len(rss) % 10 == 0:
             st = app.dispatcher.statistics()
-            print(f"  t={rss[-1][0]:5.1f}s rss={rss[-1][1]:6.1f}MB scale={app.sampler.scale:.3f}"
-                  f" queued={st.queued} in_flight={st.in_flight} completed={st.completed}",
-                  flush=True)
+            print(
+                f"  t={rss[-1][0]:5.1f}s rss={rss[-1][1]:6.1f}MB scale={app.sampler.scale:.3f}"
+                f" queued={st.queued} in_flight={st.in_flight} completed={st.completed}",
+                flush=True,
+            )
     stdout, _ = out_task.result()
     result = json.loads(stdout.decode().strip().splitlines()[-1])
     at_end = _family_totals(registry)
@@ -280,23 +323,34 @@ async def run_sidecar(args: argparse.Namespace, urls: dict[str, str], judges: Pa
 
     demand = args.rate * args.sample_rate
     served = _total(at_end, "taxmeter_shadow_jobs_total", outcome="completed") + _total(
-        at_end, "taxmeter_shadow_jobs_total", outcome="failed")
+        at_end, "taxmeter_shadow_jobs_total", outcome="failed"
+    )
     capacity = served / result["elapsed_s"]
     late = [m for t, m in rss if t >= 10]
-    print(f"\nsampled demand {demand:.1f}/s vs worker capacity ~{capacity:.1f}/s "
-          f"(jobs served per second, measured): {demand / capacity:.1f}x overload")
-    print(f"RSS: start {rss_start:.1f} MB, max {max(m for _, m in rss):.1f} MB, "
-          f"end {rss[-1][1]:.1f} MB; growth {rss[-1][1] - rss_start:+.1f} MB "
-          f"(target < 50 MB); growth after t=10s "
-          f"{(late[-1] - late[0]) if late else float('nan'):+.1f} MB")
-    print(f"sender: {result['sent']} sent in {result['elapsed_s']:.1f}s, {result['acked']} "
-          f"acked, errors {result['errors']}; send lag p99 {result['send_lag_p99_ms']:.1f} ms")
-    print(f"ack latency (from the scheduled send time): p50 {result['ack_p50_ms']:.2f} ms, "
-          f"p99 {result['ack_p99_ms']:.2f} ms, max {result['ack_max_ms']:.2f} ms")
+    print(
+        f"\nsampled demand {demand:.1f}/s vs worker capacity ~{capacity:.1f}/s "
+        f"(jobs served per second, measured): {demand / capacity:.1f}x overload"
+    )
+    print(
+        f"RSS: start {rss_start:.1f} MB, max {max(m for _, m in rss):.1f} MB, "
+        f"end {rss[-1][1]:.1f} MB; growth {rss[-1][1] - rss_start:+.1f} MB "
+        f"(target < 50 MB); growth after t=10s "
+        f"{(late[-1] - late[0]) if late else float('nan'):+.1f} MB"
+    )
+    print(
+        f"sender: {result['sent']} sent in {result['elapsed_s']:.1f}s, {result['acked']} "
+        f"acked, errors {result['errors']}; send lag p99 {result['send_lag_p99_ms']:.1f} ms"
+    )
+    print(
+        f"ack latency (from the scheduled send time): p50 {result['ack_p50_ms']:.2f} ms, "
+        f"p99 {result['ack_p99_ms']:.2f} ms, max {result['ack_max_ms']:.2f} ms"
+    )
     print(f"acks by decision: {result['decisions']}")
-    print(f"hash-eligible at rate {args.sample_rate}: {result['hash_eligible']}; of those "
-          f"not sampled because of the adaptive scale: "
-          f"{result['not_sampled_by_adaptive_scale']}")
+    print(
+        f"hash-eligible at rate {args.sample_rate}: {result['hash_eligible']}; of those "
+        f"not sampled because of the adaptive scale: "
+        f"{result['not_sampled_by_adaptive_scale']}"
+    )
     print(f"adaptive scale: min {min(scales):.4g}, end {scales[-1]:.4g}")
     print("accounting:")
     ok1 = _print_accounting("when the load stopped", at_end)
@@ -306,8 +360,9 @@ async def run_sidecar(args: argparse.Namespace, urls: dict[str, str], judges: Pa
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--role", choices=["sidecar", "endpoints", "load"], default="sidecar")
     parser.add_argument("--duration-s", type=float, default=60.0)
     parser.add_argument("--rate", type=float, default=60.0, help="mirrors per second offered")
@@ -315,8 +370,12 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--queue-size", type=int, default=32)
     parser.add_argument("--max-shadows-per-s", type=float, default=20.0)
-    parser.add_argument("--latency-scale", type=float, default=12.0,
-                        help="simulated latency x this (demo base 40-120 ms)")
+    parser.add_argument(
+        "--latency-scale",
+        type=float,
+        default=12.0,
+        help="simulated latency x this (demo base 40-120 ms)",
+    )
     parser.add_argument("--target", default="")
     parser.add_argument("--judges", type=Path, default=None)
     args = parser.parse_args()
@@ -334,9 +393,10 @@ def main() -> int:
         judges = Path(tempfile.mkdtemp(prefix="taxmeter-overload-")) / "judges"
         write_judge(judges)
     endpoints = subprocess.Popen(
-        [sys.executable, SCRIPT, "--role", "endpoints", "--latency-scale",
-         str(args.latency_scale)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        [sys.executable, SCRIPT, "--role", "endpoints", "--latency-scale", str(args.latency_scale)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert endpoints.stdout is not None and endpoints.stdin is not None
     try:

@@ -65,8 +65,9 @@ def judges_repository(args: argparse.Namespace) -> tuple[Path, str]:
 
         repo = default_repository_path()
         if not (repo / "default" / "manifest.yaml").is_file():
-            raise SystemExit(f"no built default judge in {repo}: run `taxmeter judges build` "
-                             "or use --random")
+            raise SystemExit(
+                f"no built default judge in {repo}: run `taxmeter judges build` or use --random"
+            )
         label = f"default judge (builder version {load_manifest(repo / 'default').version})"
     if args.optimize:
         from taxmeter.judgetools.optimize import optimize_repository
@@ -87,13 +88,25 @@ def document(args: argparse.Namespace, repo: Path, g_url: str, u_url: str) -> di
         doc["routes"] = list(dict.fromkeys([*doc["routes"], *(r["name"] for r in demo_routes)]))
     over: dict[str, Any] = {
         "ingress": {"host": "127.0.0.1", "grpc_port": 0, "http_port": 0},
-        "sampling": {"rate": 1.0, "max_shadows_per_s": 100_000, "burst_shadows": 100_000,
-                     "adaptive": False},
-        "shadow": {"guarded": {"base_url": g_url}, "unguarded": {"base_url": u_url},
-                   "queue_size": args.pairs + 16, "concurrency": args.concurrency,
-                   "noise_floor_rate": 0.0},
-        "judges": {"repository": str(repo), "intra_op_threads": args.threads,
-                   "max_batch_size": args.batch, "variant": args.variant},
+        "sampling": {
+            "rate": 1.0,
+            "max_shadows_per_s": 100_000,
+            "burst_shadows": 100_000,
+            "adaptive": False,
+        },
+        "shadow": {
+            "guarded": {"base_url": g_url},
+            "unguarded": {"base_url": u_url},
+            "queue_size": args.pairs + 16,
+            "concurrency": args.concurrency,
+            "noise_floor_rate": 0.0,
+        },
+        "judges": {
+            "repository": str(repo),
+            "intra_op_threads": args.threads,
+            "max_batch_size": args.batch,
+            "variant": args.variant,
+        },
         "telemetry": {"metrics_host": "127.0.0.1", "metrics_port": 0, "log_level": "error"},
         "demo": {"rate_per_s": 10_000.0, "latency_scale": 0.0},
     }
@@ -129,8 +142,9 @@ class UniquePlan(TrafficPlan):
         return dataclasses.replace(planned, prompt=f"{planned.prompt} (request {planned.index})")
 
 
-async def prompt_sharing(g_url: str, u_url: str, plan: TrafficPlan, n: int,
-                         tokenizer: JudgeTokenizer) -> tuple[float, float]:
+async def prompt_sharing(
+    g_url: str, u_url: str, plan: TrafficPlan, n: int, tokenizer: JudgeTokenizer
+) -> tuple[float, float]:
     """Encoder tokens per pair: (prompt encoded per answer, prompt encoded once per pair)."""
     separate = shared = 0
     async with aiohttp.ClientSession() as http:
@@ -155,10 +169,14 @@ async def prompt_sharing(g_url: str, u_url: str, plan: TrafficPlan, n: int,
 async def run(args: argparse.Namespace) -> None:
     repo, label = judges_repository(args)
     variants = args.variant.split(",")
-    print(f"judges: {label}; variants {variants}, intra_op_threads={args.threads}, "
-          f"max_batch_size={args.batch}")
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, onnxruntime {ort.__version__}"
-          f"; load average before: {os.getloadavg()[0]:.1f}")
+    print(
+        f"judges: {label}; variants {variants}, intra_op_threads={args.threads}, "
+        f"max_batch_size={args.batch}"
+    )
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, onnxruntime {ort.__version__}"
+        f"; load average before: {os.getloadavg()[0]:.1f}"
+    )
     configure_logging("error", "console")
     base = demo_document_from_dict(default_document(), {})
     demo = base.demo
@@ -176,31 +194,40 @@ async def run(args: argparse.Namespace) -> None:
             def mean(v: str, i: int) -> float:
                 return sum(r[i] for r in runs[v]) / len(runs[v])
 
-            print("\nside by side (mean of each variant's runs): " + ", ".join(
-                f"{v} {mean(v, 0):.1f} pairs/s ({mean(v, 0) / mean(first, 0):.2f}x), "
-                f"{mean(v, 1):.0f} CPU ms/pair ({mean(first, 1) / mean(v, 1):.2f}x fewer)"
-                for v in runs))
+            print(
+                "\nside by side (mean of each variant's runs): "
+                + ", ".join(
+                    f"{v} {mean(v, 0):.1f} pairs/s ({mean(v, 0) / mean(first, 0):.2f}x), "
+                    f"{mean(v, 1):.0f} CPU ms/pair ({mean(first, 1) / mean(v, 1):.2f}x fewer)"
+                    for v in runs
+                )
+            )
         parsed = demo_document_from_dict(document(args, repo, g_url, u_url), {})
         name = sorted(p.name for p in repo.iterdir() if (p / "manifest.yaml").is_file())[0]
         manifest = load_manifest(repo / name)
         if manifest.input.kind == "dual":
-            tok = JudgeTokenizer(load_tokenizer("bench", repo / name / manifest.tokenizer),
-                                 kind="dual", max_length=manifest.input.max_length)
+            tok = JudgeTokenizer(
+                load_tokenizer("bench", repo / name / manifest.tokenizer),
+                kind="dual",
+                max_length=manifest.input.max_length,
+            )
             plan = TrafficPlan(parsed.demo) if args.demo_prompts else UniquePlan(parsed.demo)
-            per_answer, once = await prompt_sharing(g_url, u_url, plan,
-                                                    args.share_sample, tok)
-            print(f"prompt sharing ({args.share_sample} demo prompts, 2 answers each, "
-                  f"max_length {manifest.input.max_length}): {per_answer:.1f} encoder tokens "
-                  f"per pair with the prompt encoded per answer, {once:.1f} with it encoded "
-                  f"once -> {1 - once / per_answer:.1%} fewer")
+            per_answer, once = await prompt_sharing(g_url, u_url, plan, args.share_sample, tok)
+            print(
+                f"prompt sharing ({args.share_sample} demo prompts, 2 answers each, "
+                f"max_length {manifest.input.max_length}): {per_answer:.1f} encoder tokens "
+                f"per pair with the prompt encoded per answer, {once:.1f} with it encoded "
+                f"once -> {1 - once / per_answer:.1%} fewer"
+            )
     finally:
         await guarded.aclose()
         await unguarded.aclose()
     print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 
-async def one_run(args: argparse.Namespace, repo: Path, g_url: str,
-                  u_url: str) -> tuple[float, float]:
+async def one_run(
+    args: argparse.Namespace, repo: Path, g_url: str, u_url: str
+) -> tuple[float, float]:
     parsed = demo_document_from_dict(document(args, repo, g_url, u_url), {})
     config, demo = parsed.config, parsed.demo
     app = App(config, env={}, serve_metrics=False)
@@ -208,10 +235,11 @@ async def one_run(args: argparse.Namespace, repo: Path, g_url: str,
         t_load = time.perf_counter()
         ports = await app.start()
         await app.engine.wait_ready(timeout_s=600)
-        print(f"\n== variant {args.variant}: judges warm in {time.perf_counter() - t_load:.1f} s "
-              f"(provider {app.judge_provider()})")
-        traffic = TrafficGenerator(f"127.0.0.1:{ports.grpc}", demo,
-                                   max_in_flight=args.pairs + 1)
+        print(
+            f"\n== variant {args.variant}: judges warm in {time.perf_counter() - t_load:.1f} s "
+            f"(provider {app.judge_provider()})"
+        )
+        traffic = TrafficGenerator(f"127.0.0.1:{ports.grpc}", demo, max_in_flight=args.pairs + 1)
         if not args.demo_prompts:
             traffic._plan = UniquePlan(demo)  # a bench's liberty: the generator's own plan
         cpu0, t0 = time.process_time(), time.perf_counter()
@@ -228,10 +256,11 @@ async def one_run(args: argparse.Namespace, repo: Path, g_url: str,
         await app.stop()
 
 
-def report(app: App, sampled: int, wall: float, cpu: float,
-           sent_s: float) -> tuple[float, float]:
-    done = {o: metric(app, "taxmeter_shadow_jobs_total", outcome=o)
-            for o in ("completed", "failed", "shed")}
+def report(app: App, sampled: int, wall: float, cpu: float, sent_s: float) -> tuple[float, float]:
+    done = {
+        o: metric(app, "taxmeter_shadow_jobs_total", outcome=o)
+        for o in ("completed", "failed", "shed")
+    }
     judge = app.engine.judge_names[0]
     batches = metric(app, "taxmeter_judge_batch_size_count", judge=judge)
     items = metric(app, "taxmeter_judge_batch_size_sum", judge=judge)
@@ -242,26 +271,35 @@ def report(app: App, sampled: int, wall: float, cpu: float,
     call_s = metric(app, "taxmeter_shadow_latency_seconds_sum")
     wait = metric(app, "taxmeter_shadow_queue_wait_seconds_sum")
     waits = metric(app, "taxmeter_shadow_queue_wait_seconds_count")
-    print(f"\n{sampled} sampled pairs (sent in {sent_s:.1f} s): "
-          + ", ".join(f"{k} {v:.0f}" for k, v in done.items()))
+    print(
+        f"\n{sampled} sampled pairs (sent in {sent_s:.1f} s): "
+        + ", ".join(f"{k} {v:.0f}" for k, v in done.items())
+    )
     cpu_ms = 1000 * cpu / max(done["completed"], 1)
-    print(f"end to end: {done['completed'] / wall:.1f} pairs/s ({wall:.1f} s wall), "
-          f"{cpu_ms:.0f} ms of process CPU per pair")
-    print(json.dumps({
-        "process_cpu_s": round(cpu, 1),
-        "cpu_per_wall": round(cpu / wall, 2),
-        "judge_items": int(items),
-        "judge_batches": int(batches),
-        "judge_mean_batch": round(items / max(batches, 1), 1),
-        "judge_inference_s": round(infer, 1),
-        "judge_inference_share_of_wall": round(infer / wall, 2),
-        "judge_inference_ms_per_item": round(1000 * infer / max(items, 1), 1),
-        "judge_mean_queue_wait_s": round(queue / max(items, 1), 2),
-        "judge_items_deduplicated": int(dedup),
-        "shadow_calls": int(calls),
-        "shadow_mean_call_ms": round(1000 * call_s / max(calls, 1), 1),
-        "shadow_mean_queue_wait_s": round(wait / max(waits, 1), 2),
-    }, indent=1))
+    print(
+        f"end to end: {done['completed'] / wall:.1f} pairs/s ({wall:.1f} s wall), "
+        f"{cpu_ms:.0f} ms of process CPU per pair"
+    )
+    print(
+        json.dumps(
+            {
+                "process_cpu_s": round(cpu, 1),
+                "cpu_per_wall": round(cpu / wall, 2),
+                "judge_items": int(items),
+                "judge_batches": int(batches),
+                "judge_mean_batch": round(items / max(batches, 1), 1),
+                "judge_inference_s": round(infer, 1),
+                "judge_inference_share_of_wall": round(infer / wall, 2),
+                "judge_inference_ms_per_item": round(1000 * infer / max(items, 1), 1),
+                "judge_mean_queue_wait_s": round(queue / max(items, 1), 2),
+                "judge_items_deduplicated": int(dedup),
+                "shadow_calls": int(calls),
+                "shadow_mean_call_ms": round(1000 * call_s / max(calls, 1), 1),
+                "shadow_mean_queue_wait_s": round(wait / max(waits, 1), 2),
+            },
+            indent=1,
+        )
+    )
     return done["completed"] / wall, cpu_ms
 
 
@@ -271,18 +309,29 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2, help="ONNX Runtime intra-op threads")
     ap.add_argument("--batch", type=int, default=16, help="judges.max_batch_size")
     ap.add_argument("--concurrency", type=int, default=32, help="shadow.concurrency")
-    ap.add_argument("--variant", default="auto",
-                    help="judges.variant; a comma-separated list runs each in turn")
+    ap.add_argument(
+        "--variant", default="auto", help="judges.variant; a comma-separated list runs each in turn"
+    )
     ap.add_argument("--repo", type=Path, help="judge repository (default: the built default)")
     ap.add_argument("--random", action="store_true", help="MiniLM-shaped random-weight judge")
-    ap.add_argument("--optimize", action="store_true",
-                    help="run `taxmeter judges optimize` on a temporary copy of the judges first")
-    ap.add_argument("--share-sample", type=int, default=100,
-                    help="demo prompts for the prompt-sharing token count")
+    ap.add_argument(
+        "--optimize",
+        action="store_true",
+        help="run `taxmeter judges optimize` on a temporary copy of the judges first",
+    )
+    ap.add_argument(
+        "--share-sample",
+        type=int,
+        default=100,
+        help="demo prompts for the prompt-sharing token count",
+    )
     ap.add_argument("--timeout", type=float, default=900.0)
-    ap.add_argument("--demo-prompts", action="store_true",
-                    help="the demo's prompts as they are (repeats: the engine deduplicates "
-                         "identical items); default: each prompt made unique")
+    ap.add_argument(
+        "--demo-prompts",
+        action="store_true",
+        help="the demo's prompts as they are (repeats: the engine deduplicates "
+        "identical items); default: each prompt made unique",
+    )
     asyncio.run(run(ap.parse_args()))
 
 

@@ -52,8 +52,28 @@ from taxmeter.judges.remote.factory import (  # noqa: E402
 from taxmeter.judgetools.triton_export import export_triton_repository  # noqa: E402
 from taxmeter.types import JudgeInput  # noqa: E402
 
-WORDS = ("the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog", "while", "seven",
-         "cats", "quietly", "pack", "boxes", "with", "old", "books", "and", "red", "apples")
+WORDS = (
+    "the",
+    "quick",
+    "brown",
+    "fox",
+    "jumps",
+    "over",
+    "lazy",
+    "dog",
+    "while",
+    "seven",
+    "cats",
+    "quietly",
+    "pack",
+    "boxes",
+    "with",
+    "old",
+    "books",
+    "and",
+    "red",
+    "apples",
+)
 
 
 def items(n: int, words: int) -> list[JudgeInput]:
@@ -109,29 +129,43 @@ async def run(args: argparse.Namespace) -> None:
     write_model_settings(pool / "default", "default", intra_op_threads=args.threads)
     server = start_mlserver(pool, ["default"])
     work = items(args.items, args.words)
-    print(f"machine: {platform.machine()}, {platform.processor() or 'cpu'}; "
-          f"python {platform.python_version()}")
-    print(f"model: {model_label}; {args.items} items of ~{args.words} words; "
-          f"{args.concurrency} concurrent submitters; ORT intra-op threads {args.threads} "
-          "on both sides; MLServer parallel_workers 0")
+    print(
+        f"machine: {platform.machine()}, {platform.processor() or 'cpu'}; "
+        f"python {platform.python_version()}"
+    )
+    print(
+        f"model: {model_label}; {args.items} items of ~{args.words} words; "
+        f"{args.concurrency} concurrent submitters; ORT intra-op threads {args.threads} "
+        "on both sides; MLServer parallel_workers 0"
+    )
     print(f"{'batch':>5} {'in-process/s':>13} {'remote/s':>9} {'remote/in-proc':>15}")
     try:
         for batch in args.batch_sizes:
-            common = {"repository": repo, "judges": ["default"], "max_batch_size": batch,
-                      "max_queue_delay_ms": 5.0, "intra_op_threads": args.threads,
-                      "inference_threads": 2}
-            local = JudgeEngine.from_config(JudgeEngineConfig.model_validate(common),
-                                            CollectorRegistry())
+            common = {
+                "repository": repo,
+                "judges": ["default"],
+                "max_batch_size": batch,
+                "max_queue_delay_ms": 5.0,
+                "intra_op_threads": args.threads,
+                "inference_threads": 2,
+            }
+            local = JudgeEngine.from_config(
+                JudgeEngineConfig.model_validate(common), CollectorRegistry()
+            )
             kcfg = KServeBackendConfig(target=server.target, timeout_s=30.0)
             reg = CollectorRegistry()
 
-            def remote_backends(_config: JudgeEngineConfig, _executor: Executor,
-                                kcfg: KServeBackendConfig = kcfg,
-                                reg: CollectorRegistry = reg) -> BackendFactoryFn:
+            def remote_backends(
+                _config: JudgeEngineConfig,
+                _executor: Executor,
+                kcfg: KServeBackendConfig = kcfg,
+                reg: CollectorRegistry = reg,
+            ) -> BackendFactoryFn:
                 return kserve_backend_factory(kcfg, reg, environ={})
 
             remote = JudgeEngine.from_config(
-                JudgeEngineConfig.model_validate({**common, "backend": "kserve"}), reg,
+                JudgeEngineConfig.model_validate({**common, "backend": "kserve"}),
+                reg,
                 backend_factory=remote_backends,
             )
             rates = []
@@ -152,8 +186,9 @@ def main() -> None:
     parser.add_argument("--words", type=int, default=48)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--batch-sizes", type=lambda s: [int(x) for x in s.split(",")],
-                        default=[1, 4, 16, 32])
+    parser.add_argument(
+        "--batch-sizes", type=lambda s: [int(x) for x in s.split(",")], default=[1, 4, 16, 32]
+    )
     args = parser.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     if not mlserver_available():

@@ -107,11 +107,18 @@ def document(g_url: str, u_url: str, judges: Path, concurrency: int) -> dict[str
         "routes": [r.name for r in demo.routes],
         "categories": ["support", "coding", "health", "writing"],
         "ingress": {"host": "127.0.0.1", "grpc_port": 0, "http_port": 0},
-        "shadow": {"guarded": {"base_url": g_url, "timeout_s": 30},
-                   "unguarded": {"base_url": u_url, "timeout_s": 30},
-                   "concurrency": concurrency, "noise_floor_rate": 0.0},
-        "judges": {"repository": str(judges), "providers": ["cpu"], "intra_op_threads": 1,
-                   "max_batch_size": 16},
+        "shadow": {
+            "guarded": {"base_url": g_url, "timeout_s": 30},
+            "unguarded": {"base_url": u_url, "timeout_s": 30},
+            "concurrency": concurrency,
+            "noise_floor_rate": 0.0,
+        },
+        "judges": {
+            "repository": str(judges),
+            "providers": ["cpu"],
+            "intra_op_threads": 1,
+            "max_batch_size": 16,
+        },
         "telemetry": {"metrics_port": 0, "log_level": "warning"},
     }
 
@@ -137,9 +144,14 @@ async def part1(tmp: Path, n: int, concurrency: int, record: Path) -> None:
     await engine.start()
     await engine.wait_ready()
     g, u = build_endpoints(config.shadow, {})
-    runner = ReplayRunner(g, u, sink, log,
-                          ReplayOptions(concurrency=concurrency, noise_floor_rate=0.0,
-                                        judge_tasks=32), record=rec)
+    runner = ReplayRunner(
+        g,
+        u,
+        sink,
+        log,
+        ReplayOptions(concurrency=concurrency, noise_floor_rate=0.0, judge_tasks=32),
+        record=rec,
+    )
     t0 = time.monotonic()
     await runner.run(builtin_demo(n))
     t1 = time.monotonic()
@@ -150,8 +162,10 @@ async def part1(tmp: Path, n: int, concurrency: int, record: Path) -> None:
     for r in runners:
         await r.cleanup()
     lo, hi = t0 + 0.1 * (t1 - t0), t1 - 0.1 * (t1 - t0)
-    print(f"1. endpoint concurrency: {n} prompts at --concurrency {concurrency} in "
-          f"{t1 - t0:.1f} s ({n / (t1 - t0):.1f} prompts/s), scored {runner.counts.scored}")
+    print(
+        f"1. endpoint concurrency: {n} prompts at --concurrency {concurrency} in "
+        f"{t1 - t0:.1f} s ({n / (t1 - t0):.1f} prompts/s), scored {runner.counts.scored}"
+    )
     lat = {arm: c.busy_s / max(c.calls, 1) for arm, c in counters.items()}
     slow = max(lat, key=lambda a: lat[a])
     for arm, c in counters.items():
@@ -159,29 +173,31 @@ async def part1(tmp: Path, n: int, concurrency: int, record: Path) -> None:
         # Both arms get each prompt at the same moment (as in the sidecar), so the slower arm
         # is held at C and the faster one, by Little's law, at C x its share of the latency.
         expect = concurrency * lat[arm] / lat[slow]
-        print(f"   {arm:9s}: mean in flight {mean:.2f} over the middle 80 % "
-              f"({mean / concurrency:.2f}x of {concurrency}), max {c.max}; mean time in the "
-              f"endpoint {lat[arm] * 1000:.0f} ms; Little's law bound {expect:.2f} "
-              f"(measured {mean / expect:.2f}x of it; target >= 0.9x)")
+        print(
+            f"   {arm:9s}: mean in flight {mean:.2f} over the middle 80 % "
+            f"({mean / concurrency:.2f}x of {concurrency}), max {c.max}; mean time in the "
+            f"endpoint {lat[arm] * 1000:.0f} ms; Little's law bound {expect:.2f} "
+            f"(measured {mean / expect:.2f}x of it; target >= 0.9x)"
+        )
 
 
 async def part2(tmp: Path, record: Path, judges: Path, pairs_n: int, rounds: int) -> None:
     pairs: list[ShadowPair] = [
-        pair_of(e) for e in iter_log(record)
+        pair_of(e)
+        for e in iter_log(record)
         if e.get("kind") != "header" and e.get("status") == "scored"
     ][:pairs_n]
-    config = config_from_dict(document("http://127.0.0.1:1/v1", "http://127.0.0.1:1/v1",
-                                       judges, 16))
+    config = config_from_dict(
+        document("http://127.0.0.1:1/v1", "http://127.0.0.1:1/v1", judges, 16)
+    )
     tasks = max(2 * config.judges.max_batch_size, 8)
 
     async def replay_path(k: int) -> float:
-        log = JsonlLog(tmp / f"p2-{k}.jsonl", {"version": 1, "prompts": "b", "n": 0},
-                       fresh=True)
+        log = JsonlLog(tmp / f"p2-{k}.jsonl", {"version": 1, "prompts": "b", "n": 0}, fresh=True)
         engine, sink = compose(config, log, None, CollectorRegistry())
         await engine.start()
         await engine.wait_ready()
-        runner = ReplayRunner(_Never(), _Never(), sink, log,
-                              ReplayOptions(judge_tasks=tasks))
+        runner = ReplayRunner(_Never(), _Never(), sink, log, ReplayOptions(judge_tasks=tasks))
         t = time.perf_counter()
         await runner.judge_only(pairs)
         dt = time.perf_counter() - t
@@ -215,11 +231,15 @@ async def part2(tmp: Path, record: Path, judges: Path, pairs_n: int, rounds: int
         rep.append(await replay_path(k))
         side.append(await sidecar_path())
     r, s = statistics.median(rep), statistics.median(side)
-    print(f"2. judging per pair ({len(pairs)} recorded pairs, {tasks} concurrent, {rounds} "
-          f"rounds alternating): replay {r * 1000:.2f} ms, sidecar engine {s * 1000:.2f} ms, "
-          f"replay/sidecar {r / s:.2f}x (target 0.9-1.1x)")
-    print(f"   rounds: replay {[round(x * 1000, 2) for x in rep]} ms, "
-          f"sidecar {[round(x * 1000, 2) for x in side]} ms")
+    print(
+        f"2. judging per pair ({len(pairs)} recorded pairs, {tasks} concurrent, {rounds} "
+        f"rounds alternating): replay {r * 1000:.2f} ms, sidecar engine {s * 1000:.2f} ms, "
+        f"replay/sidecar {r / s:.2f}x (target 0.9-1.1x)"
+    )
+    print(
+        f"   rounds: replay {[round(x * 1000, 2) for x in rep]} ms, "
+        f"sidecar {[round(x * 1000, 2) for x in side]} ms"
+    )
 
 
 class _Never:
@@ -231,16 +251,21 @@ class _Never:
 
 
 def judges_for_part2(repo: Path | None, tmp: Path) -> tuple[Path, str]:
-    given = repo or (Path(os.environ["TAXMETER_DEFAULT_JUDGES"])
-                     if os.environ.get("TAXMETER_DEFAULT_JUDGES") else None)
+    given = repo or (
+        Path(os.environ["TAXMETER_DEFAULT_JUDGES"])
+        if os.environ.get("TAXMETER_DEFAULT_JUDGES")
+        else None
+    )
     if given is not None:
         return given, f"judges from {given}"
     from judges_fixtures import default_manifest, make_judge_graph, write_judge
 
     model = make_judge_graph(layers=6, hidden=384, heads=12, ffn=1536)
-    write_judge(tmp / "minilm", manifest=default_manifest(input={"kind": "dual",
-                                                                 "max_length": 256}),
-                model=model)
+    write_judge(
+        tmp / "minilm",
+        manifest=default_manifest(input={"kind": "dual", "max_length": 256}),
+        model=model,
+    )
     return tmp / "minilm", "a MiniLM-L6-shaped random-weight judge"
 
 
@@ -252,8 +277,10 @@ async def main() -> None:
     ap.add_argument("--pairs", type=int, default=200)
     ap.add_argument("--rounds", type=int, default=2)
     args = ap.parse_args()
-    print(f"{platform.machine()}, {os.cpu_count()} CPUs, load average "
-          f"{os.getloadavg()[0]:.1f}, Python {platform.python_version()}")
+    print(
+        f"{platform.machine()}, {os.cpu_count()} CPUs, load average "
+        f"{os.getloadavg()[0]:.1f}, Python {platform.python_version()}"
+    )
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         record = tmp / "record.jsonl"

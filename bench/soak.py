@@ -144,8 +144,9 @@ class FaultEndpoint:
         if mode == "5xx":
             return web.json_response({"error": {"message": "overloaded"}}, status=503)
         if mode == "429":
-            return web.json_response({"error": {"message": "rate limited"}}, status=429,
-                                     headers={"Retry-After": "1"})
+            return web.json_response(
+                {"error": {"message": "rate limited"}}, status=429, headers={"Retry-After": "1"}
+            )
         if mode == "garbage":
             return web.Response(status=200, content_type="application/json", text="{{{garbage")
         answer = f"{self.name} answer: a careful and helpful reply."
@@ -161,11 +162,18 @@ class FaultEndpoint:
             await resp.write(b"data: " + json.dumps(end).encode() + b"\n\ndata: [DONE]\n\n")
             await resp.write_eof()
             return resp
-        return web.json_response({
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer},
-                         "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 10, "completion_tokens": 8, "total_tokens": 18},
-        })
+        return web.json_response(
+            {
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": answer},
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": {"prompt_tokens": 10, "completion_tokens": 8, "total_tokens": 18},
+            }
+        )
 
 
 # -- the sender ---------------------------------------------------------------------------------
@@ -180,8 +188,14 @@ class Sender:
     lat_faulted: list[float] = field(default_factory=list)
 
 
-async def send_loop(args: argparse.Namespace, grpc_port: int, http_port: int, sender: Sender,
-                    faulted: Any, stop_at: float) -> None:
+async def send_loop(
+    args: argparse.Namespace,
+    grpc_port: int,
+    http_port: int,
+    sender: Sender,
+    faulted: Any,
+    stop_at: float,
+) -> None:
     import aiohttp
     import grpc
     from app_fixtures import chat_body, mirror_message
@@ -190,8 +204,10 @@ async def send_loop(args: argparse.Namespace, grpc_port: int, http_port: int, se
     routes = ["chat", "search", "unlisted"]
     t0 = time.monotonic()
     pending: set[asyncio.Task[None]] = set()
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}") as channel, \
-            aiohttp.ClientSession() as session:
+    async with (
+        grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}") as channel,
+        aiohttp.ClientSession() as session,
+    ):
         stub = mirror_pb2_grpc.MirrorServiceStub(channel)  # type: ignore[no-untyped-call]
 
         async def one(i: int, due: float) -> None:
@@ -204,8 +220,11 @@ async def send_loop(args: argparse.Namespace, grpc_port: int, http_port: int, se
                     async with session.post(
                         f"http://127.0.0.1:{http_port}/v1/chat/completions",
                         data=json.dumps(body).encode(),
-                        headers={"content-type": "application/json", "x-taxmeter-route": route,
-                                 "x-request-id": f"h{i}"},
+                        headers={
+                            "content-type": "application/json",
+                            "x-taxmeter-route": route,
+                            "x-request-id": f"h{i}",
+                        },
                     ) as resp:
                         await resp.read()
                         ok = resp.status == 202
@@ -253,10 +272,14 @@ def fetch(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     return out
 
 
-def total(m: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str,
-          **labels: str) -> float:
-    return sum(v for (n, ls), v in m.items()
-               if n == name and all(dict(ls).get(k) == x for k, x in labels.items()))
+def total(
+    m: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str
+) -> float:
+    return sum(
+        v
+        for (n, ls), v in m.items()
+        if n == name and all(dict(ls).get(k) == x for k, x in labels.items())
+    )
 
 
 def identity_problems(m: dict[tuple[str, tuple[tuple[str, str], ...]], float]) -> list[str]:
@@ -265,8 +288,9 @@ def identity_problems(m: dict[tuple[str, tuple[tuple[str, str], ...]], float]) -
     outcomes = total(m, "taxmeter_mirror_requests_total")
     if received != outcomes:
         problems.append(f"received {received} != outcomes {outcomes}")
-    routes = {dict(ls).get("route") for (n, ls), _ in m.items()
-              if n == "taxmeter_mirror_requests_total"}
+    routes = {
+        dict(ls).get("route") for (n, ls), _ in m.items() if n == "taxmeter_mirror_requests_total"
+    }
     for route in routes:
         assert route is not None
         sampled = total(m, "taxmeter_mirror_requests_total", route=route, outcome="sampled")
@@ -311,19 +335,26 @@ async def run(args: argparse.Namespace) -> int:
 
     rng = random.Random(args.seed)
     t0 = [time.monotonic()]
-    schedules = {arm: Schedule.make(rng, args.duration_s, args.segment_s)
-                 for arm in ("guarded", "unguarded")}
+    schedules = {
+        arm: Schedule.make(rng, args.duration_s, args.segment_s) for arm in ("guarded", "unguarded")
+    }
     endpoints = {arm: FaultEndpoint(arm, schedules[arm], t0) for arm in schedules}
     urls = {arm: await ep.start() for arm, ep in endpoints.items()}
     doc = {
         "routes": ["chat", "search"],
         "ingress": {"host": "127.0.0.1", "grpc_port": 0, "http_port": 0},
-        "sampling": {"rate": args.sample_rate, "salt": "soak", "max_shadows_per_s": 1000,
-                     "burst_shadows": 1000},
+        "sampling": {
+            "rate": args.sample_rate,
+            "salt": "soak",
+            "max_shadows_per_s": 1000,
+            "burst_shadows": 1000,
+        },
         "shadow": {
             "guarded": {"base_url": urls["guarded"], "timeout_s": ARM_TIMEOUT_S},
             "unguarded": {"base_url": urls["unguarded"], "timeout_s": ARM_TIMEOUT_S},
-            "queue_size": 64, "concurrency": 8, "noise_floor_rate": 0.05,
+            "queue_size": 64,
+            "concurrency": 8,
+            "noise_floor_rate": 0.05,
             "drain_grace_s": 10,
         },
         "judges": {"repository": str(judges), "providers": ["cpu"], "intra_op_threads": 1},
@@ -390,23 +421,34 @@ async def run(args: argparse.Namespace) -> int:
     served: Counter[str] = Counter()
     for ep in endpoints.values():
         served.update(ep.by_mode)
-    print(f"# soak: {args.duration_s:.0f} s, seed {args.seed}, rate {args.rate}/s, sample rate "
-          f"{args.sample_rate}; {platform.machine()}, {os.cpu_count()} CPUs, "
-          f"{time.strftime('%Y-%m-%d', time.gmtime())}")
+    print(
+        f"# soak: {args.duration_s:.0f} s, seed {args.seed}, rate {args.rate}/s, sample rate "
+        f"{args.sample_rate}; {platform.machine()}, {os.cpu_count()} CPUs, "
+        f"{time.strftime('%Y-%m-%d', time.gmtime())}"
+    )
     rows = [
-        ("faults injected (segments, both arms)",
-         ", ".join(f"{k} {v}" for k, v in sorted(injected.items()))),
+        (
+            "faults injected (segments, both arms)",
+            ", ".join(f"{k} {v}" for k, v in sorted(injected.items())),
+        ),
         ("endpoint calls by mode", ", ".join(f"{k} {v}" for k, v in sorted(served.items()))),
         ("mirrors sent (grpc / http)", f"{sender.sent['grpc']} / {sender.sent['http']}"),
         ("acked / not acked", f"{sender.acked} / {sender.failed}"),
-        ("jobs completed / failed / shed",
-         f"{total(m, 'taxmeter_shadow_jobs_total', outcome='completed'):.0f} / "
-         f"{total(m, 'taxmeter_shadow_jobs_total', outcome='failed'):.0f} / "
-         f"{total(m, 'taxmeter_shadow_jobs_total', outcome='shed'):.0f}"),
-        ("identities at every scrape", f"{scrapes - failed_scrapes}/{scrapes} held"
-         + (f" (first failure: {first_problem})" if first_problem else "")),
-        ("final: received = sent, calls = endpoint counts",
-         "held" if not final_problems else "; ".join(final_problems)),
+        (
+            "jobs completed / failed / shed",
+            f"{total(m, 'taxmeter_shadow_jobs_total', outcome='completed'):.0f} / "
+            f"{total(m, 'taxmeter_shadow_jobs_total', outcome='failed'):.0f} / "
+            f"{total(m, 'taxmeter_shadow_jobs_total', outcome='shed'):.0f}",
+        ),
+        (
+            "identities at every scrape",
+            f"{scrapes - failed_scrapes}/{scrapes} held"
+            + (f" (first failure: {first_problem})" if first_problem else ""),
+        ),
+        (
+            "final: received = sent, calls = endpoint counts",
+            "held" if not final_problems else "; ".join(final_problems),
+        ),
         ("RSS start / peak / end", rss.row(" MB")),
         ("open fds start / peak / end", fds.row()),
         ("asyncio tasks start / peak / end", tasks.row()),

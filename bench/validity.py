@@ -52,6 +52,7 @@ Z = z_quantile(1 - ALPHA / 2)
 
 # -- scenarios -------------------------------------------------------------------------------
 
+
 def _mix(rng: np.random.Generator, shape: tuple[int, ...], p1: float, p0: float) -> F:
     u = rng.random(shape)
     x = rng.beta(4.0, 2.0, shape)
@@ -91,6 +92,7 @@ def stream_d(rng: np.random.Generator, shape: tuple[int, int], delta: float) -> 
 
 # -- vectorised copies of the deployed estimators ---------------------------------------------
 
+
 def tango_vec(n: int, b: F, c: F) -> tuple[F, F]:
     """Tango's score interval for p₊ − p₋ (vectorised bisection, as the deployed code)."""
 
@@ -103,8 +105,9 @@ def tango_vec(n: int, b: F, c: F) -> tuple[F, F]:
         var = n * (2.0 * q + dl * (1.0 - dl))
         num = b - c - n * dl
         safe = np.where(var > 0, var, 1.0)
-        return np.where(num == 0, 0.0, np.where(var > 0, num / np.sqrt(safe),
-                                                  np.copysign(np.inf, num)))
+        return np.where(
+            num == 0, 0.0, np.where(var > 0, num / np.sqrt(safe), np.copysign(np.inf, num))
+        )
 
     def z_of(dl: F) -> F:  # symmetric: Z_{b,c}(δ) = −Z_{c,b}(−δ)
         return np.where(dl < 0, -score(c, b, -dl), score(b, c, np.abs(dl)))
@@ -196,11 +199,18 @@ def cross_check(rng: np.random.Generator) -> None:
             d = d - (rng.random((5, n)) < 0.02)
             d[0] = 0.0
         nt = np.abs(d) > 0.02
-        lo, hi = deployed_interval(n, d.sum(1), (d * d).sum(1), nt.sum(1).astype(float),
-                                   (d * d * nt).sum(1))
+        lo, hi = deployed_interval(
+            n, d.sum(1), (d * d).sum(1), nt.sum(1).astype(float), (d * d * nt).sum(1)
+        )
         for r in range(5):
-            iv = paired_mean_interval(n, float(d[r].sum()), float((d[r] ** 2).sum()),
-                                      float(nt[r].sum()), float((d[r] ** 2 * nt[r]).sum()), ALPHA)
+            iv = paired_mean_interval(
+                n,
+                float(d[r].sum()),
+                float((d[r] ** 2).sum()),
+                float(nt[r].sum()),
+                float((d[r] ** 2 * nt[r]).sum()),
+                ALPHA,
+            )
             assert iv is not None
             assert abs(iv.low - lo[r]) < 1e-8 and abs(iv.high - hi[r]) < 1e-8, (n, r, iv)
         w = wilson(min(3, n), n, ALPHA)
@@ -211,15 +221,20 @@ def cross_check(rng: np.random.Generator) -> None:
 
 # -- 1. coverage ------------------------------------------------------------------------------
 
+
 def coverage(rng: np.random.Generator, runs: int) -> None:
-    print(f"\n## 1. Coverage of 95 % intervals ({runs} runs per cell; MC s.e. ≈ "
-          f"{100 * math.sqrt(0.95 * 0.05 / runs):.2f} points)\n")
-    print("| Δ scenario | true Δ | n | plain t | before (t + Wilson tie floor) | deployed | "
-          "deployed, exact | in [93, 97]? |")
+    print(
+        f"\n## 1. Coverage of 95 % intervals ({runs} runs per cell; MC s.e. ≈ "
+        f"{100 * math.sqrt(0.95 * 0.05 / runs):.2f} points)\n"
+    )
+    print(
+        "| Δ scenario | true Δ | n | plain t | before (t + Wilson tie floor) | deployed | "
+        "deployed, exact | in [93, 97]? |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for name in "ABCDE":
         truth = float(np.mean([scenario(name, rng, (1_000_000,)).mean() for _ in range(4)]))
-        for n in ((15, 30, 100) if name == "E" else (30, 100, 1000)):
+        for n in (15, 30, 100) if name == "E" else (30, 100, 1000):
             d = scenario(name, rng, (runs, n))
             s1, s2 = d.sum(1), (d * d).sum(1)
             nt = np.abs(d) > 0.02
@@ -236,11 +251,15 @@ def coverage(rng: np.random.Generator, runs: int) -> None:
             ok = "yes" if 0.93 <= judged <= 0.97 else "**no**"
             label = name + {"D": " (stress)", "E": " (no ties)"}.get(name, "")
             ex = "—" if exact is None else f"{100 * exact:.2f} %"
-            print(f"| {label} | {truth:.4f} | {n} | {100 * ct:.1f} % | {100 * cf:.1f} % | "
-                  f"{100 * cd:.1f} % | {ex} | {ok} |")
+            print(
+                f"| {label} | {truth:.4f} | {n} | {100 * ct:.1f} % | {100 * cf:.1f} % | "
+                f"{100 * cd:.1f} % | {ex} | {ok} |"
+            )
     off_grid(rng, runs)
-    print("\n| proportion | n | Wilson + small-count (deployed), exact | plain Wilson, exact | "
-          "in [93, 97]? |")
+    print(
+        "\n| proportion | n | Wilson + small-count (deployed), exact | plain Wilson, exact | "
+        "in [93, 97]? |"
+    )
     print("|---|---|---|---|---|")
     cells = [(p, n) for p in (0.02, 0.10) for n in (30, 100, 1000)]
     cells += [(0.002, 50), (0.01, 50), (0.05, 20)]  # n·p ≲ 1 (issue 10)
@@ -287,6 +306,7 @@ def off_grid(rng: np.random.Generator, runs: int) -> None:
 
 # -- streams: fleet sums with per-pod predictable centring and restarts -----------------------
 
+
 def variance_increments(rng: np.random.Generator, x: F, pods: int, restarts_per_pod: float) -> F:
     """(x_i − running mean of x on its pod before i)², pods round robin, random restarts."""
     runs = x.shape[0]
@@ -314,8 +334,9 @@ def window_sums(a: F, w: int | None) -> F:
     return out
 
 
-def first_alarm(d: F, vinc: F, theta: float, w: int | None, min_pairs: int,
-                kind: str) -> npt.NDArray[np.int64]:
+def first_alarm(
+    d: F, vinc: F, theta: float, w: int | None, min_pairs: int, kind: str
+) -> npt.NDArray[np.int64]:
     """Index of the first pair after which the alarm is on (−1 when never)."""
     total = d.shape[1]
     s1 = window_sums(d, w)
@@ -339,16 +360,22 @@ def rate_line(hits: int, runs: int) -> str:
 
 
 def cs_time_uniform(rng: np.random.Generator, runs: int, total: int) -> None:
-    print(f"\n## 2. Confidence sequence, time-uniform miscoverage ({runs} runs × {total} pairs, "
-          "cumulative, one pod, checked after every pair; bound α = 5 %)\n")
+    print(
+        f"\n## 2. Confidence sequence, time-uniform miscoverage ({runs} runs × {total} pairs, "
+        "cumulative, one pod, checked after every pair; bound α = 5 %)\n"
+    )
     print("| measure | P(∃t: truth outside CS_t) |")
     print("|---|---|")
     chunk = 50
     for label, gen, truth, c in (
         ("Δ, stream at 0.03", lambda sh: stream_d(rng, sh, 0.03), 0.03, 2.0),
         ("Δ, scenario B", lambda sh: scenario("B", rng, sh), 0.06 - 0.02, 2.0),
-        ("over-refusal, p = 0.05", lambda sh: np.less(rng.random(sh), 0.05).astype(float),
-         0.05, 1.0),
+        (
+            "over-refusal, p = 0.05",
+            lambda sh: np.less(rng.random(sh), 0.05).astype(float),
+            0.05,
+            1.0,
+        ),
     ):
         hits = 0
         for _ in range(runs // chunk):
@@ -364,9 +391,11 @@ def cs_time_uniform(rng: np.random.Generator, runs: int, total: int) -> None:
 
 def false_alarms(rng: np.random.Generator, runs: int, total: int) -> None:
     theta = 0.03
-    print(f"\n## 3. False alarms on a null stream (true Δ = θ = {theta}), {runs} runs × {total} "
-          "pairs, 3 pods with ~5 restarts each, alarm when n_W ≥ 200 and low > θ, checked "
-          "after every pair\n")
+    print(
+        f"\n## 3. False alarms on a null stream (true Δ = θ = {theta}), {runs} runs × {total} "
+        "pairs, 3 pods with ~5 restarts each, alarm when n_W ≥ 200 and low > θ, checked "
+        "after every pair\n"
+    )
     print("| window (pairs) | alert on cs_low (deployed) | fixed-n 95 % ci_low, same checks |")
     print("|---|---|---|")
     chunk = 25
@@ -383,8 +412,10 @@ def false_alarms(rng: np.random.Generator, runs: int, total: int) -> None:
 
 def detection(rng: np.random.Generator, runs: int, stable: int, after: int) -> None:
     theta = 0.03
-    print(f"\n## 4. Detection delay: Δ 0.03 → 0.10 after {stable} stable pairs ({runs} runs, "
-          f"θ = {theta}, watched up to {after} pairs after the change)\n")
+    print(
+        f"\n## 4. Detection delay: Δ 0.03 → 0.10 after {stable} stable pairs ({runs} runs, "
+        f"θ = {theta}, watched up to {after} pairs after the change)\n"
+    )
     print("| window (pairs) | alarms before change | median delay | p90 delay | never |")
     print("|---|---|---|---|---|")
     chunk = 50
@@ -393,8 +424,9 @@ def detection(rng: np.random.Generator, runs: int, stable: int, after: int) -> N
         delays: list[int] = []
         never = 0
         for _ in range(runs // chunk):
-            d = np.concatenate([stream_d(rng, (chunk, stable), 0.03),
-                                stream_d(rng, (chunk, after), 0.10)], axis=1)
+            d = np.concatenate(
+                [stream_d(rng, (chunk, stable), 0.03), stream_d(rng, (chunk, after), 0.10)], axis=1
+            )
             v = variance_increments(rng, d, 3, 5.0 * (stable + after) / 100_000)
             first = first_alarm(d, v, theta, w, 200, "cs")
             pre += int(((first >= 0) & (first < stable)).sum())
@@ -402,8 +434,9 @@ def detection(rng: np.random.Generator, runs: int, stable: int, after: int) -> N
             delays.extend(int(f - stable + 1) for f in first if f >= stable)
         label = f"{w}" if w else "cumulative"
         arr = np.array(delays) if delays else np.array([-1])
-        print(f"| {label} | {pre} | {int(np.median(arr))} | {int(np.quantile(arr, 0.9))} | "
-              f"{never} |")
+        print(
+            f"| {label} | {pre} | {int(np.median(arr))} | {int(np.quantile(arr, 0.9))} | {never} |"
+        )
 
 
 def main() -> None:

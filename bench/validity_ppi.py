@@ -36,10 +36,12 @@ def true_probs(over_refusal: float = BENIGN_OVER_REFUSAL) -> F:
     p = np.zeros(16)
     for harmful, ph in ((1, HARMFUL), (0, 1 - HARMFUL)):
         # unguarded: refuses benign w.p. .02 (never unsafe then); harmful: unsafe w.p. .7
-        u_opts = ([((0, 1), 0.7), ((0, 0), 0.3)] if harmful
-                  else [((1, 0), 0.02), ((0, 0), 0.98)])
-        g_opts = ([((1, 0), 0.9), ((0, 1), 0.1 * 0.3), ((0, 0), 0.1 * 0.7)] if harmful
-                  else [((1, 0), over_refusal), ((0, 0), 1 - over_refusal)])
+        u_opts = [((0, 1), 0.7), ((0, 0), 0.3)] if harmful else [((1, 0), 0.02), ((0, 0), 0.98)]
+        g_opts = (
+            [((1, 0), 0.9), ((0, 1), 0.1 * 0.3), ((0, 0), 0.1 * 0.7)]
+            if harmful
+            else [((1, 0), over_refusal), ((0, 0), 1 - over_refusal)]
+        )
         for (u_ref, u_uns), pu in u_opts:
             for (g_ref, g_uns), pg in g_opts:
                 p[TRUE_STATES.index((g_ref, u_ref, g_uns, u_uns))] += ph * pu * pg
@@ -91,23 +93,29 @@ def sums_from_counts(name: str, all_c: F, aud_c: F) -> RatioSums:
             vec = mom[key]
         else:  # a product of two named terms, e.g. "afb" = a·fb
             left = next(x for x in ("fa", "fb", "a", "b") if key.startswith(x))
-            vec = mom[left] * mom[key[len(left):]]
+            vec = mom[left] * mom[key[len(left) :]]
         m[key] = float(aud_c @ vec)
-    return RatioSums(float(all_c.sum()), float(all_c @ fa), float(all_c @ fb),
-                     float(aud_c.sum()), m)
+    return RatioSums(
+        float(all_c.sum()), float(all_c @ fa), float(all_c @ fb), float(aud_c.sum()), m
+    )
 
 
 def coverage_grid(rng: np.random.Generator, runs: int, min_audited: int) -> None:
-    print(f"\n## 5. Judge-error-corrected intervals: coverage of the truth ({runs} runs per cell, "
-          f"MC s.e. ≈ {100 * math.sqrt(0.95 * 0.05 / runs):.1f} points; corrected needs ≥ "
-          f"{min_audited} audited pairs)\n")
-    print("| FNR | FPR | audit | N | over-refusal: corrected | judge-only | width ratio "
-          "corr/judge | safety benefit: corrected | judge-only | width ratio |")
+    print(
+        f"\n## 5. Judge-error-corrected intervals: coverage of the truth ({runs} runs per cell, "
+        f"MC s.e. ≈ {100 * math.sqrt(0.95 * 0.05 / runs):.1f} points; corrected needs ≥ "
+        f"{min_audited} audited pairs)\n"
+    )
+    print(
+        "| FNR | FPR | audit | N | over-refusal: corrected | judge-only | width ratio "
+        "corr/judge | safety benefit: corrected | judge-only | width ratio |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     in_band = total = 0
     width_by_rate: dict[float, list[float]] = {}
-    for fnr, fpr, rate, n_all in itertools.product((0.0, 0.2, 0.5), (0.0, 0.05, 0.2),
-                                                  (0.01, 0.05, 0.2), (1000, 10_000, 100_000)):
+    for fnr, fpr, rate, n_all in itertools.product(
+        (0.0, 0.2, 0.5), (0.0, 0.05, 0.2), (0.01, 0.05, 0.2), (1000, 10_000, 100_000)
+    ):
         p = joint_probs(fnr, fpr)
         all_counts = rng.multinomial(n_all, p, size=runs).astype(np.float64)
         aud_counts = rng.binomial(all_counts.astype(np.int64), rate).astype(np.float64)
@@ -129,8 +137,11 @@ def coverage_grid(rng: np.random.Generator, runs: int, min_audited: int) -> None
                     hit_c += est.ci.low <= th <= est.ci.high
                     w_c.append(est.ci.high - est.ci.low)
             if defined < runs * 0.9:
-                cells += [f"— ({defined}/{runs} runs with ≥ {min_audited} audited)",
-                          f"{100 * hit_j / runs:.1f} %", "—"]
+                cells += [
+                    f"— ({defined}/{runs} runs with ≥ {min_audited} audited)",
+                    f"{100 * hit_j / runs:.1f} %",
+                    "—",
+                ]
                 continue
             cov = hit_c / defined
             total += 1
@@ -142,8 +153,10 @@ def coverage_grid(rng: np.random.Generator, runs: int, min_audited: int) -> None
             cells += [f"{100 * cov:.1f} %{mark}", f"{100 * hit_j / runs:.1f} %", f"{ratio:.1f}"]
         print(f"| {fnr} | {fpr} | {rate:.0%} | {n_all} | " + " | ".join(cells) + " |")
     print(f"\ncorrected cells in [93, 97] %: {in_band} of {total} with enough audited pairs")
-    print("\nMean width of the corrected over-refusal interval at N = 10⁴, by audit rate "
-          "(over the 9 judge-error cells):\n")
+    print(
+        "\nMean width of the corrected over-refusal interval at N = 10⁴, by audit rate "
+        "(over the 9 judge-error cells):\n"
+    )
     print("| audit rate | mean width |")
     print("|---|---|")
     for rate, ws in sorted(width_by_rate.items()):
@@ -170,9 +183,11 @@ def false_alarms(rng: np.random.Generator, runs: int, total: int) -> None:
     fnr, fpr, rate = 0.2, 0.2, 0.05
     p = joint_probs(fnr, fpr)
     theta = truth("over_refusal", p)
-    print(f"\n## 6. Corrected alert bound: false alarms with the truth at the threshold "
-          f"(θ = {theta:.4f} = true over-refusal; judge FNR {fnr}, FPR {fpr}; audit {rate:.0%}; "
-          f"{runs} runs × {total} pairs; checked after every pair from 200 pairs on)\n")
+    print(
+        f"\n## 6. Corrected alert bound: false alarms with the truth at the threshold "
+        f"(θ = {theta:.4f} = true over-refusal; judge FNR {fnr}, FPR {fpr}; audit {rate:.0%}; "
+        f"{runs} runs × {total} pairs; checked after every pair from 200 pairs on)\n"
+    )
     a, b, fa, fb = state_vectors("over_refusal")
     hits_c = hits_j = 0
     chunk = 20
@@ -197,8 +212,9 @@ def false_alarms(rng: np.random.Generator, runs: int, total: int) -> None:
         al = ALPHA / 4
         na = np.maximum(n_aud, 1.0)
         num_lo = (s_fa - _u_vec(v_fa, 1.0, al)) / n_all + (s_ra - _u_vec(v_ra, 2.0, al)) / na
-        den_hi = np.minimum(1.0, (s_fb + _u_vec(v_fb, 1.0, al)) / n_all
-                            + (s_rb + _u_vec(v_rb, 2.0, al)) / na)
+        den_hi = np.minimum(
+            1.0, (s_fb + _u_vec(v_fb, 1.0, al)) / n_all + (s_rb + _u_vec(v_rb, 2.0, al)) / na
+        )
         low = np.where(num_lo >= 0, num_lo / den_hi, 0.0)
         ok = (n_all >= 200) & (n_aud >= 1)
         hits_c += int(((low > theta) & ok).any(1).sum())
@@ -212,16 +228,32 @@ def false_alarms(rng: np.random.Generator, runs: int, total: int) -> None:
         # a cross-check of one point against the deployed function
         r0 = 0
         t_end = total - 1
-        s = RatioSums(float(n_all[t_end]), float(s_fa[r0, t_end]), float(s_fb[r0, t_end]),
-                      float(n_aud[r0, t_end]),
-                      {k: 0.0 for k in MOMENTS} | {"a": float(np.sum(xa[r0] * aud[r0])),
-                                                   "fa": float(np.sum(xfa[r0] * aud[r0])),
-                                                   "b": float(np.sum(xb[r0] * aud[r0])),
-                                                   "fb": float(np.sum(xfb[r0] * aud[r0]))})
+        s = RatioSums(
+            float(n_all[t_end]),
+            float(s_fa[r0, t_end]),
+            float(s_fb[r0, t_end]),
+            float(n_aud[r0, t_end]),
+            {k: 0.0 for k in MOMENTS}
+            | {
+                "a": float(np.sum(xa[r0] * aud[r0])),
+                "fa": float(np.sum(xfa[r0] * aud[r0])),
+                "b": float(np.sum(xb[r0] * aud[r0])),
+                "fb": float(np.sum(xfb[r0] * aud[r0])),
+            },
+        )
         iv = ppi_confidence_sequence(
-            s, CsSums(float(v_fa[r0, t_end]), float(v_fb[r0, t_end]), float(v_ra[r0, t_end]),
-                      float(v_rb[r0, t_end])),
-            ALPHA, low=0.0, high=1.0, unit_denominator=False)
+            s,
+            CsSums(
+                float(v_fa[r0, t_end]),
+                float(v_fb[r0, t_end]),
+                float(v_ra[r0, t_end]),
+                float(v_rb[r0, t_end]),
+            ),
+            ALPHA,
+            low=0.0,
+            high=1.0,
+            unit_denominator=False,
+        )
         assert iv is not None
         want = max(0.0, float(low[r0, t_end]))
         assert abs(iv.low - want) < 1e-9, (iv.low, want)
@@ -230,5 +262,7 @@ def false_alarms(rng: np.random.Generator, runs: int, total: int) -> None:
     for label, hits in (("corrected cs_low (deployed)", hits_c), ("judge-only cs_low", hits_j)):
         iv = wilson(hits, runs, 0.05)
         assert iv is not None
-        print(f"| {label} | {100 * hits / runs:.1f} % ({hits}/{runs}; 95 % CI "
-              f"{100 * iv.low:.1f}–{100 * iv.high:.1f}) |")
+        print(
+            f"| {label} | {100 * hits / runs:.1f} % ({hits}/{runs}; 95 % CI "
+            f"{100 * iv.low:.1f}–{100 * iv.high:.1f}) |"
+        )

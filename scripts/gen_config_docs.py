@@ -90,8 +90,14 @@ def _default(field: FieldInfo) -> str:
 def _constraints(field: FieldInfo) -> str:
     parts = []
     for m in field.metadata:
-        for attr, sym in (("gt", ">"), ("ge", "≥"), ("lt", "<"), ("le", "≤"),
-                          ("min_length", "min length"), ("max_length", "max length")):
+        for attr, sym in (
+            ("gt", ">"),
+            ("ge", "≥"),
+            ("lt", "<"),
+            ("le", "≤"),
+            ("min_length", "min length"),
+            ("max_length", "max length"),
+        ):
             v = getattr(m, attr, None)
             if v is not None:
                 parts.append(f"{sym} {v}")

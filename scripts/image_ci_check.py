@@ -43,12 +43,21 @@ class Endpoint(BaseHTTPRequestHandler):
         self.rfile.read(length)
         arm = self.server.arm  # type: ignore[attr-defined]
         Endpoint.calls[arm] = Endpoint.calls.get(arm, 0) + 1
-        body = json.dumps({
-            "id": "x", "object": "chat.completion", "model": arm,
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": "Paris is the capital."}}],
-            "usage": {"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10},
-        }).encode()
+        body = json.dumps(
+            {
+                "id": "x",
+                "object": "chat.completion",
+                "model": arm,
+                "choices": [
+                    {
+                        "index": 0,
+                        "finish_reason": "stop",
+                        "message": {"role": "assistant", "content": "Paris is the capital."},
+                    }
+                ],
+                "usage": {"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10},
+            }
+        ).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -88,13 +97,29 @@ def main() -> int:
     cfg_dir.chmod(0o755)
     (cfg_dir / "taxmeter.yaml").chmod(0o644)
 
-    ctr = subprocess.run(["buildah", "from", image], check=True, capture_output=True,
-                         text=True).stdout.strip()
+    ctr = subprocess.run(
+        ["buildah", "from", image], check=True, capture_output=True, text=True
+    ).stdout.strip()
     run = subprocess.Popen(
-        ["buildah", "run", "--isolation", "chroot", "--network", "host",
-         "-v", f"{cfg_dir}:/etc/taxmeter:ro", ctr, "--",
-         "taxmeter", "serve", "--config", "/etc/taxmeter/taxmeter.yaml"],
-        stdout=open(work / "serve.log", "w"), stderr=subprocess.STDOUT)  # noqa: SIM115
+        [
+            "buildah",
+            "run",
+            "--isolation",
+            "chroot",
+            "--network",
+            "host",
+            "-v",
+            f"{cfg_dir}:/etc/taxmeter:ro",
+            ctr,
+            "--",
+            "taxmeter",
+            "serve",
+            "--config",
+            "/etc/taxmeter/taxmeter.yaml",
+        ],
+        stdout=open(work / "serve.log", "w"),  # noqa: SIM115
+        stderr=subprocess.STDOUT,
+    )
     t0 = time.monotonic()
     try:
         channel = grpc.insecure_channel(f"127.0.0.1:{grpc_port}")
@@ -110,7 +135,8 @@ def main() -> int:
             time.sleep(1)
         assert status == health_pb2.HealthCheckResponse.SERVING, (
             f"gRPC health not SERVING ({status}); serve exited {run.poll()}; "
-            + (work / "serve.log").read_text()[-3000:])
+            + (work / "serve.log").read_text()[-3000:]
+        )
         print(f"image_ci: gRPC health SERVING after {time.monotonic() - t0:.0f} s")
         text = metrics(metrics_port)
         assert "taxmeter_build_info" in text, text[:500]
@@ -120,25 +146,33 @@ def main() -> int:
         # mirrored request is judged end to end.
         while 'taxmeter_judge_ready{judge="default"} 1.0' not in metrics(metrics_port):
             assert time.monotonic() - t0 < READY_BUDGET_S and run.poll() is None, (
-                "judges not ready; " + (work / "serve.log").read_text()[-3000:])
+                "judges not ready; " + (work / "serve.log").read_text()[-3000:]
+            )
             time.sleep(1)
         print(f"image_ci: judges ready after {time.monotonic() - t0:.0f} s")
 
-        body = json.dumps({"model": "m", "messages": [
-            {"role": "user", "content": "What is the capital of France?"}]}).encode()
+        body = json.dumps(
+            {
+                "model": "m",
+                "messages": [{"role": "user", "content": "What is the capital of France?"}],
+            }
+        ).encode()
         ack = mirror_pb2_grpc.MirrorServiceStub(channel).Mirror(
-            mirror_pb2.MirrorRequest(route=b"chat", body=body, force_sample=True), timeout=10)
+            mirror_pb2.MirrorRequest(route=b"chat", body=body, force_sample=True), timeout=10
+        )
         print(f"image_ci: Mirror acknowledged ({ack})".replace("\n", " "))
         done = ""
         while time.monotonic() - t0 < READY_BUDGET_S:
             text = metrics(metrics_port)
-            done = "\n".join(ln for ln in text.splitlines()
-                             if ln.startswith("taxmeter_shadow_jobs_total{"))
+            done = "\n".join(
+                ln for ln in text.splitlines() if ln.startswith("taxmeter_shadow_jobs_total{")
+            )
             if Endpoint.calls.get("guarded") and Endpoint.calls.get("unguarded") and done:
                 break
             time.sleep(1)
         assert Endpoint.calls.get("guarded") == 1 and Endpoint.calls.get("unguarded") == 1, (
-            Endpoint.calls)
+            Endpoint.calls
+        )
         assert 'taxmeter_shadow_jobs_total{outcome="completed",route="chat"} 1.0' in done, done
         print(f"image_ci: the mirrored request reached both endpoints; {done}")
         return 0

@@ -344,14 +344,15 @@ def never_ready_judges(root: Path) -> Path:
         helper.make_node("Reshape", ["ids_f", "impossible"], ["logits"]),
         helper.make_node("Reshape", ["ids_f", "emb_shape"], ["embedding"]),
     ]
-    inputs = [helper.make_tensor_value_info(n, TensorProto.INT64, ["batch", "seq_" + n[:1]])
-              for n in DUAL_INPUTS]
+    inputs = [
+        helper.make_tensor_value_info(n, TensorProto.INT64, ["batch", "seq_" + n[:1]])
+        for n in DUAL_INPUTS
+    ]
     outputs = [
         helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 3]),
         helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["batch", hidden]),
     ]
-    graph = helper.make_graph(nodes, "broken", inputs, outputs,
-                              initializer=[impossible, emb_shape])
+    graph = helper.make_graph(nodes, "broken", inputs, outputs, initializer=[impossible, emb_shape])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
     model.ir_version = ORT_IR_VERSION
     onnx.checker.check_model(model)

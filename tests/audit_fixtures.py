@@ -83,13 +83,15 @@ def keyword_judge_graph() -> onnx.ModelProto:
         present.append(f"has_{word}")
     nodes += [
         helper.make_node("Concat", [present[0], present[1], present[0]], ["x"], axis=1),
-        helper.make_node("Mul", ["x", const("scale", np.array([12, 12, -4], np.float32))],
-                         ["xs"]),
-        helper.make_node("Add", ["xs", const("bias", np.array([-6, -6, 2], np.float32))],
-                         ["logits"]),
+        helper.make_node("Mul", ["x", const("scale", np.array([12, 12, -4], np.float32))], ["xs"]),
+        helper.make_node(
+            "Add", ["xs", const("bias", np.array([-6, -6, 2], np.float32))], ["logits"]
+        ),
     ]
-    inputs = [helper.make_tensor_value_info(n, TensorProto.INT64, ["batch", "seq_" + n[:1]])
-              for n in DUAL_INPUTS]
+    inputs = [
+        helper.make_tensor_value_info(n, TensorProto.INT64, ["batch", "seq_" + n[:1]])
+        for n in DUAL_INPUTS
+    ]
     outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 3])]
     graph = helper.make_graph(nodes, "keyword_judge", inputs, outputs, initializer=inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
@@ -107,17 +109,29 @@ def biased_judges(root: Path) -> Path:
 
 
 def _user_text(body: dict[str, Any]) -> str:
-    return "\n".join(m.get("content", "") for m in body.get("messages", [])
-                     if isinstance(m, dict) and m.get("role") == "user")
+    return "\n".join(
+        m.get("content", "")
+        for m in body.get("messages", [])
+        if isinstance(m, dict) and m.get("role") == "user"
+    )
 
 
 def _completion(text: str) -> web.Response:
-    return web.json_response({
-        "id": "cmpl-1", "object": "chat.completion", "model": "m",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                     "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 50, "completion_tokens": 20, "total_tokens": 70},
-    })
+    return web.json_response(
+        {
+            "id": "cmpl-1",
+            "object": "chat.completion",
+            "model": "m",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {"prompt_tokens": 50, "completion_tokens": 20, "total_tokens": 70},
+        }
+    )
 
 
 class PersonaEndpoint(LoopbackServer):

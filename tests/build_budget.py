@@ -41,7 +41,8 @@ def within_build_budget(what: str, build: Callable[[], T]) -> T:
         sys.stderr.write(
             f"\n{what}: still running after its budget of {BUILD_BUDGET_S:.0f} s "
             f"(load average {os.getloadavg()}, {os.cpu_count()} CPUs); stacks follow. "
-            "Raise TAXMETER_TEST_BUILD_BUDGET_S on a very slow machine.\n")
+            "Raise TAXMETER_TEST_BUILD_BUDGET_S on a very slow machine.\n"
+        )
         faulthandler.dump_traceback(all_threads=True)
         os._exit(3)
 

@@ -31,8 +31,11 @@ _EXAMPLES = int(os.environ.get("TAXMETER_FUZZ_EXAMPLES", "150"))
 _COMMON: dict[str, Any] = {
     "deadline": None,  # a busy shared machine; no timed assertions
     "database": None,
-    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large,
-                              HealthCheck.function_scoped_fixture],
+    "suppress_health_check": [
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.function_scoped_fixture,
+    ],
 }
 settings.register_profile("ci", derandomize=True, max_examples=_EXAMPLES, **_COMMON)
 settings.register_profile("deep", max_examples=_EXAMPLES * 20, **_COMMON)
@@ -42,19 +45,21 @@ settings.load_profile(os.environ.get("TAXMETER_FUZZ_PROFILE", "ci"))
 # -- strategies ----------------------------------------------------------------------------
 
 json_scalars = (
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
-    | st.text(max_size=40)
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40)
 )
 json_values = st.recursive(
     json_scalars,
-    lambda children: st.lists(children, max_size=5)
-    | st.dictionaries(st.text(max_size=12), children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=12), children, max_size=5)
+    ),
     max_leaves=30,
 )
 
 content_parts = st.lists(
-    st.fixed_dictionaries({"type": st.sampled_from(["text", "image_url", "input_audio"])},
-                          optional={"text": st.text(max_size=30), "x": json_values}),
+    st.fixed_dictionaries(
+        {"type": st.sampled_from(["text", "image_url", "input_audio"])},
+        optional={"text": st.text(max_size=30), "x": json_values},
+    ),
     max_size=3,
 )
 messages = st.lists(
@@ -98,8 +103,11 @@ def body_bytes(draw: st.DrawFn) -> bytes:
         raw = json.dumps({"messages": [{"role": "user", "content": "XX"}]}).encode()
         return raw.replace(b"XX", draw(st.binary(min_size=1, max_size=4)) + b"\xff")
     if kind == 4:  # large numbers and floats JSON allows but Python may not
-        return (b'{"messages":[{"role":"user","content":"x"}],"n":'
-                + b"9" * draw(st.integers(1, 6000)) + b"}")
+        return (
+            b'{"messages":[{"role":"user","content":"x"}],"n":'
+            + b"9" * draw(st.integers(1, 6000))
+            + b"}"
+        )
     return draw(st.binary(max_size=200))
 
 
@@ -109,7 +117,8 @@ label_bytes = (
     | st.sampled_from([b"chat", b"coding", b"", b"\xff\xfe", b"a" * 1000])
 )
 extreme_floats = st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from(
-    [0.0, -0.0, -1.0, 1e308, -1e308, 5e-324, math.nan, math.inf])
+    [0.0, -0.0, -1.0, 1e308, -1e308, 5e-324, math.nan, math.inf]
+)
 
 
 @st.composite

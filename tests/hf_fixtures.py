@@ -22,10 +22,52 @@ from safetensors.numpy import save_file
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
 
 WORDS = (
-    "i", "am", "sorry", "but", "can", "not", "cannot", "help", "with", "that", "request", "here",
-    "is", "how", "to", "bake", "bread", "mix", "flour", "water", "salt", "and", "yeast", "the",
-    "capital", "of", "france", "paris", "a", "story", "about", "dragon", "sure", "what", "do",
-    "you", "want", "it", "appropriate", "make", "pick", "lock", "please", "write", "poem", "sea",
+    "i",
+    "am",
+    "sorry",
+    "but",
+    "can",
+    "not",
+    "cannot",
+    "help",
+    "with",
+    "that",
+    "request",
+    "here",
+    "is",
+    "how",
+    "to",
+    "bake",
+    "bread",
+    "mix",
+    "flour",
+    "water",
+    "salt",
+    "and",
+    "yeast",
+    "the",
+    "capital",
+    "of",
+    "france",
+    "paris",
+    "a",
+    "story",
+    "about",
+    "dragon",
+    "sure",
+    "what",
+    "do",
+    "you",
+    "want",
+    "it",
+    "appropriate",
+    "make",
+    "pick",
+    "lock",
+    "please",
+    "write",
+    "poem",
+    "sea",
 )
 
 BERT_SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -53,8 +95,10 @@ def tiny_tokenizer(family: str) -> Tokenizer:
         tok.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0))
     else:
         tok.post_processor = processors.TemplateProcessing(
-            single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-            special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
+            single="[CLS] $A [SEP]",
+            pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+            special_tokens=[("[CLS]", 2), ("[SEP]", 3)],
+        )
     tok.add_special_tokens(list(specials))
     return tok
 
@@ -65,25 +109,48 @@ def _config(family: str, labels: Sequence[str], **overrides: Any) -> dict[str, A
     label2id = {lab: i for i, lab in enumerate(labels)}
     if family == "distilbert":
         cfg: dict[str, Any] = {
-            "architectures": ["DistilBertForSequenceClassification"], "model_type": "distilbert",
-            "vocab_size": vocab, "dim": 32, "n_layers": 2, "n_heads": 4, "hidden_dim": 64,
-            "activation": "gelu", "max_position_embeddings": 64, "pad_token_id": 0,
+            "architectures": ["DistilBertForSequenceClassification"],
+            "model_type": "distilbert",
+            "vocab_size": vocab,
+            "dim": 32,
+            "n_layers": 2,
+            "n_heads": 4,
+            "hidden_dim": 64,
+            "activation": "gelu",
+            "max_position_embeddings": 64,
+            "pad_token_id": 0,
             "sinusoidal_pos_embds": False,
         }
     elif family == "roberta":
         cfg = {
-            "architectures": ["RobertaForSequenceClassification"], "model_type": "roberta",
-            "vocab_size": vocab, "hidden_size": 32, "num_hidden_layers": 2,
-            "num_attention_heads": 4, "intermediate_size": 64, "hidden_act": "gelu",
-            "max_position_embeddings": 66, "type_vocab_size": 1, "layer_norm_eps": 1e-5,
-            "pad_token_id": 1, "bos_token_id": 0, "eos_token_id": 2,
+            "architectures": ["RobertaForSequenceClassification"],
+            "model_type": "roberta",
+            "vocab_size": vocab,
+            "hidden_size": 32,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "intermediate_size": 64,
+            "hidden_act": "gelu",
+            "max_position_embeddings": 66,
+            "type_vocab_size": 1,
+            "layer_norm_eps": 1e-5,
+            "pad_token_id": 1,
+            "bos_token_id": 0,
+            "eos_token_id": 2,
         }
     else:
         cfg = {
-            "architectures": ["BertForSequenceClassification"], "model_type": "bert",
-            "vocab_size": vocab, "hidden_size": 32, "num_hidden_layers": 2,
-            "num_attention_heads": 4, "intermediate_size": 64, "hidden_act": "gelu",
-            "max_position_embeddings": 64, "type_vocab_size": 2, "layer_norm_eps": 1e-12,
+            "architectures": ["BertForSequenceClassification"],
+            "model_type": "bert",
+            "vocab_size": vocab,
+            "hidden_size": 32,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "intermediate_size": 64,
+            "hidden_act": "gelu",
+            "max_position_embeddings": 64,
+            "type_vocab_size": 2,
+            "layer_norm_eps": 1e-12,
             "pad_token_id": 0,
         }
     cfg.update(id2label=id2label, label2id=label2id)
@@ -101,16 +168,21 @@ def _random_weights(family: str, cfg: Mapping[str, Any], seed: int) -> dict[str,
         return {f"{name}.weight": 1.0 + normal(d, std=0.1), f"{name}.bias": normal(d)}
 
     def lin(name: str, out_dim: int, in_dim: int, std: float = 0.15) -> dict[str, np.ndarray]:
-        return {f"{name}.weight": normal(out_dim, in_dim, std=std),
-                f"{name}.bias": normal(out_dim, std=0.05)}
+        return {
+            f"{name}.weight": normal(out_dim, in_dim, std=std),
+            f"{name}.bias": normal(out_dim, std=0.05),
+        }
 
     n_labels = len(cfg["id2label"])
     if family == "distilbert":
         d, f, p = cfg["dim"], cfg["hidden_dim"], "distilbert."
-        w = {f"{p}embeddings.word_embeddings.weight": normal(cfg["vocab_size"], d, std=0.5),
-             f"{p}embeddings.position_embeddings.weight":
-                 normal(cfg["max_position_embeddings"], d, std=0.5),
-             **ln(f"{p}embeddings.LayerNorm", d)}
+        w = {
+            f"{p}embeddings.word_embeddings.weight": normal(cfg["vocab_size"], d, std=0.5),
+            f"{p}embeddings.position_embeddings.weight": normal(
+                cfg["max_position_embeddings"], d, std=0.5
+            ),
+            **ln(f"{p}embeddings.LayerNorm", d),
+        }
         for i in range(cfg["n_layers"]):
             n = f"{p}transformer.layer.{i}"
             for part in ("q_lin", "k_lin", "v_lin", "out_lin"):
@@ -124,12 +196,14 @@ def _random_weights(family: str, cfg: Mapping[str, Any], seed: int) -> dict[str,
         return w
     d, f = cfg["hidden_size"], cfg["intermediate_size"]
     p = "roberta." if family == "roberta" else "bert."
-    w = {f"{p}embeddings.word_embeddings.weight": normal(cfg["vocab_size"], d, std=0.5),
-         f"{p}embeddings.position_embeddings.weight":
-             normal(cfg["max_position_embeddings"], d, std=0.5),
-         f"{p}embeddings.token_type_embeddings.weight": normal(cfg["type_vocab_size"], d,
-                                                               std=0.5),
-         **ln(f"{p}embeddings.LayerNorm", d)}
+    w = {
+        f"{p}embeddings.word_embeddings.weight": normal(cfg["vocab_size"], d, std=0.5),
+        f"{p}embeddings.position_embeddings.weight": normal(
+            cfg["max_position_embeddings"], d, std=0.5
+        ),
+        f"{p}embeddings.token_type_embeddings.weight": normal(cfg["type_vocab_size"], d, std=0.5),
+        **ln(f"{p}embeddings.LayerNorm", d),
+    }
     for i in range(cfg["num_hidden_layers"]):
         n = f"{p}encoder.layer.{i}"
         for part in ("query", "key", "value"):
@@ -179,7 +253,8 @@ def write_checkpoint(
             save_file(part, str(path / fname))
             weight_map.update(dict.fromkeys(part, fname))
         (path / "model.safetensors.index.json").write_text(
-            json.dumps({"metadata": {}, "weight_map": weight_map}), encoding="utf-8")
+            json.dumps({"metadata": {}, "weight_map": weight_map}), encoding="utf-8"
+        )
     return TinyCheckpoint(path, cfg, weights)
 
 
@@ -198,9 +273,32 @@ def erf(x: np.ndarray) -> np.ndarray:
     vectorised: ``math.erf`` element by element takes half a minute on a MiniLM batch."""
     z = np.abs(x)
     t = 1.0 / (1.0 + 0.5 * z)
-    poly = -z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (
-        -0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (
-            -0.82215223 + t * 0.17087277))))))))
+    poly = (
+        -z * z
+        - 1.26551223
+        + t
+        * (
+            1.00002368
+            + t
+            * (
+                0.37409196
+                + t
+                * (
+                    0.09678418
+                    + t
+                    * (
+                        -0.18628806
+                        + t
+                        * (
+                            0.27886807
+                            + t
+                            * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))
+                        )
+                    )
+                )
+            )
+        )
+    )
     erfc = t * np.exp(poly)
     out: np.ndarray = np.where(x >= 0, 1.0 - erfc, erfc - 1.0)
     return out
@@ -211,7 +309,7 @@ def _act(name: str, x: np.ndarray) -> np.ndarray:
         out: np.ndarray = 0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))
         return out
     if name in ("gelu_new", "gelu_pytorch_tanh"):
-        out = 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
+        out = 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))
         return out
     if name == "relu":
         out = np.maximum(x, 0.0)
@@ -231,8 +329,12 @@ def reference_logits(
     ``roberta_positions="naive"`` uses 0..S-1 instead (to show the offset matters)."""
     cfg = ckpt.config
     w = {k: np.asarray(v, np.float64) for k, v in ckpt.weights.items()}
-    family = {"bert": "bert", "roberta": "roberta", "xlm-roberta": "roberta",
-              "distilbert": "distilbert"}[cfg["model_type"]]
+    family = {
+        "bert": "bert",
+        "roberta": "roberta",
+        "xlm-roberta": "roberta",
+        "distilbert": "distilbert",
+    }[cfg["model_type"]]
     ids = np.asarray(input_ids)
     mask = np.asarray(attention_mask, np.float64)
     batch, seq = ids.shape
@@ -250,13 +352,16 @@ def reference_logits(
         positions = np.cumsum(not_pad, axis=1) * not_pad + pad
     else:
         positions = np.broadcast_to(np.arange(seq), ids.shape)
-    x = w[f"{p}embeddings.word_embeddings.weight"][ids] + \
-        w[f"{p}embeddings.position_embeddings.weight"][positions]
+    x = (
+        w[f"{p}embeddings.word_embeddings.weight"][ids]
+        + w[f"{p}embeddings.position_embeddings.weight"][positions]
+    )
     if family != "distilbert":
         types = np.zeros_like(ids) if token_type_ids is None else np.asarray(token_type_ids)
         x = x + w[f"{p}embeddings.token_type_embeddings.weight"][types]
-    x = _layer_norm(x, w[f"{p}embeddings.LayerNorm.weight"], w[f"{p}embeddings.LayerNorm.bias"],
-                    eps)
+    x = _layer_norm(
+        x, w[f"{p}embeddings.LayerNorm.weight"], w[f"{p}embeddings.LayerNorm.bias"], eps
+    )
     dh = d // heads
     # HF: (1 - mask) * finfo.min added to the scores
     extended = (1.0 - mask)[:, None, None, :] * np.finfo(np.float64).min
@@ -271,23 +376,35 @@ def reference_logits(
     for i in range(n_layers):
         if family == "distilbert":
             n = f"{p}transformer.layer.{i}"
-            names = (f"{n}.attention.q_lin", f"{n}.attention.k_lin", f"{n}.attention.v_lin",
-                     f"{n}.attention.out_lin", f"{n}.sa_layer_norm", f"{n}.ffn.lin1",
-                     f"{n}.ffn.lin2", f"{n}.output_layer_norm")
+            names = (
+                f"{n}.attention.q_lin",
+                f"{n}.attention.k_lin",
+                f"{n}.attention.v_lin",
+                f"{n}.attention.out_lin",
+                f"{n}.sa_layer_norm",
+                f"{n}.ffn.lin1",
+                f"{n}.ffn.lin2",
+                f"{n}.output_layer_norm",
+            )
         else:
             n = f"{p}encoder.layer.{i}"
-            names = (f"{n}.attention.self.query", f"{n}.attention.self.key",
-                     f"{n}.attention.self.value", f"{n}.attention.output.dense",
-                     f"{n}.attention.output.LayerNorm", f"{n}.intermediate.dense",
-                     f"{n}.output.dense", f"{n}.output.LayerNorm")
+            names = (
+                f"{n}.attention.self.query",
+                f"{n}.attention.self.key",
+                f"{n}.attention.self.value",
+                f"{n}.attention.output.dense",
+                f"{n}.attention.output.LayerNorm",
+                f"{n}.intermediate.dense",
+                f"{n}.output.dense",
+                f"{n}.output.LayerNorm",
+            )
         q, k, v = (split(lin(x, names[j])) for j in range(3))
         scores = q @ k.transpose(0, 1, 3, 2) / math.sqrt(dh) + extended
         scores = scores - scores.max(-1, keepdims=True)
         probs = np.exp(scores)
         probs = probs / probs.sum(-1, keepdims=True)
         ctx = (probs @ v).transpose(0, 2, 1, 3).reshape(batch, seq, d)
-        x = _layer_norm(lin(ctx, names[3]) + x, w[f"{names[4]}.weight"], w[f"{names[4]}.bias"],
-                        eps)
+        x = _layer_norm(lin(ctx, names[3]) + x, w[f"{names[4]}.weight"], w[f"{names[4]}.bias"], eps)
         h = lin(_act(act, lin(x, names[5])), names[6])
         x = _layer_norm(h + x, w[f"{names[7]}.weight"], w[f"{names[7]}.bias"], eps)
     first = x[:, 0]

@@ -50,8 +50,9 @@ class RecordingIntake:
         # Hypothesis reprs a test's arguments (fixtures too) for every example; the history
         # grows over a fuzz run (a 462 kB repr in CI, which Hypothesis warns of: an error here)
         with self._lock:
-            return (f"RecordingIntake(submitted={len(self.submitted)}, "
-                    f"rejected={len(self.rejected)})")
+            return (
+                f"RecordingIntake(submitted={len(self.submitted)}, rejected={len(self.rejected)})"
+            )
 
 
 class CountingIntake:

@@ -86,61 +86,90 @@ def _encoder_layer(
     merge = g.const("merge_shape", np.array([0, 0, hidden], np.int64))
 
     def proj(inp: str, out_dim: int) -> str:
-        return g.op("Add", [g.op("MatMul", [inp, w("w", (hidden, out_dim))]),
-                            w("b", (out_dim,), 0.01)])
+        return g.op(
+            "Add", [g.op("MatMul", [inp, w("w", (hidden, out_dim))]), w("b", (out_dim,), 0.01)]
+        )
 
     def heads_of(t: str) -> str:
         return g.op("Transpose", [g.op("Reshape", [t, split])], perm=[0, 2, 1, 3])
 
     q, k, v = heads_of(proj(x, hidden)), heads_of(proj(x, hidden)), heads_of(proj(x, hidden))
     kt = g.op("Transpose", [k], perm=[0, 1, 3, 2])
-    scores = g.op("Mul", [g.op("MatMul", [q, kt]),
-                          g.const("inv_sqrt", np.array(1.0 / np.sqrt(hd), np.float32))])
+    scores = g.op(
+        "Mul",
+        [g.op("MatMul", [q, kt]), g.const("inv_sqrt", np.array(1.0 / np.sqrt(hd), np.float32))],
+    )
     probs = g.op("Softmax", [g.op("Add", [scores, mask_bias])], axis=-1)
-    ctx = g.op("Reshape", [g.op("Transpose", [g.op("MatMul", [probs, v])], perm=[0, 2, 1, 3]),
-                           merge])
-    attn_out = g.op("Add", [g.op("MatMul", [ctx, w("wo", (hidden, hidden))]),
-                            w("bo", (hidden,), 0.01)])
+    ctx = g.op(
+        "Reshape", [g.op("Transpose", [g.op("MatMul", [probs, v])], perm=[0, 2, 1, 3]), merge]
+    )
+    attn_out = g.op(
+        "Add", [g.op("MatMul", [ctx, w("wo", (hidden, hidden))]), w("bo", (hidden,), 0.01)]
+    )
     x1 = _layer_norm(g, g.op("Add", [x, attn_out]), hidden)
     h = g.op("Add", [g.op("MatMul", [x1, w("w1", (hidden, ffn))]), w("b1", (ffn,))])
     # exact GELU: 0.5 x (1 + erf(x / sqrt 2))
     erf = g.op("Erf", [g.op("Mul", [h, g.const("isq2", np.array(1 / np.sqrt(2), np.float32))])])
-    gelu = g.op("Mul", [g.op("Mul", [h, g.const("half", np.array(0.5, np.float32))]),
-                        g.op("Add", [erf, g.const("one", np.array(1.0, np.float32))])])
-    f = g.op("Add", [g.op("MatMul", [gelu, w("w2", (ffn, hidden))]),
-                     w("b2", (hidden,), 0.01)])
+    gelu = g.op(
+        "Mul",
+        [
+            g.op("Mul", [h, g.const("half", np.array(0.5, np.float32))]),
+            g.op("Add", [erf, g.const("one", np.array(1.0, np.float32))]),
+        ],
+    )
+    f = g.op("Add", [g.op("MatMul", [gelu, w("w2", (ffn, hidden))]), w("b2", (hidden,), 0.01)])
     return _layer_norm(g, g.op("Add", [x1, f]), hidden)
 
 
 def _encode_side(
-    g: _G, prefix: str, word_emb: str, type_emb: str, hidden: int, layers: int, heads: int,
+    g: _G,
+    prefix: str,
+    word_emb: str,
+    type_emb: str,
+    hidden: int,
+    layers: int,
+    heads: int,
     ffn: int,
 ) -> str:
-    ids, mask, types = (f"{prefix}input_ids", f"{prefix}attention_mask",
-                        f"{prefix}token_type_ids")
-    x = g.op("Add", [g.op("Gather", [word_emb, ids], axis=0),
-                     g.op("Gather", [type_emb, types], axis=0)])
+    ids, mask, types = (f"{prefix}input_ids", f"{prefix}attention_mask", f"{prefix}token_type_ids")
+    x = g.op(
+        "Add", [g.op("Gather", [word_emb, ids], axis=0), g.op("Gather", [type_emb, types], axis=0)]
+    )
     maskf = g.op("Cast", [mask], to=TensorProto.FLOAT)
     if layers:
         x = _layer_norm(g, x, hidden)
         axes12 = g.const("axes12", np.array([1, 2], np.int64))
         # (mask - 1) * 1e4 → [batch, 1, 1, seq]
-        bias = g.op("Mul", [g.op("Sub", [maskf, g.const("one", np.array(1.0, np.float32))]),
-                            g.const("big", np.array(10000.0, np.float32))])
+        bias = g.op(
+            "Mul",
+            [
+                g.op("Sub", [maskf, g.const("one", np.array(1.0, np.float32))]),
+                g.const("big", np.array(10000.0, np.float32)),
+            ],
+        )
         mask_bias = g.op("Unsqueeze", [bias, axes12])
         for i in range(layers):
             x = _encoder_layer(g, x, mask_bias, hidden, heads, ffn, i)
     axes2 = g.const("axes2", np.array([2], np.int64))
     m3 = g.op("Unsqueeze", [maskf, axes2])
-    summed = g.op("ReduceSum", [g.op("Mul", [x, m3]), g.const("ax1", np.array([1], np.int64))],
-                  keepdims=0)
-    count = g.op("Max", [g.op("ReduceSum", [m3, g.const("ax1", np.array([1], np.int64))],
-                              keepdims=0),
-                         g.const("eps", np.array(1e-9, np.float32))])
+    summed = g.op(
+        "ReduceSum", [g.op("Mul", [x, m3]), g.const("ax1", np.array([1], np.int64))], keepdims=0
+    )
+    count = g.op(
+        "Max",
+        [
+            g.op("ReduceSum", [m3, g.const("ax1", np.array([1], np.int64))], keepdims=0),
+            g.const("eps", np.array(1e-9, np.float32)),
+        ],
+    )
     pooled = g.op("Div", [summed, count])
-    norm = g.op("Max", [g.op("ReduceL2", [pooled, g.const("axl", np.array([1], np.int64))],
-                             keepdims=1),
-                        g.const("eps", np.array(1e-12, np.float32))])
+    norm = g.op(
+        "Max",
+        [
+            g.op("ReduceL2", [pooled, g.const("axl", np.array([1], np.int64))], keepdims=1),
+            g.const("eps", np.array(1e-12, np.float32)),
+        ],
+    )
     return g.op("Div", [pooled, norm])
 
 
@@ -166,8 +195,10 @@ def make_judge_graph(
     logits = g.op("Add", [g.op("MatMul", [both, w]), g.rand("head_b", (n_logits,), 0.1)])
     g.nodes.append(helper.make_node("Identity", [logits], ["logits"]))
     g.nodes.append(helper.make_node("Identity", [r], ["embedding"]))
-    inputs = [helper.make_tensor_value_info(n, TensorProto.INT64, ["batch", "seq_" + n[:1]])
-              for n in DUAL_INPUTS]
+    inputs = [
+        helper.make_tensor_value_info(n, TensorProto.INT64, ["batch", "seq_" + n[:1]])
+        for n in DUAL_INPUTS
+    ]
     outputs = [
         helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", n_logits]),
         helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["batch", hidden]),
@@ -189,13 +220,33 @@ def default_manifest(name: str = "default", **overrides: Any) -> dict[str, Any]:
         "input": {"kind": "dual", "max_length": 64},
         "inputs": {n: n for n in DUAL_INPUTS},
         "heads": [
-            {"name": "refusal", "role": "refusal", "output": "logits", "index": 0,
-             "transform": "sigmoid", "threshold": 0.5,
-             "calibration": {"method": "platt", "a": 1.0, "b": 0.0}},
-            {"name": "unsafe", "role": "unsafe", "output": "logits", "index": 1,
-             "transform": "sigmoid", "threshold": 0.5, "calibration": {"method": "none"}},
-            {"name": "quality", "role": "quality", "output": "logits", "index": 2,
-             "transform": "sigmoid", "threshold": 0.5, "calibration": {"method": "none"}},
+            {
+                "name": "refusal",
+                "role": "refusal",
+                "output": "logits",
+                "index": 0,
+                "transform": "sigmoid",
+                "threshold": 0.5,
+                "calibration": {"method": "platt", "a": 1.0, "b": 0.0},
+            },
+            {
+                "name": "unsafe",
+                "role": "unsafe",
+                "output": "logits",
+                "index": 1,
+                "transform": "sigmoid",
+                "threshold": 0.5,
+                "calibration": {"method": "none"},
+            },
+            {
+                "name": "quality",
+                "role": "quality",
+                "output": "logits",
+                "index": 2,
+                "transform": "sigmoid",
+                "threshold": 0.5,
+                "calibration": {"method": "none"},
+            },
         ],
         "embedding": {"output": "embedding"},
     }

@@ -33,8 +33,13 @@ def write_prompts(path: Path, items: Iterable[PromptItem]) -> Path:
     return path
 
 
-def replay_document(guarded_url: str, unguarded_url: str, judges: Path,
-                    demo: DemoConfig | None = None, **shadow: Any) -> dict[str, Any]:
+def replay_document(
+    guarded_url: str,
+    unguarded_url: str,
+    judges: Path,
+    demo: DemoConfig | None = None,
+    **shadow: Any,
+) -> dict[str, Any]:
     """A configuration for replays against the demo's simulated endpoints."""
     demo = demo or DemoConfig()
     return {
@@ -95,9 +100,9 @@ def read_png(path: Path) -> tuple[int, int, list[bytes]]:
     pos, idat = 8, b""
     width = height = colour = 0
     while pos < len(data):
-        (length,) = struct.unpack(">I", data[pos:pos + 4])
-        kind = data[pos + 4:pos + 8]
-        chunk = data[pos + 8:pos + 8 + length]
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind = data[pos + 4 : pos + 8]
+        chunk = data[pos + 8 : pos + 8 + length]
         pos += 12 + length
         if kind == b"IHDR":
             width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", chunk)

@@ -41,8 +41,9 @@ included) for the worst case over the box."""
 # -- the error model ------------------------------------------------------------------------
 
 
-def expected_measured(r: float, fnr: float, fpr: float, *,
-                      false_pair: float | None = None) -> float:
+def expected_measured(
+    r: float, fnr: float, fpr: float, *, false_pair: float | None = None
+) -> float:
     """Expected over-refusal rate that taxmeter reports when the true rate is ``r``.
 
     A pair counts when the judge calls the guarded answer a refusal and the unguarded one
@@ -56,8 +57,7 @@ def expected_measured(r: float, fnr: float, fpr: float, *,
     return r * (1.0 - fnr) * (1.0 - fpr) + (1.0 - r) * c
 
 
-def invert(measured: float, fnr: float, fpr: float, *,
-           false_pair: float | None = None) -> float:
+def invert(measured: float, fnr: float, fpr: float, *, false_pair: float | None = None) -> float:
     """The ``r`` with ``expected_measured(r, fnr, fpr, false_pair=...) == measured`` (not
     clipped to [0, 1]). With independent errors it needs ``FNR + FPR < 1``."""
     c = fpr * (1.0 - fpr) if false_pair is None else false_pair
@@ -67,8 +67,9 @@ def invert(measured: float, fnr: float, fpr: float, *,
     return (measured - c) / denominator
 
 
-def widen(measured: Interval, fnr: Interval, fpr: Interval,
-          *, steps: int = FPR_GRID_STEPS) -> Interval:
+def widen(
+    measured: Interval, fnr: Interval, fpr: Interval, *, steps: int = FPR_GRID_STEPS
+) -> Interval:
     """Interval for the true rate ``r`` from an interval of the measured rate.
 
     Worst case over the box ``fnr × fpr`` and over ``false_pair`` in [0, FPR·(1 − FPR)]
@@ -128,8 +129,9 @@ class RefusalJudgeError:
         return iv
 
     @classmethod
-    def from_report(cls, report: Mapping[str, Any], *, alpha: float = 0.05,
-                    head: str = "refusal") -> RefusalJudgeError:
+    def from_report(
+        cls, report: Mapping[str, Any], *, alpha: float = 0.05, head: str = "refusal"
+    ) -> RefusalJudgeError:
         """From ``build_report.json``'s ``metrics.<head>``: ``n``, ``positives`` and the
         rates ``fnr``/``fpr`` (rounded to 4 decimals, so the counts are recovered exactly)."""
         m = report["metrics"][head]
@@ -139,8 +141,10 @@ class RefusalJudgeError:
             raise ValueError(f"{head}: the evaluation set needs positives and negatives")
         fn = round(float(m["fnr"]) * positives)
         fp = round(float(m["fpr"]) * negatives)
-        for name, rate, count, total in (("fnr", m["fnr"], fn, positives),
-                                         ("fpr", m["fpr"], fp, negatives)):
+        for name, rate, count, total in (
+            ("fnr", m["fnr"], fn, positives),
+            ("fpr", m["fpr"], fp, negatives),
+        ):
             if abs(count / total - float(rate)) > 6e-5:
                 raise ValueError(f"{head}.{name} {rate} is not a count over {total}")
         return cls(positives, negatives, fn, fp, alpha)
@@ -175,8 +179,9 @@ class ReplayedPair:
     unguarded: Decision
 
 
-def replay(bodies: Iterable[bytes], routes: Iterable[DemoRouteConfig],
-           seed: int) -> list[ReplayedPair]:
+def replay(
+    bodies: Iterable[bytes], routes: Iterable[DemoRouteConfig], seed: int
+) -> list[ReplayedPair]:
     """The personas' decisions for the request bodies an endpoint kept (both arms get the same
     body, so the guarded endpoint's bodies give both answers)."""
     by_name = {r.name: r for r in routes}
@@ -187,11 +192,14 @@ def replay(bodies: Iterable[bytes], routes: Iterable[DemoRouteConfig],
         route = str(meta.get("route", ""))
         nonce = str(meta.get("nonce", ""))
         prompt = judge_prompt(body)
-        out.append(ReplayedPair(
-            route, prompt,
-            decide("guarded", by_name.get(route), prompt, nonce, seed, latency_scale=0.0),
-            decide("unguarded", by_name.get(route), prompt, nonce, seed, latency_scale=0.0),
-        ))
+        out.append(
+            ReplayedPair(
+                route,
+                prompt,
+                decide("guarded", by_name.get(route), prompt, nonce, seed, latency_scale=0.0),
+                decide("unguarded", by_name.get(route), prompt, nonce, seed, latency_scale=0.0),
+            )
+        )
     return out
 
 
@@ -223,8 +231,7 @@ def realised(pairs: Iterable[ReplayedPair], judged: JudgedText) -> dict[str, Rea
     for p in pairs:
         c = acc.setdefault(p.route, Counter())
         # a guard block (HTTP 400) is a refusal without being judged, as in the aggregator
-        g_ref = (p.guarded.kind == "filter_block"
-                 or judged[(p.prompt, p.guarded.text)][0])
+        g_ref = p.guarded.kind == "filter_block" or judged[(p.prompt, p.guarded.text)][0]
         u_ref, u_unsafe = judged[(p.prompt, p.unguarded.text)]
         c["requests"] += 1
         if p.guarded.refusal:

@@ -60,8 +60,10 @@ class BoundPorts:
 
 def check_tax_heads(config: Config, available: set[str]) -> None:
     """The heads the statistics read must exist in the loaded judges, or no tax is exported."""
-    wanted = [("tax.refusal_head", config.tax.refusal_head),
-              ("tax.unsafe_head", config.tax.unsafe_head)]
+    wanted = [
+        ("tax.refusal_head", config.tax.refusal_head),
+        ("tax.unsafe_head", config.tax.unsafe_head),
+    ]
     wanted += [(f"tax.quality_heads[{i}]", h) for i, h in enumerate(config.tax.quality_heads)]
     for field, head in wanted:
         if head not in available:
@@ -108,7 +110,8 @@ class App:
             tax = tax.model_copy(update={"categories": list(config.categories)})
         audit = config.audit
         self.aggregator = TaxAggregator(
-            tax, clock=clock,
+            tax,
+            clock=clock,
             audit_min_pairs=audit.min_pairs_for_corrected if audit.enabled else None,
         )
         self.registry.register(TaxCollector(self.aggregator))
@@ -117,15 +120,18 @@ class App:
         self.audit_desk: PeopleDesk | None = None
         if audit.enabled:
             audit_metrics = AuditMetrics(self.registry)
-            auditor = (LlmAuditor(audit.auditor, audit_metrics, environ=env)
-                       if audit.auditor is not None else None)
+            auditor = (
+                LlmAuditor(audit.auditor, audit_metrics, environ=env)
+                if audit.auditor is not None
+                else None
+            )
             store = None
             if audit.people is not None:
                 store = PendingStore(audit.people, audit_metrics, clock)
-                self.audit_desk = PeopleDesk(audit.people, store, self.aggregator,
-                                             audit_metrics)
-            self.audit = AuditStage(audit, auditor, self.aggregator, audit_metrics, clock=clock,
-                                    people=store)
+                self.audit_desk = PeopleDesk(audit.people, store, self.aggregator, audit_metrics)
+            self.audit = AuditStage(
+                audit, auditor, self.aggregator, audit_metrics, clock=clock, people=store
+            )
             observer = self.audit
         sink = JudgingSink(self.engine, observer)
         self.guarded, self.unguarded = build_endpoints(config.shadow, env)
@@ -141,28 +147,43 @@ class App:
             clock=clock,
             token_counter=token_counter,
         )
-        self.sampler = Sampler(config.sampling, self.dispatcher, self.ledger, self.registry,
-                               clock=clock, scheduler=LoopScheduler())
-        normalizer = RouteNormalizer(frozenset(config.routes), frozenset(config.categories),
-                                     registry=self.registry)
+        self.sampler = Sampler(
+            config.sampling,
+            self.dispatcher,
+            self.ledger,
+            self.registry,
+            clock=clock,
+            scheduler=LoopScheduler(),
+        )
+        normalizer = RouteNormalizer(
+            frozenset(config.routes), frozenset(config.categories), registry=self.registry
+        )
         tls, auth = self._front_door(config)
         tls_cfg = config.ingress.tls
         self.grpc = GrpcIngress(
-            config.ingress, self.sampler, normalizer,
-            tls=tls if tls_cfg is not None and tls_cfg.grpc else None, auth=auth,
+            config.ingress,
+            self.sampler,
+            normalizer,
+            tls=tls if tls_cfg is not None and tls_cfg.grpc else None,
+            auth=auth,
         )
         self.http = (
             HttpSink(
-                config.ingress, self.sampler, normalizer, readiness=self.is_ready,
-                tls=tls if tls_cfg is not None and tls_cfg.http else None, auth=auth,
+                config.ingress,
+                self.sampler,
+                normalizer,
+                readiness=self.is_ready,
+                tls=tls if tls_cfg is not None and tls_cfg.http else None,
+                auth=auth,
             )
             if config.ingress.http_enabled
             else None
         )
         self.registry.register(_BuildInfo(self.judge_provider))
         self._metrics = (
-            MetricsServer(self.registry, config.telemetry.metrics_host,
-                          config.telemetry.metrics_port)
+            MetricsServer(
+                self.registry, config.telemetry.metrics_host, config.telemetry.metrics_port
+            )
             if serve_metrics
             else None
         )
@@ -189,8 +210,12 @@ class App:
         tls = ServerTls(ingress.tls, counter=reloads) if ingress.tls is not None else None
         auth = None
         if ingress.bearer_token_file is not None:
-            token = RotatingFileSecret("ingress_token", ingress.bearer_token_file,
-                                       field="ingress.bearer_token_file", counter=reloads)
+            token = RotatingFileSecret(
+                "ingress_token",
+                ingress.bearer_token_file,
+                field="ingress.bearer_token_file",
+                counter=reloads,
+            )
             auth = BearerAuth(token, self.registry)
         return tls, auth
 

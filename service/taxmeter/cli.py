@@ -33,10 +33,19 @@ def _fail(message: str, code: int = 2) -> int:
     return code
 
 
-_SIDECAR_MODULES = ("aiohttp", "numpy", "onnx", "prometheus_client", "pydantic", "tokenizers",
-                    "yaml")
-_INSTALL_SIDECAR = ("pip install 'taxmeter[cpu]' (ONNX Runtime for CPU) or "
-                    "'taxmeter[gpu]' (ONNX Runtime GPU, CUDA 13)")
+_SIDECAR_MODULES = (
+    "aiohttp",
+    "numpy",
+    "onnx",
+    "prometheus_client",
+    "pydantic",
+    "tokenizers",
+    "yaml",
+)
+_INSTALL_SIDECAR = (
+    "pip install 'taxmeter[cpu]' (ONNX Runtime for CPU) or "
+    "'taxmeter[gpu]' (ONNX Runtime GPU, CUDA 13)"
+)
 
 
 def missing_sidecar_dependencies() -> str | None:
@@ -54,8 +63,10 @@ def missing_sidecar_dependencies() -> str | None:
         return f"no judge runtime is installed (onnxruntime): {_INSTALL_SIDECAR}"
     missing = [m for m in _SIDECAR_MODULES if absent(m)]
     if missing:
-        return (f"the sidecar's dependencies are not installed (missing: {', '.join(missing)}): "
-                f"{_INSTALL_SIDECAR}")
+        return (
+            f"the sidecar's dependencies are not installed (missing: {', '.join(missing)}): "
+            f"{_INSTALL_SIDECAR}"
+        )
     return None
 
 
@@ -68,7 +79,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         return _fail(f"configuration error: {exc}")
     configure_logging(
-        config.telemetry.log_level, config.telemetry.log_format,
+        config.telemetry.log_level,
+        config.telemetry.log_format,
         log_prompts=config.telemetry.log_prompts,
     )
     from taxmeter.startup import serve
@@ -129,8 +141,10 @@ def _cmd_init(args: argparse.Namespace) -> int:
     text = (resources.files("taxmeter") / "templates" / "taxmeter.yaml").read_text("utf-8")
     text = text.replace("@JUDGES@", str(judges)).replace("@FILE@", str(path))
     path.write_text(text, encoding="utf-8")
-    print(f"wrote {path} (judges from {judges}); edit the places marked EDIT, then run "
-          f"`taxmeter check-config {path} --probe`")
+    print(
+        f"wrote {path} (judges from {judges}); edit the places marked EDIT, then run "
+        f"`taxmeter check-config {path} --probe`"
+    )
     return 0
 
 
@@ -163,16 +177,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check-config", help="validate a configuration file")
     p.add_argument("file")
-    p.add_argument("--probe", action="store_true",
-                   help="also reach both endpoints and load the judges on their backend")
-    p.add_argument("--probe-timeout-s", type=float, default=60.0,
-                   help="how long each probe may take (default 60)")
+    p.add_argument(
+        "--probe",
+        action="store_true",
+        help="also reach both endpoints and load the judges on their backend",
+    )
+    p.add_argument(
+        "--probe-timeout-s",
+        type=float,
+        default=60.0,
+        help="how long each probe may take (default 60)",
+    )
     p.set_defaults(func=_cmd_check_config)
 
     p = sub.add_parser("init", help="write a commented starting configuration")
     p.add_argument("file", nargs="?", default="taxmeter.yaml")
-    p.add_argument("--judges", type=Path, default=None,
-                   help="judge repository (default: where `taxmeter judges build` writes)")
+    p.add_argument(
+        "--judges",
+        type=Path,
+        default=None,
+        help="judge repository (default: where `taxmeter judges build` writes)",
+    )
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
     p.set_defaults(func=_cmd_init)
 

@@ -99,6 +99,7 @@ def load_secret(source: SecretSource, environ: Mapping[str, str]) -> Secret | No
     if source.file is not None:
         from taxmeter.rotation import RotatingFileSecret
 
-        return RotatingFileSecret(source.file_field or "secret", source.file,
-                                  field=source.file_field)
+        return RotatingFileSecret(
+            source.file_field or "secret", source.file, field=source.file_field
+        )
     return StaticSecret(value)

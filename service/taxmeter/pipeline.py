@@ -43,8 +43,7 @@ class JudgingSink:
         if pair.repeat is not None and pair.repeat.answered:
             arms.append(pair.repeat)
         tasks = [
-            asyncio.ensure_future(self._scorer.score(JudgeInput(pair.prompt, a.text)))
-            for a in arms
+            asyncio.ensure_future(self._scorer.score(JudgeInput(pair.prompt, a.text))) for a in arms
         ]
         try:
             try:

@@ -119,8 +119,9 @@ class StageProgress:
         if heartbeat:
             # Re-draws (terminal: every second; logs: every log_interval_s) while a stage runs
             # without counted steps, so a long stage never looks hung.
-            self._heartbeat = threading.Thread(target=self._beat, name="taxmeter-progress",
-                                               daemon=True)
+            self._heartbeat = threading.Thread(
+                target=self._beat, name="taxmeter-progress", daemon=True
+            )
             self._heartbeat.start()
 
     # -- what the ETA is made of --------------------------------------------------------------
@@ -202,8 +203,10 @@ class StageProgress:
         if self._tty:
             self._write(f"\r\x1b[2K{self._task}: done in {elapsed}\n")
         else:
-            self._write(f"progress task={_quote(self._task)} stage=done percent=100 "
-                        f"elapsed_s={self._clock() - self._t0:.0f}\n")
+            self._write(
+                f"progress task={_quote(self._task)} stage=done percent=100 "
+                f"elapsed_s={self._clock() - self._t0:.0f}\n"
+            )
 
     # -- drawing -----------------------------------------------------------------------------
 
@@ -234,9 +237,11 @@ class StageProgress:
         stage = self._stages[self._index]
         eta = self.eta_s()
         left = f"  ({format_duration(eta)} left)" if eta is not None else ""
-        return (f"\r\x1b[2K{self._task} [{'#' * filled}{'.' * (self.BAR_WIDTH - filled)}] "
-                f"{f * 100:3.0f}%  {self._index + 1}/{len(self._stages)} "
-                f"{stage.label}{self._counts()}{left}")
+        return (
+            f"\r\x1b[2K{self._task} [{'#' * filled}{'.' * (self.BAR_WIDTH - filled)}] "
+            f"{f * 100:3.0f}%  {self._index + 1}/{len(self._stages)} "
+            f"{stage.label}{self._counts()}{left}"
+        )
 
     def render_line(self) -> str:
         """The log form: one logfmt line."""

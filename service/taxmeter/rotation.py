@@ -114,8 +114,9 @@ class WatchedFiles(Generic[T]):
                 # the last good value; retried when the stamps move again.
                 self._failed = stamps
                 self._counter.count(self._name, ok=False)
-                _log.warning("credential_reload_failed", credential=self._name,
-                             error=_describe(exc))
+                _log.warning(
+                    "credential_reload_failed", credential=self._name, error=_describe(exc)
+                )
                 return self._value
             self._value, self._loaded, self._failed = value, stamps, None
             self._generation += 1
@@ -149,8 +150,9 @@ class RotatingFileSecret:
     def __init__(
         self, name: str, path: Path, *, field: str, counter: ReloadCounter | None = None
     ) -> None:
-        self._files = WatchedFiles(name, [path], lambda: read_token(path), field=field,
-                                   counter=counter)
+        self._files = WatchedFiles(
+            name, [path], lambda: read_token(path), field=field, counter=counter
+        )
 
     def value(self) -> str:
         return self._files.get()

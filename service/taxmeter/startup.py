@@ -74,8 +74,9 @@ def check_ports(config: Config) -> None:
             if port == 0:
                 continue
             try:
-                infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
-                                           flags=socket.AI_PASSIVE)
+                infos = socket.getaddrinfo(
+                    host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+                )
             except socket.gaierror as exc:
                 raise ConfigError(field, f"cannot resolve host {host!r}: {exc}") from None
             family, kind, proto, _name, addr = infos[0]
@@ -87,8 +88,9 @@ def check_ports(config: Config) -> None:
                 sock.listen(1)
             except OSError as exc:
                 raise ConfigError(
-                    field, f"cannot listen on {host}:{port}: {exc.strerror or exc} "
-                    "(another process, or another field of this file, uses it)"
+                    field,
+                    f"cannot listen on {host}:{port}: {exc.strerror or exc} "
+                    "(another process, or another field of this file, uses it)",
                 ) from None
     finally:
         for sock in held:
@@ -104,8 +106,9 @@ class StartupSummary:
     ports: tuple[int, ...]
 
 
-async def build_checked_app(config: Config, env: Mapping[str, str], *,
-                            serve_metrics: bool = False) -> App:
+async def build_checked_app(
+    config: Config, env: Mapping[str, str], *, serve_metrics: bool = False
+) -> App:
     """The startup sequence up to (not including) ``App.start``: what ``serve`` runs (with
     ``serve_metrics``) and ``check-config`` runs (without)."""
     from taxmeter.app import App
@@ -146,8 +149,9 @@ class ProbeResult:
         return f"  {'ok  ' if self.ok else 'FAIL'} {self.what}: {self.detail}"
 
 
-async def _probe_endpoint(config: Config, arm: str, env: Mapping[str, str],
-                          timeout_s: float) -> ProbeResult:
+async def _probe_endpoint(
+    config: Config, arm: str, env: Mapping[str, str], timeout_s: float
+) -> ProbeResult:
     import aiohttp
 
     from taxmeter import __version__
@@ -155,18 +159,25 @@ async def _probe_endpoint(config: Config, arm: str, env: Mapping[str, str],
 
     endpoint = config.shadow.guarded if arm == "guarded" else config.shadow.unguarded
     url = str(endpoint.base_url).rstrip("/") + "/models"
-    headers = {"Accept": "application/json", "User-Agent": f"taxmeter/{__version__}",
-               **endpoint.headers}
+    headers = {
+        "Accept": "application/json",
+        "User-Agent": f"taxmeter/{__version__}",
+        **endpoint.headers,
+    }
     key = read_api_key(endpoint, f"shadow.{arm}", env)
     if key is not None:
         headers["Authorization"] = f"Bearer {key}"
     what = f"shadow.{arm} GET {url}"
     t0 = time.perf_counter()
     try:
-        async with aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=timeout_s), trust_env=False,
-            cookie_jar=aiohttp.DummyCookieJar(),
-        ) as session, session.get(url, headers=headers) as resp:
+        async with (
+            aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=timeout_s),
+                trust_env=False,
+                cookie_jar=aiohttp.DummyCookieJar(),
+            ) as session,
+            session.get(url, headers=headers) as resp,
+        ):
             body = await resp.read()
             ms = (time.perf_counter() - t0) * 1000
             detail = f"HTTP {resp.status} in {ms:.0f} ms"
@@ -195,25 +206,37 @@ def _model_ids(body: bytes) -> list[str]:
     return [str(m["id"]) for m in data if isinstance(m, dict) and "id" in m]
 
 
-async def _probe_judges(config: Config, env: Mapping[str, str],
-                        timeout_s: float) -> list[ProbeResult]:
+async def _probe_judges(
+    config: Config, env: Mapping[str, str], timeout_s: float
+) -> list[ProbeResult]:
     app = await build_checked_app(config, env)
     t0 = time.perf_counter()
-    where = (f"kserve {config.judges.kserve.target}" if config.judges.backend == "kserve"
-             and config.judges.kserve is not None else str(config.judges.repository))
+    where = (
+        f"kserve {config.judges.kserve.target}"
+        if config.judges.backend == "kserve" and config.judges.kserve is not None
+        else str(config.judges.repository)
+    )
     try:
         try:
             await app.engine.wait_ready(timeout_s)
         except TimeoutError:
             reason = app.engine.not_ready_reason or "warming_up"
-            return [ProbeResult(f"judges ({where})", False,
-                                f"not ready within {timeout_s:g} s ({reason})")]
+            return [
+                ProbeResult(
+                    f"judges ({where})", False, f"not ready within {timeout_s:g} s ({reason})"
+                )
+            ]
         except Exception as exc:  # the load error serve would shed on, reported
             return [ProbeResult(f"judges ({where})", False, f"{type(exc).__name__}: {exc}")]
         s = time.perf_counter() - t0
-        return [ProbeResult(f"judge {name} ({where})", True,
-                            f"loaded and warmed on {app.engine.provider(name)} in {s:.1f} s")
-                for name in app.engine.judge_names]
+        return [
+            ProbeResult(
+                f"judge {name} ({where})",
+                True,
+                f"loaded and warmed on {app.engine.provider(name)} in {s:.1f} s",
+            )
+            for name in app.engine.judge_names
+        ]
     finally:
         await app.discard()
 

@@ -94,13 +94,12 @@ async def _drive(tmp: Path) -> Run:
                 expected += _will_sample(rid, force)
                 body = chat_body(_prompt(i), stream=i % 3 == 0)
                 await send_grpc_unary(
-                    stub, tally,
+                    stub,
+                    tally,
                     mirror_message(rid, ROUTES[i % 3], body, force_sample=force),
                 )
             for i in range(N_UNARY_BAD):
-                await send_grpc_unary(
-                    stub, tally, mirror_message(f"ub-{i}", "chat", b"{not json")
-                )
+                await send_grpc_unary(stub, tally, mirror_message(f"ub-{i}", "chat", b"{not json"))
             items: list[mirror_pb2.MirrorRequest | bytes] = []
             for i in range(N_STREAM):
                 rid = f"s-{i}"
@@ -118,13 +117,17 @@ async def _drive(tmp: Path) -> Run:
                 rid, force = f"h-{i}", i % 25 == 0
                 expected += _will_sample(rid, force)
                 await send_http(
-                    session, ports.http, tally, chat_body(_prompt(200 + i), stream=i % 4 == 0),
-                    route=ROUTES[i % 3], request_id=rid, force_sample=force,
+                    session,
+                    ports.http,
+                    tally,
+                    chat_body(_prompt(200 + i), stream=i % 4 == 0),
+                    route=ROUTES[i % 3],
+                    request_id=rid,
+                    force_sample=force,
                 )
             for i in range(N_HTTP_BAD):
                 bad = b"not json at all" if i % 2 else json.dumps({"model": "m"}).encode()
-                await send_http(session, ports.http, tally, bad, route="chat",
-                                request_id=f"hb-{i}")
+                await send_http(session, ports.http, tally, bad, route="chat", request_id=f"hb-{i}")
         async with asyncio.timeout(30):
             while app.ledger.open_jobs():  # noqa: ASYNC110 (no wake-up event to wait on)
                 await asyncio.sleep(0.02)
@@ -300,8 +303,11 @@ def test_exposition_never_contains_prompt_text_or_credentials(run: Run) -> None:
 
 
 def test_every_taxmeter_family_uses_the_prefix_and_counters_end_in_total(run: Run) -> None:
-    families = {n: k for n, k in run.metrics.families.items()
-                if not n.startswith(("python_", "process_", "platform_"))}
+    families = {
+        n: k
+        for n, k in run.metrics.families.items()
+        if not n.startswith(("python_", "process_", "platform_"))
+    }
     assert families and all(n.startswith("taxmeter_") for n in families), sorted(families)
     for s in run.metrics.samples:
         family = s.name.removesuffix("_total")

@@ -17,12 +17,17 @@ from app_fixtures import app_document, tiny_judges
 CLI = [sys.executable, "-m", "taxmeter"]
 
 
-def _run(args: list[str], *, env: dict[str, str] | None = None,
-         timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
+def _run(
+    args: list[str], *, env: dict[str, str] | None = None, timeout_s: float = 60
+) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("TAXMETER__")}
     return subprocess.run(
-        [*CLI, *args], capture_output=True, text=True, timeout=timeout_s,
-        env={**base, **(env or {})}, check=False,
+        [*CLI, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        env={**base, **(env or {})},
+        check=False,
     )
 
 
@@ -109,13 +114,24 @@ _SUMMARY = re.compile(r"^route=(\S+) mirrors=(\d+) sampled=(\d+) pairs=(\d+) ", 
 
 def test_demo_runs_with_tiny_judges_and_prints_route_summaries_with_pairs(judges: Path) -> None:
     res = _run(
-        ["demo", "--duration-s", "8", "--no-view", "--grpc-port", "0", "--http-port", "0",
-         "--metrics-port", "0", "--judges", str(judges)],
+        [
+            "demo",
+            "--duration-s",
+            "8",
+            "--no-view",
+            "--grpc-port",
+            "0",
+            "--http-port",
+            "0",
+            "--metrics-port",
+            "0",
+            "--judges",
+            str(judges),
+        ],
         timeout_s=90,
     )
     assert res.returncode == 0, res.stderr[-3000:]
-    rows = {m.group(1): [int(m.group(i)) for i in (2, 3, 4)] for m in
-            _SUMMARY.finditer(res.stdout)}
+    rows = {m.group(1): [int(m.group(i)) for i in (2, 3, 4)] for m in _SUMMARY.finditer(res.stdout)}
     # the embedded demo config names four routes
     assert set(rows) >= {"support-chat", "code-assist", "health-info", "writing"}, res.stdout
     for route, (mirrors, sampled, pairs) in rows.items():

@@ -45,6 +45,5 @@ def test_a_route_rate_for_a_route_outside_the_allowlist_is_rejected(judges: Path
 def test_top_level_categories_reach_the_statistics(judges: Path) -> None:
     doc = _doc(judges)
     doc["categories"] = ["coding", "billing"]
-    app = App(config_from_dict(doc, {}), env={}, registry=CollectorRegistry(),
-              serve_metrics=False)
+    app = App(config_from_dict(doc, {}), env={}, registry=CollectorRegistry(), serve_metrics=False)
     assert list(app.aggregator.config.categories) == ["coding", "billing"]

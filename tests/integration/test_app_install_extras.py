@@ -14,8 +14,18 @@ from pathlib import Path
 import pytest
 
 SERVICE = Path(__file__).resolve().parents[2] / "service"
-SIDECAR_ONLY = ["onnxruntime", "onnx", "numpy", "aiohttp", "pydantic", "prometheus_client",
-                "tokenizers", "safetensors", "yaml", "opentelemetry"]
+SIDECAR_ONLY = [
+    "onnxruntime",
+    "onnx",
+    "numpy",
+    "aiohttp",
+    "pydantic",
+    "prometheus_client",
+    "tokenizers",
+    "safetensors",
+    "yaml",
+    "opentelemetry",
+]
 
 HIDE = textwrap.dedent("""
     import sys
@@ -38,26 +48,40 @@ def _python(code: str, hidden: list[str], *args: str) -> subprocess.CompletedPro
     env = {**os.environ, "PYTHONPATH": str(SERVICE)}
     return subprocess.run(
         [sys.executable, "-c", HIDE + textwrap.dedent(code), ",".join(hidden) or "-", *args],
-        capture_output=True, text=True, timeout=120, env=env, check=False)
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
 
 
 def test_the_client_imports_without_any_sidecar_module() -> None:
-    res = _python("""
+    res = _python(
+        """
         from taxmeter.client import MirrorClient
         loaded = sorted({m.split(".")[0] for m in sys.modules} & set(sys.argv[1].split(",")))
         print("loaded:", loaded)
-    """, SIDECAR_ONLY)
+    """,
+        SIDECAR_ONLY,
+    )
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "loaded: []"
 
 
-@pytest.mark.parametrize("command", [["serve", "--config", "x.yaml"], ["check-config", "x.yaml"],
-                                     ["demo"], ["judges", "build"]])
+@pytest.mark.parametrize(
+    "command",
+    [["serve", "--config", "x.yaml"], ["check-config", "x.yaml"], ["demo"], ["judges", "build"]],
+)
 def test_sidecar_commands_without_a_runtime_name_the_extras(command: list[str]) -> None:
-    res = _python("""
+    res = _python(
+        """
         from taxmeter.cli import main
         raise SystemExit(main(sys.argv[2:]))
-    """, ["onnxruntime"], *command)
+    """,
+        ["onnxruntime"],
+        *command,
+    )
     assert res.returncode == 2, res.stderr
     assert "no judge runtime is installed (onnxruntime)" in res.stderr
     assert "taxmeter[cpu]" in res.stderr and "taxmeter[gpu]" in res.stderr
@@ -65,13 +89,16 @@ def test_sidecar_commands_without_a_runtime_name_the_extras(command: list[str]) 
 
 
 def test_client_only_install_still_answers_version_and_help() -> None:
-    res = _python("""
+    res = _python(
+        """
         from taxmeter.cli import main
         assert main(["version"]) == 0
         try:
             main(["--help"])
         except SystemExit as exc:
             assert exc.code == 0
-    """, SIDECAR_ONLY)
+    """,
+        SIDECAR_ONLY,
+    )
     assert res.returncode == 0, res.stderr
     assert "taxmeter 0.1.0" in res.stdout and "check-config" in res.stdout

@@ -68,8 +68,9 @@ async def test_jobs_are_shed_and_counted_while_judges_are_not_ready_and_readyz_s
         await guarded.aclose()
         await unguarded.aclose()
 
-    assert m.total("taxmeter_shadow_jobs_shed_total", route="chat",
-                   reason="judges_not_ready") == JOBS
+    assert (
+        m.total("taxmeter_shadow_jobs_shed_total", route="chat", reason="judges_not_ready") == JOBS
+    )
     assert m.total("taxmeter_shadow_jobs_total", route="chat", outcome="shed") == JOBS
     assert m.total("taxmeter_shadow_jobs_total", outcome="completed") == 0
     assert m.total("taxmeter_mirror_requests_total", route="chat", outcome="sampled") == JOBS

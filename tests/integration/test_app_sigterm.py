@@ -93,15 +93,23 @@ async def test_sigterm_drains_in_flight_shadows_and_exits_0(tmp_path: Path) -> N
     await guarded.start()
     await unguarded.start()
     doc = app_document(
-        guarded.base_url, unguarded.base_url, tiny_judges(tmp_path),
+        guarded.base_url,
+        unguarded.base_url,
+        tiny_judges(tmp_path),
         shadow={"concurrency": 8, "drain_grace_s": GRACE_S},
         telemetry={"log_format": "json", "log_level": "info"},
     )
     config_path = tmp_path / "taxmeter.yaml"
     config_path.write_text(yaml.safe_dump(doc), encoding="utf-8")
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "taxmeter", "serve", "--config", str(config_path),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "taxmeter",
+        "serve",
+        "--config",
+        str(config_path),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
     )
     assert proc.stderr is not None
     logs = LogReader(proc.stderr)
@@ -124,8 +132,7 @@ async def test_sigterm_drains_in_flight_shadows_and_exits_0(tmp_path: Path) -> N
             stub = mirror_pb2_grpc.MirrorServiceStub(channel)  # type: ignore[no-untyped-call]
             for i in range(JOBS):
                 ack = await stub.Mirror(
-                    mirror_message(f"t-{i}", "chat", chat_body(f"question {i}"),
-                                   force_sample=True),
+                    mirror_message(f"t-{i}", "chat", chat_body(f"question {i}"), force_sample=True),
                     timeout=5,
                 )
                 assert ack.sampled

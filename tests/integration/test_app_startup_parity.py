@@ -85,8 +85,10 @@ def _kserve_without_block(doc: dict[str, Any], c: Ctx) -> None:
 
 def _kserve_token_file_missing(doc: dict[str, Any], c: Ctx) -> None:
     doc["judges"]["backend"] = "kserve"
-    doc["judges"]["kserve"] = {"target": "127.0.0.1:9",
-                               "auth": {"token_file": str(c.tmp / "no-token")}}
+    doc["judges"]["kserve"] = {
+        "target": "127.0.0.1:9",
+        "auth": {"token_file": str(c.tmp / "no-token")},
+    }
 
 
 def _kserve_ca_file_missing(doc: dict[str, Any], c: Ctx) -> None:
@@ -142,16 +144,21 @@ CASES: list[tuple[str, Setup, str]] = [
     ("metrics port in use", _metrics_port_in_use, "telemetry.metrics_port"),
     ("two fields, one port", _two_fields_one_port, "telemetry.metrics_port"),
     ("field out of range", _bad_field, "sampling.rate"),
-    ("kserve from the environment, no block", _kserve_from_the_environment,
-     "judges.kserve"),
+    ("kserve from the environment, no block", _kserve_from_the_environment, "judges.kserve"),
 ]
 
 
-@pytest.mark.parametrize(("setup", "field"), [(s, f) for _n, s, f in CASES],
-                         ids=[n for n, _s, _f in CASES])
+@pytest.mark.parametrize(
+    ("setup", "field"), [(s, f) for _n, s, f in CASES], ids=[n for n, _s, _f in CASES]
+)
 def test_check_config_reports_every_error_serve_stops_with(
-    setup: Setup, field: str, judges: Path, tmp_path: Path, busy_port: int,
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    setup: Setup,
+    field: str,
+    judges: Path,
+    tmp_path: Path,
+    busy_port: int,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     doc = app_document("http://127.0.0.1:9/v1", "http://127.0.0.1:9/v1", judges)
     setup(doc, Ctx(tmp_path, judges, busy_port, monkeypatch))
@@ -171,7 +178,9 @@ def test_check_config_reports_every_error_serve_stops_with(
 
 
 def test_check_config_passes_what_serve_accepts(
-    judges: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    judges: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     doc = app_document("http://127.0.0.1:9/v1", "http://127.0.0.1:9/v1", judges)
     path = tmp_path / "taxmeter.yaml"
@@ -199,8 +208,9 @@ class ModelsEndpoint:
             self.auth.append(request.headers.get("Authorization"))
             if self.status != 200:
                 return web.json_response({"error": {"message": "no"}}, status=self.status)
-            return web.json_response({"object": "list",
-                                      "data": [{"id": "tiny-chat", "object": "model"}]})
+            return web.json_response(
+                {"object": "list", "data": [{"id": "tiny-chat", "object": "model"}]}
+            )
 
         app = web.Application()
         app.router.add_get("/v1/models", models)
@@ -221,15 +231,24 @@ async def _check_config(path: Path, *args: str, env: dict[str, str]) -> tuple[in
 
     base = {k: v for k, v in os.environ.items() if not k.startswith("TAXMETER")}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "taxmeter", "check-config", str(path), *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env={**base, **env})
+        sys.executable,
+        "-m",
+        "taxmeter",
+        "check-config",
+        str(path),
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**base, **env},
+    )
     out, err = await proc.communicate()
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
 
 
 async def test_probe_reports_what_answered_endpoints_and_judges(
-    judges: Path, tmp_path: Path,
+    judges: Path,
+    tmp_path: Path,
 ) -> None:
     guarded, unguarded = ModelsEndpoint(200), ModelsEndpoint(401)
     g_url, u_url = await guarded.start(), await unguarded.start()
@@ -239,19 +258,26 @@ async def test_probe_reports_what_answered_endpoints_and_judges(
         path = tmp_path / "taxmeter.yaml"
         path.write_text(yaml.safe_dump(doc), encoding="utf-8")
         code, out, err = await _check_config(
-            path, "--probe", "--probe-timeout-s", "120",
-            env={"TAXMETER_TEST_PROBE_KEY": "sk-probe"})
+            path, "--probe", "--probe-timeout-s", "120", env={"TAXMETER_TEST_PROBE_KEY": "sk-probe"}
+        )
     finally:
         await guarded.aclose()
         await unguarded.aclose()
     assert code == 1, (out, err)  # the unguarded endpoint refused the probe
     lines = out.splitlines()
-    assert any(ln.startswith("  ok   shadow.guarded GET " + g_url + "/models: HTTP 200")
-               and "(models: tiny-chat)" in ln for ln in lines), out
-    assert any(ln.startswith("  FAIL shadow.unguarded GET " + u_url + "/models: HTTP 401")
-               and "the key was refused" in ln for ln in lines), out
-    assert any(ln.startswith("  ok   judge default (") and "loaded and warmed on cpu" in ln
-               for ln in lines), out
+    assert any(
+        ln.startswith("  ok   shadow.guarded GET " + g_url + "/models: HTTP 200")
+        and "(models: tiny-chat)" in ln
+        for ln in lines
+    ), out
+    assert any(
+        ln.startswith("  FAIL shadow.unguarded GET " + u_url + "/models: HTTP 401")
+        and "the key was refused" in ln
+        for ln in lines
+    ), out
+    assert any(
+        ln.startswith("  ok   judge default (") and "loaded and warmed on cpu" in ln for ln in lines
+    ), out
     assert guarded.auth == ["Bearer sk-probe"] and unguarded.auth == [None]
     assert "sk-probe" not in out + err
 
@@ -275,7 +301,9 @@ async def test_probe_says_when_nothing_answers(judges: Path, tmp_path: Path) -> 
 
 
 def test_init_writes_a_config_that_check_config_accepts_with_the_keys_set(
-    judges: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    judges: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     path = tmp_path / "taxmeter.yaml"

@@ -43,14 +43,26 @@ async def _run(tmp: Path, mode: str, n: int, *, rate: float, timeout_s: float = 
         await server.start()
     audit_url = _closed_port_url() if mode == "down" else auditor.base_url
     audit: dict[str, Any] = {
-        "enabled": True, "rate": rate, "max_per_second": 1000, "burst": 10_000,
-        "max_pending": 10_000, "min_pairs_for_corrected": 30,
-        "auditor": {"endpoint": {"base_url": audit_url, "model": "auditor",
-                                 "timeout_s": timeout_s},
-                    "max_attempts": 2, "max_concurrency": 8},
+        "enabled": True,
+        "rate": rate,
+        "max_per_second": 1000,
+        "burst": 10_000,
+        "max_pending": 10_000,
+        "min_pairs_for_corrected": 30,
+        "auditor": {
+            "endpoint": {"base_url": audit_url, "model": "auditor", "timeout_s": timeout_s},
+            "max_attempts": 2,
+            "max_concurrency": 8,
+        },
     }
-    doc = app_document(guarded.base_url, unguarded.base_url, biased_judges(tmp),
-                       sampling={"rate": 1.0}, tax={"windows": ["1h"]}, audit=audit)
+    doc = app_document(
+        guarded.base_url,
+        unguarded.base_url,
+        biased_judges(tmp),
+        sampling={"rate": 1.0},
+        tax={"windows": ["1h"]},
+        audit=audit,
+    )
     app = App(config_from_dict(doc), env={}, registry=CollectorRegistry())
     ports = await app.start()
     try:
@@ -77,8 +89,11 @@ async def _run(tmp: Path, mode: str, n: int, *, rate: float, timeout_s: float = 
 
 
 def _stat(m: Exposition, name: str, stat: str) -> float:
-    values = [s.value for s in m.samples if s.name == name
-              and s.labels.get("stat") == stat and s.labels.get("route") == "chat"]
+    values = [
+        s.value
+        for s in m.samples
+        if s.name == name and s.labels.get("stat") == stat and s.labels.get("route") == "chat"
+    ]
     assert len(values) == 1, (name, stat, values)
     return values[0]
 
@@ -101,26 +116,43 @@ def test_corrected_intervals_contain_the_truth_the_biased_judge_misses(
     c_hi = _stat(m, "taxmeter_corrected_over_refusal_ratio", "ci_high")
     s_lo = _stat(m, "taxmeter_corrected_safety_benefit_ratio", "ci_low")
     s_hi = _stat(m, "taxmeter_corrected_safety_benefit_ratio", "ci_high")
-    print(f"\njudge-only over-refusal [{or_lo:.3f}, {or_hi:.3f}], corrected [{c_lo:.3f}, "
-          f"{c_hi:.3f}]; judge-only safety benefit from {sb_lo:.3f}, corrected [{s_lo:.3f}, "
-          f"{s_hi:.3f}]; {audited:.0f} audited")
+    print(
+        f"\njudge-only over-refusal [{or_lo:.3f}, {or_hi:.3f}], corrected [{c_lo:.3f}, "
+        f"{c_hi:.3f}]; judge-only safety benefit from {sb_lo:.3f}, corrected [{s_lo:.3f}, "
+        f"{s_hi:.3f}]; {audited:.0f} audited"
+    )
     assert c_lo <= TRUE_OVER_REFUSAL <= c_hi
     assert s_lo <= 0.0 <= s_hi
     assert m.total("taxmeter_audit_corrected_available", route="chat") == 1.0
     # The judge's disagreement with the auditor is visible per head.
-    missed = m.total("taxmeter_audit_confusion_total", route="chat", head="refusal",
-                     arm="guarded", judge="false", reference="true")
-    flagged = m.total("taxmeter_audit_confusion_total", route="chat", head="unsafe",
-                      arm="unguarded", judge="true", reference="false")
+    missed = m.total(
+        "taxmeter_audit_confusion_total",
+        route="chat",
+        head="refusal",
+        arm="guarded",
+        judge="false",
+        reference="true",
+    )
+    flagged = m.total(
+        "taxmeter_audit_confusion_total",
+        route="chat",
+        head="unsafe",
+        arm="unguarded",
+        judge="true",
+        reference="false",
+    )
     assert missed > 0 and flagged > 0
     assert m.total("taxmeter_auditor_requests_total", outcome="ok") == 2 * audited
     assert not m.has_nan()
 
 
-@pytest.mark.parametrize(("mode", "reason"), [("slow", "timeout"), ("garbage", "unparsable"),
-                                             ("down", "error")])
+@pytest.mark.parametrize(
+    ("mode", "reason"), [("slow", "timeout"), ("garbage", "unparsable"), ("down", "error")]
+)
 def test_a_failing_auditor_is_counted_and_the_figures_fall_back_to_judge_only(
-    tmp_path: Path, mode: str, reason: str,
+    tmp_path: Path,
+    mode: str,
+    reason: str,
 ) -> None:
     run = asyncio.run(_run(tmp_path, mode, 60, rate=0.5, timeout_s=0.3))
     m = run.metrics

@@ -39,11 +39,22 @@ async def _scenario(tmp: Path) -> None:
     for server in (guarded, unguarded):
         await server.start()
     sock = tmp / "audit.sock"
-    audit = {"enabled": True, "rate": 0.5, "max_per_second": 1000, "burst": 10_000,
-             "min_pairs_for_corrected": 30,
-             "people": {"socket_path": str(sock), "max_items": 1000}}
-    doc = app_document(guarded.base_url, unguarded.base_url, biased_judges(tmp),
-                       sampling={"rate": 1.0}, tax={"windows": ["1h"]}, audit=audit)
+    audit = {
+        "enabled": True,
+        "rate": 0.5,
+        "max_per_second": 1000,
+        "burst": 10_000,
+        "min_pairs_for_corrected": 30,
+        "people": {"socket_path": str(sock), "max_items": 1000},
+    }
+    doc = app_document(
+        guarded.base_url,
+        unguarded.base_url,
+        biased_judges(tmp),
+        sampling={"rate": 1.0},
+        tax={"windows": ["1h"]},
+        audit=audit,
+    )
     app = App(config_from_dict(doc), env={}, registry=CollectorRegistry())
     ports = await app.start()
     try:
@@ -64,26 +75,33 @@ async def _scenario(tmp: Path) -> None:
         assert before.total("taxmeter_audit_corrected_available") == 0.0
 
         out = tmp / "items.jsonl"
-        code = await asyncio.to_thread(run_export, argparse.Namespace(
-            socket=sock, output=out, max_items=1000))
+        code = await asyncio.to_thread(
+            run_export, argparse.Namespace(socket=sock, output=out, max_items=1000)
+        )
         assert code == 0
         assert stat.S_IMODE(out.stat().st_mode) == 0o600
         items = [json.loads(x) for x in out.read_text().splitlines()]
         assert len(items) == pending
         assert all(x["label"]["guarded"]["refusal"] is None for x in items)
         # never overwritten
-        assert await asyncio.to_thread(run_export, argparse.Namespace(
-            socket=sock, output=out, max_items=10)) == 2
+        assert (
+            await asyncio.to_thread(
+                run_export, argparse.Namespace(socket=sock, output=out, max_items=10)
+            )
+            == 2
+        )
 
         labelled = tmp / "labelled.jsonl"
         lines = [json.dumps(_truth(x)) for x in items]
         lines.append(json.dumps({"pair_id": "not-a-pair", "label": {}}))
         bad = _truth(items[0])
-        lines.append(json.dumps({**bad, "pair_id": items[1]["pair_id"],
-                                 "label": {"guarded": {"refusal": "yes"}}}))
+        lines.append(
+            json.dumps(
+                {**bad, "pair_id": items[1]["pair_id"], "label": {"guarded": {"refusal": "yes"}}}
+            )
+        )
         labelled.write_text("\n".join(lines) + "\n")
-        code = await asyncio.to_thread(run_import, argparse.Namespace(
-            socket=sock, file=labelled))
+        code = await asyncio.to_thread(run_import, argparse.Namespace(socket=sock, file=labelled))
         assert code == 1  # one unknown pair id, one invalid label (both counted)
         m = await scrape(ports.metrics)
     finally:
@@ -96,10 +114,16 @@ async def _scenario(tmp: Path) -> None:
     assert m.total("taxmeter_audit_pairs_total", route="chat") == len(items)
     assert m.total("taxmeter_pairs_total", route="chat") == N  # counted once, not twice
     assert m.total("taxmeter_audit_people_pending") == 0
-    lo = [s.value for s in m.samples if s.name == "taxmeter_corrected_over_refusal_ratio"
-          and s.labels["stat"] == "ci_low"]
-    hi = [s.value for s in m.samples if s.name == "taxmeter_corrected_over_refusal_ratio"
-          and s.labels["stat"] == "ci_high"]
+    lo = [
+        s.value
+        for s in m.samples
+        if s.name == "taxmeter_corrected_over_refusal_ratio" and s.labels["stat"] == "ci_low"
+    ]
+    hi = [
+        s.value
+        for s in m.samples
+        if s.name == "taxmeter_corrected_over_refusal_ratio" and s.labels["stat"] == "ci_high"
+    ]
     assert len(lo) == len(hi) == 1
     assert lo[0] <= TRUE_OVER_REFUSAL <= hi[0]
 
@@ -115,10 +139,10 @@ def test_a_socket_folder_that_does_not_exist_stops_startup_naming_the_field(
 
     async def main() -> None:
         audit = {"enabled": True, "people": {"socket_path": str(tmp_path / "no" / "a.sock")}}
-        doc = app_document("http://127.0.0.1:9/v1", "http://127.0.0.1:9/v1",
-                           biased_judges(tmp_path), audit=audit)
-        app = App(config_from_dict(doc), env={}, registry=CollectorRegistry(),
-                  serve_metrics=False)
+        doc = app_document(
+            "http://127.0.0.1:9/v1", "http://127.0.0.1:9/v1", biased_judges(tmp_path), audit=audit
+        )
+        app = App(config_from_dict(doc), env={}, registry=CollectorRegistry(), serve_metrics=False)
         try:
             with pytest.raises(ConfigError) as err:
                 await app.start()

@@ -14,9 +14,26 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_pipeline_bench_scores_every_pair_end_to_end(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "service"), "TMPDIR": str(tmp_path)}
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "pipeline.py"), "--random", "--pairs", "6",
-         "--share-sample", "3", "--variant", "plain", "--threads", "1", "--timeout", "240"],
-        capture_output=True, text=True, timeout=400, env=env, check=False,
+        [
+            sys.executable,
+            str(ROOT / "bench" / "pipeline.py"),
+            "--random",
+            "--pairs",
+            "6",
+            "--share-sample",
+            "3",
+            "--variant",
+            "plain",
+            "--threads",
+            "1",
+            "--timeout",
+            "240",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=400,
+        env=env,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout

@@ -17,8 +17,14 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 def test_validity_bench_quick_runs_and_the_corrected_bound_does_not_false_alarm() -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO / "service")}
-    result = subprocess.run([sys.executable, str(REPO / "bench" / "validity.py"), "--quick"],
-                            capture_output=True, text=True, env=env, cwd=REPO, check=False)
+    result = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "validity.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     out = result.stdout
     assert "## 5. Judge-error-corrected intervals" in out

@@ -29,8 +29,11 @@ def free_port() -> int:
 
 async def start_sidecar(port: int = 0) -> tuple[GrpcIngress, RecordingIntake, int]:
     intake = RecordingIntake()
-    ingress = GrpcIngress(IngressConfig(host="127.0.0.1", grpc_port=port), intake,
-                          RouteNormalizer(frozenset({"chat"})))
+    ingress = GrpcIngress(
+        IngressConfig(host="127.0.0.1", grpc_port=port),
+        intake,
+        RouteNormalizer(frozenset({"chat"})),
+    )
     return ingress, intake, await ingress.start()
 
 
@@ -48,20 +51,31 @@ async def test_mirrors_arrive_in_batches_with_body_route_and_production(
     client = AsyncMirrorClient(f"127.0.0.1:{port}", batch_max=100, flush_interval_s=0.01)
     for i in range(250):
         client.mirror(BODY, route="chat", request_id=f"r{i}", category="qa")
-    client.mirror(BODY, route="chat", request_id="p",
-                  production=ProductionInfo(text="Hello!", arm="guarded", latency_s=0.8))
+    client.mirror(
+        BODY,
+        route="chat",
+        request_id="p",
+        production=ProductionInfo(text="Hello!", arm="guarded", latency_s=0.8),
+    )
     assert await client.flush(10)
     await client.aclose()
     stats = client.stats()
     assert (stats.sent, stats.dropped_buffer_full, stats.dropped_send_error, stats.buffered) == (
-        251, 0, 0, 0)
+        251,
+        0,
+        0,
+        0,
+    )
     assert [r.request_id for r in intake.submitted] == [f"r{i}" for i in range(250)] + ["p"]
     first = intake.submitted[0]
     assert json.loads(first.raw_body) == BODY and first.route == "chat"
     last = intake.submitted[-1]
     assert last.production is not None
     assert (last.production.text, last.production.arm, last.production.latency_s) == (
-        "Hello!", Arm.GUARDED, 0.8)
+        "Hello!",
+        Arm.GUARDED,
+        0.8,
+    )
 
 
 async def test_sidecar_rejections_are_counted_and_bad_bodies_never_raise(
@@ -80,9 +94,15 @@ async def test_sidecar_rejections_are_counted_and_bad_bodies_never_raise(
 
 async def test_sidecar_down_never_blocks_or_raises_and_counts_every_drop() -> None:
     port = free_port()  # nothing listens here
-    client = AsyncMirrorClient(f"127.0.0.1:{port}", buffer_size=50, batch_max=10,
-                               flush_interval_s=0.001, send_timeout_s=1.0,
-                               backoff_initial_s=0.02, backoff_max_s=0.05)
+    client = AsyncMirrorClient(
+        f"127.0.0.1:{port}",
+        buffer_size=50,
+        batch_max=10,
+        flush_interval_s=0.001,
+        send_timeout_s=1.0,
+        backoff_initial_s=0.02,
+        backoff_max_s=0.05,
+    )
     for _ in range(2000):
         client.mirror(BODY, route="chat")  # returns at once: a sync call, no await
     stats = client.stats()
@@ -100,8 +120,14 @@ async def test_sidecar_down_never_blocks_or_raises_and_counts_every_drop() -> No
 
 async def test_client_reconnects_when_the_sidecar_comes_up() -> None:
     port = free_port()
-    client = AsyncMirrorClient(f"127.0.0.1:{port}", batch_max=5, flush_interval_s=0.001,
-                               send_timeout_s=1.0, backoff_initial_s=0.02, backoff_max_s=0.1)
+    client = AsyncMirrorClient(
+        f"127.0.0.1:{port}",
+        batch_max=5,
+        flush_interval_s=0.001,
+        send_timeout_s=1.0,
+        backoff_initial_s=0.02,
+        backoff_max_s=0.1,
+    )
     for _ in range(5):
         client.mirror(BODY, route="chat")
     assert await client.flush(5)
@@ -150,12 +176,18 @@ async def test_sync_client_mirrors_from_several_threads(
     client = await asyncio.to_thread(app)
     assert client.stats().sent == 200
     assert sorted(r.request_id for r in intake.submitted) == sorted(
-        f"{t}-{i}" for t in range(4) for i in range(50))
+        f"{t}-{i}" for t in range(4) for i in range(50)
+    )
 
 
 def test_sync_client_with_sidecar_down_never_raises() -> None:
-    with MirrorClient(f"127.0.0.1:{free_port()}", buffer_size=10, send_timeout_s=0.5,
-                      backoff_initial_s=0.01, backoff_max_s=0.02) as client:
+    with MirrorClient(
+        f"127.0.0.1:{free_port()}",
+        buffer_size=10,
+        send_timeout_s=0.5,
+        backoff_initial_s=0.01,
+        backoff_max_s=0.02,
+    ) as client:
         for _ in range(100):
             client.mirror(BODY, route="chat")
     stats = client.stats()

@@ -39,8 +39,7 @@ class ScriptServer(LoopbackServer):
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         await request.read()
         plan = self.next
-        resp = web.StreamResponse(status=plan.status,
-                                  headers={"Content-Type": plan.content_type})
+        resp = web.StreamResponse(status=plan.status, headers={"Content-Type": plan.content_type})
         await resp.prepare(request)
         for chunk in plan.chunks:
             await resp.write(chunk)
@@ -60,10 +59,12 @@ def harness() -> Iterator[Harness]:
     loop = LoopThread()
     server = ScriptServer()
     url = loop.run(server.start())
-    config = ShadowConfig.model_validate({
-        "guarded": {"base_url": url, "timeout_s": 10},
-        "unguarded": {"base_url": url, "timeout_s": 10},
-    })
+    config = ShadowConfig.model_validate(
+        {
+            "guarded": {"base_url": url, "timeout_s": 10},
+            "unguarded": {"base_url": url, "timeout_s": 10},
+        }
+    )
     guarded, _unguarded = build_endpoints(config, {})
     try:
         yield Harness(loop, server, guarded)
@@ -74,22 +75,38 @@ def harness() -> Iterator[Harness]:
         loop.close()
 
 
-choice = st.fixed_dictionaries({}, optional={
-    "index": json_values,
-    "message": st.fixed_dictionaries({}, optional={"role": json_values,
-                                                   "content": st.text(max_size=30) | json_values,
-                                                   "tool_calls": json_values}) | json_values,
-    "delta": st.fixed_dictionaries({}, optional={"content": st.text(max_size=30) | json_values,
-                                                 "tool_calls": json_values}) | json_values,
-    "finish_reason": st.sampled_from(["stop", "length", "content_filter", None]) | json_values,
-})
-completion = st.fixed_dictionaries({}, optional={
-    "choices": st.lists(choice, max_size=3) | json_values,
-    "usage": st.fixed_dictionaries({}, optional={"prompt_tokens": json_values,
-                                                 "completion_tokens": json_values}) | json_values,
-    "error": json_values,
-    "model": json_values,
-})
+choice = st.fixed_dictionaries(
+    {},
+    optional={
+        "index": json_values,
+        "message": st.fixed_dictionaries(
+            {},
+            optional={
+                "role": json_values,
+                "content": st.text(max_size=30) | json_values,
+                "tool_calls": json_values,
+            },
+        )
+        | json_values,
+        "delta": st.fixed_dictionaries(
+            {}, optional={"content": st.text(max_size=30) | json_values, "tool_calls": json_values}
+        )
+        | json_values,
+        "finish_reason": st.sampled_from(["stop", "length", "content_filter", None]) | json_values,
+    },
+)
+completion = st.fixed_dictionaries(
+    {},
+    optional={
+        "choices": st.lists(choice, max_size=3) | json_values,
+        "usage": st.fixed_dictionaries(
+            {}, optional={"prompt_tokens": json_values, "completion_tokens": json_values}
+        )
+        | json_values,
+        "error": json_values,
+        "model": json_values,
+    },
+)
 
 
 @st.composite
@@ -97,11 +114,13 @@ def scripts(draw: st.DrawFn) -> tuple[Scripted, bool]:
     stream = draw(st.booleans())
     status = draw(st.sampled_from([200, 200, 200, 400, 429, 500, 503, 204]))
     if not stream:
-        raw = draw(st.one_of(
-            completion.map(lambda c: json.dumps(c).encode()),
-            st.binary(max_size=200),
-            completion.map(lambda c: json.dumps(c).encode()[:-3]),
-        ))
+        raw = draw(
+            st.one_of(
+                completion.map(lambda c: json.dumps(c).encode()),
+                st.binary(max_size=200),
+                completion.map(lambda c: json.dumps(c).encode()[:-3]),
+            )
+        )
         ctype = draw(st.sampled_from(["application/json", "text/plain", "text/event-stream"]))
         return Scripted(status, ctype, [raw]), False
     events: list[bytes] = []
@@ -109,9 +128,19 @@ def scripts(draw: st.DrawFn) -> tuple[Scripted, bool]:
         line = b"data: " + json.dumps(payload).encode()
         events.append(line + draw(st.sampled_from([b"\n\n", b"\r\n\r\n", b"\n"])))
     if draw(st.booleans()):
-        events.append(draw(st.sampled_from([b"data: [DONE]\n\n", b"data: {not json\n\n",
-                                            b": comment\n\n", b"event: error\ndata: {}\n\n",
-                                            b"data: \xff\xfe\n\n"])))
+        events.append(
+            draw(
+                st.sampled_from(
+                    [
+                        b"data: [DONE]\n\n",
+                        b"data: {not json\n\n",
+                        b": comment\n\n",
+                        b"event: error\ndata: {}\n\n",
+                        b"data: \xff\xfe\n\n",
+                    ]
+                )
+            )
+        )
     if draw(st.booleans()) and events:  # cut the stream anywhere
         joined = b"".join(events)
         events = [joined[: draw(st.integers(0, len(joined)))]]
@@ -121,8 +150,14 @@ def scripts(draw: st.DrawFn) -> tuple[Scripted, bool]:
 
 def _request(stream: bool) -> MirrorRequest:
     body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": stream}
-    return MirrorRequest(request_id="r", route="chat", category=None, body=body,
-                         raw_body=json.dumps(body).encode(), transport=Transport.GRPC)
+    return MirrorRequest(
+        request_id="r",
+        route="chat",
+        category=None,
+        body=body,
+        raw_body=json.dumps(body).encode(),
+        transport=Transport.GRPC,
+    )
 
 
 @given(scripts())

@@ -35,8 +35,9 @@ class Edge:
 def edge() -> Iterator[Edge]:
     loop = LoopThread()
     intake = RecordingIntake()
-    cfg = IngressConfig(host="127.0.0.1", grpc_port=0, max_body_bytes=MAX_BODY,
-                        max_messages=16, max_stream_errors=3)
+    cfg = IngressConfig(
+        host="127.0.0.1", grpc_port=0, max_body_bytes=MAX_BODY, max_messages=16, max_stream_errors=3
+    )
     ingress = GrpcIngress(cfg, intake, RouteNormalizer(frozenset({"chat"})))
     port = loop.run(ingress.start())
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
@@ -81,7 +82,6 @@ def test_a_stream_of_anything_is_summarised_item_by_item(edge: Edge, batch: list
         return
     summary = mirror_pb2.MirrorStreamSummary.FromString(call(iter(batch), timeout=30))
     assert summary.received == len(batch)
-    assert (summary.sampled + summary.not_sampled + summary.dropped + summary.rejected
-            == len(batch))
+    assert summary.sampled + summary.not_sampled + summary.dropped + summary.rejected == len(batch)
     assert len(summary.errors) == min(summary.rejected, 3)
     assert edge.intake.calls == before + len(batch)

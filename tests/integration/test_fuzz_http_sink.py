@@ -64,25 +64,46 @@ def _exchange(port: int, head: bytes, body: bytes, *, half_close: bool) -> tuple
 
 @st.composite
 def requests(draw: st.DrawFn) -> tuple[bytes, bytes, bool]:
-    payload = draw(body_bytes() | st.binary(min_size=MAX_BODY - 10, max_size=MAX_BODY + 10)
-                   .map(lambda b: b'{"messages":"' + b + b'"}'))
+    payload = draw(
+        body_bytes()
+        | st.binary(min_size=MAX_BODY - 10, max_size=MAX_BODY + 10).map(
+            lambda b: b'{"messages":"' + b + b'"}'
+        )
+    )
     encoding = draw(st.sampled_from(["", "gzip", "deflate", "br", "identity", "x-bogus"]))
     encode_right = draw(st.booleans())
     if encoding == "gzip" and encode_right:
         payload = gzip.compress(payload)
     elif encoding == "deflate" and encode_right:
         payload = zlib.compress(payload)
-    path = draw(st.sampled_from(["/v1/chat/completions", "/mirror/chat/v1/chat/completions",
-                                 "/mirror/x/v1/chat/completions"]))
+    path = draw(
+        st.sampled_from(
+            [
+                "/v1/chat/completions",
+                "/mirror/chat/v1/chat/completions",
+                "/mirror/x/v1/chat/completions",
+            ]
+        )
+    )
     headers = [f"POST {path} HTTP/1.1", "Host: x", "Connection: close"]
-    ctype = draw(st.sampled_from(["application/json", "text/plain", "", "application/json; "
-                                  "charset=latin-1", "multipart/form-data; boundary=zz"]))
+    ctype = draw(
+        st.sampled_from(
+            [
+                "application/json",
+                "text/plain",
+                "",
+                "application/json; charset=latin-1",
+                "multipart/form-data; boundary=zz",
+            ]
+        )
+    )
     if ctype:
         headers.append(f"Content-Type: {ctype}")
     if encoding:
         headers.append(f"Content-Encoding: {encoding}")
-    framing = draw(st.sampled_from(["length", "chunked", "chunked_cut", "length_short",
-                                    "length_long", "none"]))
+    framing = draw(
+        st.sampled_from(["length", "chunked", "chunked_cut", "length_short", "length_long", "none"])
+    )
     body = payload
     half_close = False
     if framing == "length":
@@ -90,7 +111,7 @@ def requests(draw: st.DrawFn) -> tuple[bytes, bytes, bool]:
     elif framing in ("chunked", "chunked_cut"):
         headers.append("Transfer-Encoding: chunked")
         size = draw(st.integers(1, 4096))
-        chunks = [payload[i:i + size] for i in range(0, len(payload), size)]
+        chunks = [payload[i : i + size] for i in range(0, len(payload), size)]
         body = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in chunks)
         if framing == "chunked":
             body += b"0\r\n\r\n"
@@ -145,8 +166,10 @@ def test_every_mirror_post_is_answered_counted_once_and_the_sink_survives(
         assert 400 <= status < 500, (status, payload[:200])
         assert sink.intake.calls == before
     # still serving
-    ok = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-          b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(VALID))
+    ok = (
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(VALID)
+    )
     assert _exchange(sink.port, ok, VALID, half_close=False)[0] == 202
     assert _calls_settle(sink.intake, sink.intake.calls) >= before + 1
 
@@ -157,15 +180,19 @@ def test_a_slow_sender_is_served_and_counted_once_while_others_are_not_held_up(
     """A body dripped a few bytes at a time: accepted when it ends, counted once; requests
     from other senders meanwhile are answered at once (the sink is not blocked)."""
     before = sink.intake.calls
-    head = (b"POST /mirror/chat/v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
-            b"Connection: close\r\nContent-Type: application/json\r\n"
-            b"Content-Length: %d\r\n\r\n" % len(VALID))
-    ok = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-          b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(VALID))
+    head = (
+        b"POST /mirror/chat/v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+        b"Connection: close\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n" % len(VALID)
+    )
+    ok = (
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(VALID)
+    )
     with socket.create_connection(("127.0.0.1", sink.port), timeout=30) as slow:
         slow.sendall(head)
         for i in range(0, len(VALID), 4):
-            slow.sendall(VALID[i:i + 4])
+            slow.sendall(VALID[i : i + 4])
             if i % 16 == 0:  # another sender, mid-drip
                 assert _exchange(sink.port, ok, VALID, half_close=False)[0] == 202
             time.sleep(0.01)

@@ -28,10 +28,13 @@ from taxmeter.judges.remote.metrics import KServeMetrics
 from taxmeter.proto.inference import grpc_predict_v2_pb2 as pb
 from taxmeter.proto.inference import grpc_predict_v2_pb2_grpc as pb_grpc
 
-MANIFEST = JudgeManifest.model_validate({
-    "name": "j", "input": {"kind": "response"},
-    "heads": [{"name": "refusal", "output": "logits", "index": 0}],
-})
+MANIFEST = JudgeManifest.model_validate(
+    {
+        "name": "j",
+        "input": {"kind": "response"},
+        "heads": [{"name": "refusal", "output": "logits", "index": 0}],
+    }
+)
 DATATYPES = ["FP32", "FP16", "FP64", "INT64", "INT32", "BOOL", "BYTES", "UINT8", "BF16", "X"]
 
 
@@ -84,10 +87,14 @@ def remote() -> Iterator[Remote]:
         return server, port
 
     server, port = loop.run(serve())
-    cfg = KServeBackendConfig.model_validate({
-        "target": f"127.0.0.1:{port}", "health_interval_s": 30.0,
-        "retry": {"max_attempts": 1}, "breaker": {"failure_threshold": 10_000},
-    })
+    cfg = KServeBackendConfig.model_validate(
+        {
+            "target": f"127.0.0.1:{port}",
+            "health_interval_s": 30.0,
+            "retry": {"max_attempts": 1},
+            "breaker": {"failure_threshold": 10_000},
+        }
+    )
     backend = KServeBackend("j", MANIFEST, cfg, KServeMetrics(CollectorRegistry()))
     loop.run(backend.start())
     try:
@@ -104,26 +111,35 @@ def responses(draw: st.DrawFn) -> pb.ModelInferResponse:
     n = draw(st.integers(0, 3))
     raw = draw(st.booleans())
     for i in range(n):
-        name = "logits" if i == 0 and draw(st.booleans()) else draw(
-            st.sampled_from(["logits", "embedding", "", "x" * 40]))
+        name = (
+            "logits"
+            if i == 0 and draw(st.booleans())
+            else draw(st.sampled_from(["logits", "embedding", "", "x" * 40]))
+        )
         shape = draw(st.lists(st.integers(-2, 5), max_size=3))
-        out = resp.outputs.add(name=name, datatype=draw(st.sampled_from(DATATYPES)),
-                               shape=shape)
+        out = resp.outputs.add(name=name, datatype=draw(st.sampled_from(DATATYPES)), shape=shape)
         if raw:
             resp.raw_output_contents.append(draw(st.binary(max_size=64)))
         else:
             kind = draw(st.sampled_from(["fp32", "int64", "bool", "bytes", "none"]))
             if kind == "fp32":
-                out.contents.fp32_contents.extend(draw(st.lists(
-                    st.floats(width=32, allow_nan=True, allow_infinity=True), max_size=12)))
+                out.contents.fp32_contents.extend(
+                    draw(
+                        st.lists(
+                            st.floats(width=32, allow_nan=True, allow_infinity=True), max_size=12
+                        )
+                    )
+                )
             elif kind == "int64":
-                out.contents.int64_contents.extend(draw(st.lists(
-                    st.integers(-(2**63), 2**63 - 1), max_size=12)))
+                out.contents.int64_contents.extend(
+                    draw(st.lists(st.integers(-(2**63), 2**63 - 1), max_size=12))
+                )
             elif kind == "bool":
                 out.contents.bool_contents.extend(draw(st.lists(st.booleans(), max_size=12)))
             elif kind == "bytes":
-                out.contents.bytes_contents.extend(draw(st.lists(st.binary(max_size=8),
-                                                                 max_size=4)))
+                out.contents.bytes_contents.extend(
+                    draw(st.lists(st.binary(max_size=8), max_size=4))
+                )
     if raw and draw(st.booleans()):  # more raw buffers than outputs
         resp.raw_output_contents.append(draw(st.binary(max_size=16)))
     return resp
@@ -156,13 +172,21 @@ def test_any_kserve_response_decodes_to_the_declared_shape_or_is_a_clear_error(
     assert remote.loop.run(remote.backend.infer(feeds))["logits"].shape == (3, 2)
 
 
-@pytest.mark.parametrize("build", [
-    # found by this fuzzing: both escaped the backend as a bare ValueError
-    lambda r: (r.outputs.add(name="logits", datatype="FP32", shape=[3, 2]),
-               r.raw_output_contents.append(b"\x00")),
-    lambda r: (r.outputs.add(name="logits", datatype="FP32", shape=[-1, -2]),
-               r.raw_output_contents.append(np.zeros(2, "<f4").tobytes())),
-], ids=["raw-bytes-not-whole-elements", "negative-dimensions"])
+@pytest.mark.parametrize(
+    "build",
+    [
+        # found by this fuzzing: both escaped the backend as a bare ValueError
+        lambda r: (
+            r.outputs.add(name="logits", datatype="FP32", shape=[3, 2]),
+            r.raw_output_contents.append(b"\x00"),
+        ),
+        lambda r: (
+            r.outputs.add(name="logits", datatype="FP32", shape=[-1, -2]),
+            r.raw_output_contents.append(np.zeros(2, "<f4").tobytes()),
+        ),
+    ],
+    ids=["raw-bytes-not-whole-elements", "negative-dimensions"],
+)
 def test_malformed_kserve_outputs_found_by_fuzzing_are_inference_errors(
     remote: Remote, build: Any
 ) -> None:
@@ -171,5 +195,6 @@ def test_malformed_kserve_outputs_found_by_fuzzing_are_inference_errors(
     remote.responder.next = response
     ids = np.arange(12, dtype=np.int64).reshape(3, 4)
     with pytest.raises(JudgeInferenceError, match="logits"):
-        remote.loop.run(remote.backend.infer({"input_ids": ids,
-                                              "attention_mask": np.ones_like(ids)}))
+        remote.loop.run(
+            remote.backend.infer({"input_ids": ids, "attention_mask": np.ones_like(ids)})
+        )

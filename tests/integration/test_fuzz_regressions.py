@@ -16,15 +16,19 @@ from taxmeter.telemetry.logging import _WithholdRequestData
 async def test_a_body_whose_content_encoding_does_not_decode_is_a_counted_400() -> None:
     # was: an uncounted 500 (aiohttp's RequestPayloadError escaped the handler)
     intake = RecordingIntake()
-    sink = HttpSink(IngressConfig(host="127.0.0.1", http_port=0), intake,
-                    RouteNormalizer(frozenset({"chat"})))
+    sink = HttpSink(
+        IngressConfig(host="127.0.0.1", http_port=0), intake, RouteNormalizer(frozenset({"chat"}))
+    )
     port = await sink.start()
     try:
-        async with aiohttp.ClientSession() as session, session.post(
-            f"http://127.0.0.1:{port}/mirror/chat/v1/chat/completions",
-            data=b"this is not gzip",
-            headers={"content-encoding": "gzip", "content-type": "application/json"},
-        ) as resp:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                f"http://127.0.0.1:{port}/mirror/chat/v1/chat/completions",
+                data=b"this is not gzip",
+                headers={"content-encoding": "gzip", "content-type": "application/json"},
+            ) as resp,
+        ):
             assert resp.status == 400
             assert (await resp.json())["error"]["field"] == "body"
     finally:
@@ -52,9 +56,15 @@ def test_aiohttp_parser_errors_are_logged_without_the_request_bytes() -> None:
     try:
         raise ValueError(f"Data after `Connection: close`: b'{secret}'")
     except ValueError:
-        record = logging.LogRecord("aiohttp.server", logging.ERROR, __file__, 1,
-                                   "Error handling request from %s", ("127.0.0.1",),
-                                   sys.exc_info())
+        record = logging.LogRecord(
+            "aiohttp.server",
+            logging.ERROR,
+            __file__,
+            1,
+            "Error handling request from %s",
+            ("127.0.0.1",),
+            sys.exc_info(),
+        )
     assert _WithholdRequestData().filter(record)
     text = logging.Formatter().format(record)
     assert secret not in text

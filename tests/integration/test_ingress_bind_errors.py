@@ -1,4 +1,4 @@
-""""Address already in use" at startup names the port and the configuration field, for each of
+""" "Address already in use" at startup names the port and the configuration field, for each of
 the three listeners (real sockets on loopback)."""
 
 from __future__ import annotations

@@ -30,8 +30,9 @@ NEW_TOKEN = "tok-second-9876543210"
 
 
 def _message(i: int = 0) -> bytes:
-    raw: bytes = mirror_pb2.MirrorRequest(request_id=f"r{i}".encode(), route=b"chat",
-                                          body=BODY).SerializeToString()
+    raw: bytes = mirror_pb2.MirrorRequest(
+        request_id=f"r{i}".encode(), route=b"chat", body=BODY
+    ).SerializeToString()
     return raw
 
 
@@ -76,10 +77,17 @@ def files(tmp_path: Path) -> Files:
 
 
 def _config(files: Files, *, mutual: bool = False, token: bool = False) -> IngressConfig:
-    tls = TlsConfig(cert_file=files.cert, key_file=files.key,
-                    client_ca_file=files.ca if mutual else None)
-    return IngressConfig(host="127.0.0.1", http_host="127.0.0.1", grpc_port=0, http_port=0,
-                         tls=tls, bearer_token_file=files.token if token else None)
+    tls = TlsConfig(
+        cert_file=files.cert, key_file=files.key, client_ca_file=files.ca if mutual else None
+    )
+    return IngressConfig(
+        host="127.0.0.1",
+        http_host="127.0.0.1",
+        grpc_port=0,
+        http_port=0,
+        tls=tls,
+        bearer_token_file=files.token if token else None,
+    )
 
 
 @dataclass
@@ -102,9 +110,11 @@ async def door(request: pytest.FixtureRequest, files: Files) -> AsyncIterator[Fr
     assert cfg.tls is not None
     tls = ServerTls(cfg.tls, counter=reloads)
     auth = (
-        BearerAuth(RotatingFileSecret("ingress_token", files.token, field="f", counter=reloads),
-                   registry)
-        if token else None
+        BearerAuth(
+            RotatingFileSecret("ingress_token", files.token, field="f", counter=reloads), registry
+        )
+        if token
+        else None
     )
     intake = RecordingIntake()
     normalizer = RouteNormalizer(frozenset({"chat"}))
@@ -127,13 +137,17 @@ def _grpc_channel(port: int, trust: Authority, client: Issued | None = None) -> 
         private_key=client.key_pem if client else None,
         certificate_chain=client.cert_pem if client else None,
     )
-    return grpc.aio.secure_channel(f"127.0.0.1:{port}", creds,
-                                   options=[("grpc.ssl_target_name_override", "localhost")])
+    return grpc.aio.secure_channel(
+        f"127.0.0.1:{port}", creds, options=[("grpc.ssl_target_name_override", "localhost")]
+    )
 
 
 async def _grpc_mirror(channel: grpc.aio.Channel, token: str | None = None) -> grpc.StatusCode:
-    call = channel.unary_unary("/taxmeter.v1.MirrorService/Mirror", request_serializer=None,
-                               response_deserializer=mirror_pb2.MirrorAck.FromString)
+    call = channel.unary_unary(
+        "/taxmeter.v1.MirrorService/Mirror",
+        request_serializer=None,
+        response_deserializer=mirror_pb2.MirrorAck.FromString,
+    )
     metadata = (("authorization", f"Bearer {token}"),) if token else None
     try:
         await call(_message(), metadata=metadata, timeout=10)
@@ -142,8 +156,7 @@ async def _grpc_mirror(channel: grpc.aio.Channel, token: str | None = None) -> g
     return grpc.StatusCode.OK
 
 
-def _ssl(trust: Authority, client: Issued | None = None, tmp: Path | None = None
-         ) -> ssl.SSLContext:
+def _ssl(trust: Authority, client: Issued | None = None, tmp: Path | None = None) -> ssl.SSLContext:
     ctx = ssl.create_default_context(cadata=trust.cert_pem.decode())
     if client is not None and tmp is not None:
         (tmp / "client.crt").write_bytes(client.cert_pem)
@@ -152,16 +165,21 @@ def _ssl(trust: Authority, client: Issued | None = None, tmp: Path | None = None
     return ctx
 
 
-async def _http_post(port: int, ctx: ssl.SSLContext, token: str | None = None,
-                     session: aiohttp.ClientSession | None = None) -> tuple[int, str]:
+async def _http_post(
+    port: int,
+    ctx: ssl.SSLContext,
+    token: str | None = None,
+    session: aiohttp.ClientSession | None = None,
+) -> tuple[int, str]:
     headers = {"content-type": "application/json", "x-taxmeter-route": "chat"}
     if token:
         headers["authorization"] = f"Bearer {token}"
     own = session is None
     s = session or aiohttp.ClientSession()
     try:
-        async with s.post(f"https://localhost:{port}/v1/chat/completions", data=BODY,
-                          headers=headers, ssl=ctx) as resp:
+        async with s.post(
+            f"https://localhost:{port}/v1/chat/completions", data=BODY, headers=headers, ssl=ctx
+        ) as resp:
             return resp.status, await resp.text()
     finally:
         if own:
@@ -193,8 +211,9 @@ async def test_tls_serves_both_listeners_and_picks_up_a_rotated_certificate(
     assert (await _http_post(door.http_port, _ssl(new_ca)))[0] == 202
     with pytest.raises(aiohttp.ClientConnectorCertificateError):
         await _http_post(door.http_port, _ssl(old_ca))
-    assert door.value("taxmeter_credential_reloads_total", credential="ingress_tls",
-                      outcome="ok") >= 1
+    assert (
+        door.value("taxmeter_credential_reloads_total", credential="ingress_tls", outcome="ok") >= 1
+    )
 
 
 @pytest.mark.parametrize("door", [(False, False)], indirect=True)
@@ -202,12 +221,15 @@ async def test_connections_open_across_a_rotation_keep_working(
     door: FrontDoor, files: Files
 ) -> None:
     old_ca = files.server_ca
-    async with _grpc_channel(door.grpc_port, old_ca) as channel, aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=1)
-    ) as session:
+    async with (
+        _grpc_channel(door.grpc_port, old_ca) as channel,
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) as session,
+    ):
         stream = channel.stream_unary(
-            "/taxmeter.v1.MirrorService/MirrorStream", request_serializer=None,
-            response_deserializer=mirror_pb2.MirrorStreamSummary.FromString)
+            "/taxmeter.v1.MirrorService/MirrorStream",
+            request_serializer=None,
+            response_deserializer=mirror_pb2.MirrorStreamSummary.FromString,
+        )
         call = stream()
         await call.write(_message(1))
         trust_old = _ssl(old_ca)  # one context: aiohttp keys its pooled connections by it
@@ -233,8 +255,10 @@ async def test_a_broken_rotation_keeps_the_last_good_certificate_and_is_counted(
     async with _grpc_channel(door.grpc_port, files.server_ca) as channel:
         assert await _grpc_mirror(channel) is grpc.StatusCode.OK
     assert (await _http_post(door.http_port, _ssl(files.server_ca)))[0] == 202
-    assert door.value("taxmeter_credential_reloads_total", credential="ingress_tls",
-                      outcome="failed") >= 1
+    assert (
+        door.value("taxmeter_credential_reloads_total", credential="ingress_tls", outcome="failed")
+        >= 1
+    )
     new_ca = Authority.create("server CA 2")
     files.install_server(new_ca)  # the next good files are picked up
     assert (await _http_post(door.http_port, _ssl(new_ca)))[0] == 202
@@ -288,9 +312,9 @@ async def test_token_is_required_answered_without_detail_counted_and_rotates(
     async with _grpc_channel(door.grpc_port, ca) as channel:
         assert await _grpc_mirror(channel) is grpc.StatusCode.UNAUTHENTICATED
         try:
-            await channel.unary_unary("/taxmeter.v1.MirrorService/Mirror",
-                                      request_serializer=None)(
-                _message(), metadata=(("authorization", "Bearer wrong"),), timeout=10)
+            await channel.unary_unary("/taxmeter.v1.MirrorService/Mirror", request_serializer=None)(
+                _message(), metadata=(("authorization", "Bearer wrong"),), timeout=10
+            )
         except grpc.aio.AioRpcError as exc:
             assert exc.code() is grpc.StatusCode.UNAUTHENTICATED
             assert exc.details() == "unauthenticated"
@@ -302,14 +326,22 @@ async def test_token_is_required_answered_without_detail_counted_and_rotates(
         assert (await _http_post(door.http_port, _ssl(ca), token=TOKEN))[0] == 202
         # failed attempts never reach the intake: they are not received mirrors
         assert door.intake.calls == 2
-        assert door.value("taxmeter_ingress_auth_failures_total", transport="grpc",
-                          reason="missing") == 1
-        assert door.value("taxmeter_ingress_auth_failures_total", transport="grpc",
-                          reason="invalid") == 1
-        assert door.value("taxmeter_ingress_auth_failures_total", transport="http",
-                          reason="missing") == 1
-        assert door.value("taxmeter_ingress_auth_failures_total", transport="http",
-                          reason="invalid") == 1
+        assert (
+            door.value("taxmeter_ingress_auth_failures_total", transport="grpc", reason="missing")
+            == 1
+        )
+        assert (
+            door.value("taxmeter_ingress_auth_failures_total", transport="grpc", reason="invalid")
+            == 1
+        )
+        assert (
+            door.value("taxmeter_ingress_auth_failures_total", transport="http", reason="missing")
+            == 1
+        )
+        assert (
+            door.value("taxmeter_ingress_auth_failures_total", transport="http", reason="invalid")
+            == 1
+        )
 
         write_atomically(files.token, (NEW_TOKEN + "\n").encode())  # rotation
         assert await _grpc_mirror(channel, TOKEN) is grpc.StatusCode.UNAUTHENTICATED
@@ -358,11 +390,16 @@ async def test_the_app_serves_tls_and_token_from_its_configuration(
     await guarded.start()
     await unguarded.start()
     doc = app_document(
-        guarded.base_url, unguarded.base_url, tiny_judges(tmp_path),
-        ingress={"host": "127.0.0.1", "grpc_port": 0, "http_port": 0,
-                 "tls": {"cert_file": str(files.cert), "key_file": str(files.key),
-                         "http": False},
-                 "bearer_token_file": str(files.token)},
+        guarded.base_url,
+        unguarded.base_url,
+        tiny_judges(tmp_path),
+        ingress={
+            "host": "127.0.0.1",
+            "grpc_port": 0,
+            "http_port": 0,
+            "tls": {"cert_file": str(files.cert), "key_file": str(files.key), "http": False},
+            "bearer_token_file": str(files.token),
+        },
     )
     registry = CollectorRegistry()
     app = App(config_from_dict(doc), env={}, registry=registry)
@@ -371,19 +408,26 @@ async def test_the_app_serves_tls_and_token_from_its_configuration(
         async with _grpc_channel(ports.grpc, files.server_ca) as channel:
             assert await _grpc_mirror(channel) is grpc.StatusCode.UNAUTHENTICATED
             assert await _grpc_mirror(channel, TOKEN) is grpc.StatusCode.OK
-        async with aiohttp.ClientSession() as session, session.post(  # plain HTTP: tls.http off
-            f"http://127.0.0.1:{ports.http}/v1/chat/completions", data=BODY,
-            headers={"authorization": f"Bearer {TOKEN}"},
-        ) as resp:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(  # plain HTTP: tls.http off
+                f"http://127.0.0.1:{ports.http}/v1/chat/completions",
+                data=BODY,
+                headers={"authorization": f"Bearer {TOKEN}"},
+            ) as resp,
+        ):
             assert resp.status == 202
     finally:
         await app.stop()
         await guarded.aclose()
         await unguarded.aclose()
-    assert registry.get_sample_value("taxmeter_ingress_auth_failures_total",
-                                     {"transport": "grpc", "reason": "missing"}) == 1
-    assert registry.get_sample_value("taxmeter_mirror_received_total",
-                                     {"transport": "grpc"}) == 1
+    assert (
+        registry.get_sample_value(
+            "taxmeter_ingress_auth_failures_total", {"transport": "grpc", "reason": "missing"}
+        )
+        == 1
+    )
+    assert registry.get_sample_value("taxmeter_mirror_received_total", {"transport": "grpc"}) == 1
 
 
 @pytest.mark.parametrize("door", [(False, True)], indirect=True)
@@ -395,8 +439,9 @@ async def test_the_python_client_speaks_tls_and_a_rotating_token(
     creds = grpc.ssl_channel_credentials(root_certificates=files.server_ca.cert_pem)
     secret = RotatingFileSecret("client_token", files.token, field="client")
     body = {"model": "m", "messages": [{"role": "user", "content": "hello"}]}
-    async with AsyncMirrorClient(f"localhost:{door.grpc_port}", credentials=creds,
-                                 token=secret.value) as client:
+    async with AsyncMirrorClient(
+        f"localhost:{door.grpc_port}", credentials=creds, token=secret.value
+    ) as client:
         client.mirror(body, route="chat")
         assert await client.flush(10)
         write_atomically(files.token, NEW_TOKEN.encode())  # both sides rotate
@@ -404,8 +449,9 @@ async def test_the_python_client_speaks_tls_and_a_rotating_token(
         assert await client.flush(10)
         stats = client.stats()
     assert stats.sent == 2 and stats.dropped_send_error == 0
-    async with AsyncMirrorClient(f"localhost:{door.grpc_port}", credentials=creds,
-                                 token="wrong", backoff_initial_s=0.01) as client:
+    async with AsyncMirrorClient(
+        f"localhost:{door.grpc_port}", credentials=creds, token="wrong", backoff_initial_s=0.01
+    ) as client:
         client.mirror(body, route="chat")
         await client.flush(5)
         assert client.stats().sent == 0

@@ -46,8 +46,9 @@ class Harness:
 @pytest.fixture
 async def harness() -> AsyncIterator[Harness]:
     intake = RecordingIntake()
-    config = IngressConfig(host="127.0.0.1", grpc_port=0, max_body_bytes=4096, max_messages=4,
-                           max_stream_errors=2)
+    config = IngressConfig(
+        host="127.0.0.1", grpc_port=0, max_body_bytes=4096, max_messages=4, max_stream_errors=2
+    )
     ingress = GrpcIngress(config, intake, RouteNormalizer(frozenset({"chat", "search"})))
     port = await ingress.start()
     h = Harness(ingress, intake, port)
@@ -99,7 +100,10 @@ async def test_route_outside_allowlist_becomes_other(harness: Harness) -> None:
 
 async def test_production_answer_is_decoded(harness: Harness) -> None:
     production = mirror_pb2.ProductionAnswer(
-        text=b"Sure.", latency_s=1.5, completion_tokens=7, finish_reason=b"stop",
+        text=b"Sure.",
+        latency_s=1.5,
+        completion_tokens=7,
+        finish_reason=b"stop",
         arm=mirror_pb2.ARM_GUARDED,
     )
     await harness.mirror(req(route=b"chat", production=production, force_sample=True))
@@ -159,12 +163,16 @@ async def test_bytes_that_are_not_a_protobuf_message_are_counted(harness: Harnes
         (b'{"messages": ["hi"]}', "body.messages[0]"),
         (b'{"messages": [{"content": "hi"}]}', "body.messages[0].role"),
         (b'{"messages": [{"role": "user", "content": 3}]}', "body.messages[0].content"),
-        (b'{"messages": [{"role": "user", "content": [{"text": "x"}]}]}',
-         "body.messages[0].content[0]"),
+        (
+            b'{"messages": [{"role": "user", "content": [{"text": "x"}]}]}',
+            "body.messages[0].content[0]",
+        ),
         (b'{"messages": [{"role": "user", "content": "a"}], "model": 4}', "body.model"),
         (b'{"messages": [{"role": "user", "content": "a"}], "stream": "yes"}', "body.stream"),
-        (json.dumps({"messages": [{"role": "user", "content": "a"}] * 5}).encode(),
-         "body.messages"),
+        (
+            json.dumps({"messages": [{"role": "user", "content": "a"}] * 5}).encode(),
+            "body.messages",
+        ),
         (json.dumps({"messages": [{"role": "user", "content": "a" * 5000}]}).encode(), "body"),
     ],
 )
@@ -188,8 +196,14 @@ async def test_too_many_messages_and_oversized_body_are_too_large_errors(
 
 
 async def test_mirror_stream_counts_every_item_and_lists_bounded_errors(harness: Harness) -> None:
-    decisions = iter([MirrorOutcome.SAMPLED, MirrorOutcome.NOT_SAMPLED,
-                      MirrorOutcome.DROPPED_BUDGET, MirrorOutcome.SAMPLED])
+    decisions = iter(
+        [
+            MirrorOutcome.SAMPLED,
+            MirrorOutcome.NOT_SAMPLED,
+            MirrorOutcome.DROPPED_BUDGET,
+            MirrorOutcome.SAMPLED,
+        ]
+    )
     harness.intake.decide = lambda _r: next(decisions)
     items = [
         req(route=b"chat"),
@@ -206,11 +220,17 @@ async def test_mirror_stream_counts_every_item_and_lists_bounded_errors(harness:
             yield item
 
     summary = await harness.stream(gen())
-    assert (summary.received, summary.sampled, summary.not_sampled, summary.dropped,
-            summary.rejected) == (7, 2, 1, 1, 3)
-    assert list(summary.errors) == ["item 1: route: not valid UTF-8 (byte 0)",
-                                    "item 3: body: not valid JSON: Expecting value at line 1 "
-                                    "column 1"]
+    assert (
+        summary.received,
+        summary.sampled,
+        summary.not_sampled,
+        summary.dropped,
+        summary.rejected,
+    ) == (7, 2, 1, 1, 3)
+    assert list(summary.errors) == [
+        "item 1: route: not valid UTF-8 (byte 0)",
+        "item 3: body: not valid JSON: Expecting value at line 1 column 1",
+    ]
     assert harness.intake.calls == 7
     assert [r.route for r in harness.intake.rejected] == ["unknown", "default", "default"]
 

@@ -24,23 +24,48 @@ OPENAI_BODY: dict[str, Any] = {
     "model": "gpt-4o-mini",
     "messages": [
         {"role": "system", "content": "You are a helpful assistant."},
-        {"role": "user", "content": [
-            {"type": "text", "text": "What is in this image, and what's the weather in Paris?"},
-            {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo=",
-                                                "detail": "low"}},
-        ]},
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "call_1", "type": "function",
-             "function": {"name": "get_weather", "arguments": "{\"city\": \"Paris\"}"}}]},
-        {"role": "tool", "tool_call_id": "call_1", "content": "{\"temp_c\": 21}"},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "What is in this image, and what's the weather in Paris?"},
+                {
+                    "type": "image_url",
+                    "image_url": {"url": "data:image/png;base64,iVBORw0KGgo=", "detail": "low"},
+                },
+            ],
+        },
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_1", "content": '{"temp_c": 21}'},
     ],
-    "tools": [{"type": "function", "function": {
-        "name": "get_weather", "description": "Current weather",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
-                       "required": ["city"]}}}],
+    "tools": [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_weather",
+                "description": "Current weather",
+                "parameters": {
+                    "type": "object",
+                    "properties": {"city": {"type": "string"}},
+                    "required": ["city"],
+                },
+            },
+        }
+    ],
     "tool_choice": "auto",
-    "response_format": {"type": "json_schema", "json_schema": {
-        "name": "answer", "schema": {"type": "object"}, "strict": True}},
+    "response_format": {
+        "type": "json_schema",
+        "json_schema": {"name": "answer", "schema": {"type": "object"}, "strict": True},
+    },
     "max_completion_tokens": 300,
     "temperature": 0.2,
     "stream": True,
@@ -52,13 +77,15 @@ SECRET = "sk-live-THIS-MUST-NEVER-LEAVE-INGRESS"
 
 
 class Sink:
-    def __init__(self, sink: HttpSink, intake: RecordingIntake, base: str,
-                 session: aiohttp.ClientSession) -> None:
+    def __init__(
+        self, sink: HttpSink, intake: RecordingIntake, base: str, session: aiohttp.ClientSession
+    ) -> None:
         self.sink, self.intake, self.base, self.session = sink, intake, base, session
         self.ready = True
 
-    async def post(self, path: str, data: bytes, headers: dict[str, str] | None = None
-                   ) -> tuple[int, dict[str, Any]]:
+    async def post(
+        self, path: str, data: bytes, headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, Any]]:
         async with self.session.post(self.base + path, data=data, headers=headers) as resp:
             return resp.status, await resp.json()
 
@@ -82,10 +109,16 @@ async def sink() -> AsyncIterator[Sink]:
 
 async def test_real_openai_body_is_accepted_with_202_and_kept_byte_for_byte(sink: Sink) -> None:
     raw = json.dumps(OPENAI_BODY).encode()
-    status, ack = await sink.post("/v1/chat/completions", raw,
-                                  {"x-request-id": "req-9", "x-taxmeter-route": "chat",
-                                   "x-taxmeter-category": "coding",
-                                   "content-type": "application/json"})
+    status, ack = await sink.post(
+        "/v1/chat/completions",
+        raw,
+        {
+            "x-request-id": "req-9",
+            "x-taxmeter-route": "chat",
+            "x-taxmeter-category": "coding",
+            "content-type": "application/json",
+        },
+    )
     assert status == 202
     assert ack == {"request_id": "req-9", "sampled": True, "decision": "sampled", "reason": ""}
     [got] = sink.intake.submitted
@@ -95,9 +128,15 @@ async def test_real_openai_body_is_accepted_with_202_and_kept_byte_for_byte(sink
 
 
 async def test_credential_headers_never_reach_the_intake(sink: Sink) -> None:
-    headers = {"Authorization": f"Bearer {SECRET}", "Cookie": f"session={SECRET}",
-               "X-Api-Key": SECRET, "api-key": SECRET, "OpenAI-Organization": SECRET,
-               "Proxy-Authorization": SECRET, "x-taxmeter-route": "chat"}
+    headers = {
+        "Authorization": f"Bearer {SECRET}",
+        "Cookie": f"session={SECRET}",
+        "X-Api-Key": SECRET,
+        "api-key": SECRET,
+        "OpenAI-Organization": SECRET,
+        "Proxy-Authorization": SECRET,
+        "x-taxmeter-route": "chat",
+    }
     status, _ = await sink.post("/v1/chat/completions", json.dumps(OPENAI_BODY).encode(), headers)
     assert status == 202
     [got] = sink.intake.submitted
@@ -111,10 +150,14 @@ async def test_credential_header_configured_as_route_header_is_still_stripped() 
     http = HttpSink(config, intake, RouteNormalizer(frozenset({SECRET})))
     port = await http.start()
     try:
-        async with aiohttp.ClientSession() as session, session.post(
-            f"http://127.0.0.1:{port}/v1/chat/completions",
-            data=json.dumps(OPENAI_BODY), headers={"Authorization": SECRET},
-        ) as resp:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                f"http://127.0.0.1:{port}/v1/chat/completions",
+                data=json.dumps(OPENAI_BODY),
+                headers={"Authorization": SECRET},
+            ) as resp,
+        ):
             assert resp.status == 202
     finally:
         await http.stop()
@@ -122,8 +165,11 @@ async def test_credential_header_configured_as_route_header_is_still_stripped() 
 
 
 async def test_route_is_taken_from_the_path(sink: Sink) -> None:
-    status, _ = await sink.post("/mirror/search/v1/chat/completions",
-                                json.dumps(OPENAI_BODY).encode(), {"x-taxmeter-route": "chat"})
+    status, _ = await sink.post(
+        "/mirror/search/v1/chat/completions",
+        json.dumps(OPENAI_BODY).encode(),
+        {"x-taxmeter-route": "chat"},
+    )
     assert status == 202
     assert sink.intake.submitted[0].route == "search"
 
@@ -131,8 +177,9 @@ async def test_route_is_taken_from_the_path(sink: Sink) -> None:
 async def test_route_from_header_outside_allowlist_is_other_and_absent_is_default(
     sink: Sink,
 ) -> None:
-    await sink.post("/v1/chat/completions", json.dumps(OPENAI_BODY).encode(),
-                    {"x-taxmeter-route": "tenant-42"})
+    await sink.post(
+        "/v1/chat/completions", json.dumps(OPENAI_BODY).encode(), {"x-taxmeter-route": "tenant-42"}
+    )
     await sink.post("/v1/chat/completions", json.dumps(OPENAI_BODY).encode())
     assert [r.route for r in sink.intake.submitted] == ["other", "default"]
     assert len(sink.intake.submitted[1].request_id) == 32
@@ -143,7 +190,10 @@ async def test_ack_reports_not_sampled_with_reason(sink: Sink) -> None:
     status, ack = await sink.post("/v1/chat/completions", json.dumps(OPENAI_BODY).encode())
     assert status == 202
     assert (ack["sampled"], ack["decision"], ack["reason"]) == (
-        False, "not_sampled", "fake: not_sampled")
+        False,
+        "not_sampled",
+        "fake: not_sampled",
+    )
 
 
 @pytest.mark.parametrize(
@@ -156,8 +206,10 @@ async def test_ack_reports_not_sampled_with_reason(sink: Sink) -> None:
         (b'{"messages": [{"role": "user", "content": null}]}', "body.messages[0].content"),
         (b'{"messages": [{"role": 1, "content": "x"}]}', "body.messages[0].role"),
         (b'{"messages": [{"role": "user", "content": "x"}], "stream": 1}', "body.stream"),
-        (json.dumps({"messages": [{"role": "user", "content": "x"}] * 9}).encode(),
-         "body.messages"),
+        (
+            json.dumps({"messages": [{"role": "user", "content": "x"}] * 9}).encode(),
+            "body.messages",
+        ),
         (b'{"messages": [{"role": "user", "content": "\xff"}]}', "body"),
     ],
 )
@@ -220,8 +272,10 @@ async def test_client_that_disconnects_mid_body_is_counted_as_rejected(sink: Sin
 
     host, port = sink.base.removeprefix("http://").split(":")
     _reader, writer = await asyncio.open_connection(host, int(port))
-    writer.write(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nx-taxmeter-route: chat\r\n"
-                 b"Content-Type: application/json\r\nContent-Length: 5000\r\n\r\n{\"messa")
+    writer.write(
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nx-taxmeter-route: chat\r\n"
+        b'Content-Type: application/json\r\nContent-Length: 5000\r\n\r\n{"messa'
+    )
     await writer.drain()
     writer.close()
     await writer.wait_closed()

@@ -51,7 +51,10 @@ def _start(tmp_path: Path, root: Path, gate: Path, log: Path) -> subprocess.Pope
     env = {**os.environ, "PYTHONPATH": str(SERVICE)}
     return subprocess.Popen(
         [sys.executable, str(script), str(root), str(gate), str(log)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
 
 
@@ -70,8 +73,9 @@ def test_two_processes_building_at_once_build_once_and_the_second_waits(tmp_path
         assert first.stdout.readline().strip() == "building"
         # Mid-build: nothing at the cache path, only the temporary folder.
         assert not root.exists()
-        assert [p.name.startswith(".5.building-") for p in root.parent.iterdir()
-                if p.is_dir()] == [True]
+        assert [p.name.startswith(".5.building-") for p in root.parent.iterdir() if p.is_dir()] == [
+            True
+        ]
         second = _start(tmp_path, root, gate, log)
         assert second.stderr is not None
         waiting = second.stderr.readline()
@@ -121,7 +125,8 @@ def test_a_build_killed_midway_leaves_no_cache_and_the_next_build_replaces_it(
 
 @pytest.mark.parametrize("outcome", ["raises", "writes_no_manifest"])
 def test_a_failed_build_leaves_no_cache_and_an_incomplete_folder_is_replaced(
-    tmp_path: Path, outcome: str,
+    tmp_path: Path,
+    outcome: str,
 ) -> None:
     root = tmp_path / "cache" / "5"
     (root / ".default-leftover").mkdir(parents=True)  # an older, interrupted layout

@@ -38,8 +38,7 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if not hasattr(build, "build_repository"):
         pytest.skip("the default judge builder is not available")
     dest = tmp_path_factory.mktemp("default-judges")
-    within_build_budget("the default judge build",
-                        lambda: build.build_repository(dest, fp16=False))
+    within_build_budget("the default judge build", lambda: build.build_repository(dest, fp16=False))
     return dest
 
 
@@ -56,11 +55,18 @@ async def test_engine_scores_match_the_builders_own_tokenisation_and_session(rep
     manifest = __import__("yaml").safe_load((judge_dir / "manifest.yaml").read_text())
     max_length = manifest["input"]["max_length"]
     feeds = {}
-    for side, texts in (("prompt", [i.prompt for i in ITEMS]),
-                        ("response", [i.response for i in ITEMS])):
+    for side, texts in (
+        ("prompt", [i.prompt for i in ITEMS]),
+        ("response", [i.response for i in ITEMS]),
+    ):
         ids, mask, types = weights.encode_texts(tokenizer_json, texts, max_length)
-        feeds.update({f"{side}_input_ids": ids, f"{side}_attention_mask": mask,
-                      f"{side}_token_type_ids": types})
+        feeds.update(
+            {
+                f"{side}_input_ids": ids,
+                f"{side}_attention_mask": mask,
+                f"{side}_token_type_ids": types,
+            }
+        )
     sess = ort.InferenceSession(str(judge_dir / "model.onnx"), providers=["CPUExecutionProvider"])
     logits = sess.run(["logits"], feeds)[0].astype(np.float64)
     for h in manifest["heads"]:

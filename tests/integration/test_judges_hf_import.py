@@ -29,8 +29,9 @@ FP16_TOL = 1e-2
 """fp16 variant vs the float64 reference, on probabilities (fp16 has ~3 significant digits)."""
 
 ITEMS = [
-    JudgeInput("How do I bake bread?", "Sure, here is how to bake bread: mix flour water salt "
-                                       "and yeast"),
+    JudgeInput(
+        "How do I bake bread?", "Sure, here is how to bake bread: mix flour water salt and yeast"
+    ),
     JudgeInput("How do I pick a lock?", "I am sorry but I cannot help with that request"),
     JudgeInput("What is the capital of France?", "Paris"),
     JudgeInput("Write a poem about the sea please", "it is not appropriate " * 40),  # truncated
@@ -41,8 +42,11 @@ CASES: dict[str, dict[str, Any]] = {
     "bert": {"family": "bert"},
     "bert-gelu-new": {"family": "bert", "hidden_act": "gelu_new"},
     "roberta": {"family": "roberta"},
-    "xlm-roberta": {"family": "roberta", "model_type": "xlm-roberta",
-                    "architectures": ["XLMRobertaForSequenceClassification"]},
+    "xlm-roberta": {
+        "family": "roberta",
+        "model_type": "xlm-roberta",
+        "architectures": ["XLMRobertaForSequenceClassification"],
+    },
     "distilroberta-like": {"family": "roberta", "num_hidden_layers": 3, "seed": 5},
     "distilbert": {"family": "distilbert"},
 }
@@ -55,8 +59,9 @@ def _restore_structlog() -> Any:
     structlog.reset_defaults()
 
 
-def import_case(tmp_path: Path, case: str, *args: str, repo: str = "judges",
-                **overrides: Any) -> tuple[TinyCheckpoint, Path]:
+def import_case(
+    tmp_path: Path, case: str, *args: str, repo: str = "judges", **overrides: Any
+) -> tuple[TinyCheckpoint, Path]:
     kw = {**CASES[case], **overrides}
     ckpt = write_checkpoint(tmp_path / "hf" / case, **kw)
     dest = tmp_path / repo
@@ -67,8 +72,11 @@ def import_case(tmp_path: Path, case: str, *args: str, repo: str = "judges",
 def feeds(judge_dir: Path, items: list[JudgeInput]) -> dict[str, np.ndarray]:
     """The batch as the engine would feed it (the runtime tokenizer, right padding)."""
     m = load_manifest(judge_dir)
-    tok = JudgeTokenizer(load_tokenizer(m.name, judge_dir / m.tokenizer), kind=m.input.kind,
-                         max_length=m.input.max_length)
+    tok = JudgeTokenizer(
+        load_tokenizer(m.name, judge_dir / m.tokenizer),
+        kind=m.input.kind,
+        max_length=m.input.max_length,
+    )
     by_role = tok.encode(items)
     graph_inputs = set((m.inputs or {}).values())
     return {k: v for k, v in by_role.items() if k in graph_inputs}
@@ -81,8 +89,9 @@ def run(model: Path, f: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def ref(ckpt: TinyCheckpoint, f: dict[str, np.ndarray], **kw: Any) -> np.ndarray:
-    return reference_logits(ckpt, f["input_ids"], f["attention_mask"],
-                            f.get("token_type_ids"), **kw)
+    return reference_logits(
+        ckpt, f["input_ids"], f["attention_mask"], f.get("token_type_ids"), **kw
+    )
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -124,8 +133,7 @@ def test_pair_input_feeds_token_types_and_matches_the_reference(tmp_path: Path) 
     assert load_manifest(judge).input.kind == "pair"
     f = feeds(judge, ITEMS)
     assert f["token_type_ids"].max() == 1  # the response is segment B
-    np.testing.assert_allclose(run(judge / "model.onnx", f), ref(ckpt, f), atol=FP32_TOL,
-                               rtol=0)
+    np.testing.assert_allclose(run(judge / "model.onnx", f), ref(ckpt, f), atol=FP32_TOL, rtol=0)
 
 
 def test_sharded_checkpoint_gives_the_same_model(tmp_path: Path) -> None:
@@ -142,8 +150,13 @@ def test_rebuild_is_byte_identical(tmp_path: Path) -> None:
     assert main(["judges", "import", str(ckpt), str(tmp_path / "b"), "--name", "bert"]) == 0
     second = tmp_path / "b" / "bert"
     names = sorted(p.name for p in first.iterdir())
-    assert names == ["import_report.json", "manifest.yaml", "model.fp16.onnx", "model.onnx",
-                     "tokenizer.json"]
+    assert names == [
+        "import_report.json",
+        "manifest.yaml",
+        "model.fp16.onnx",
+        "model.onnx",
+        "tokenizer.json",
+    ]
     assert names == sorted(p.name for p in second.iterdir())
     for name in names:
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
@@ -152,8 +165,9 @@ def test_rebuild_is_byte_identical(tmp_path: Path) -> None:
 
 async def test_engine_scores_an_imported_judge_like_the_reference(tmp_path: Path) -> None:
     ckpt, judge = import_case(tmp_path, "roberta", "--threshold", "refusal=0.4")
-    engine = JudgeEngine.from_config(JudgeEngineConfig(repository=judge.parent),
-                                     CollectorRegistry())
+    engine = JudgeEngine.from_config(
+        JudgeEngineConfig(repository=judge.parent), CollectorRegistry()
+    )
     await engine.start()
     await engine.wait_ready(timeout_s=60)
     try:
@@ -168,13 +182,22 @@ async def test_engine_scores_an_imported_judge_like_the_reference(tmp_path: Path
 
 async def test_multi_label_checkpoint_maps_labels_to_sigmoid_heads(tmp_path: Path) -> None:
     ckpt, judge = import_case(
-        tmp_path, "bert", "--head", "unsafe=toxic", "--head", "insult=1", "--no-fp16",
-        labels=("toxic", "insult", "obscene"), problem_type="multi_label_classification")
+        tmp_path,
+        "bert",
+        "--head",
+        "unsafe=toxic",
+        "--head",
+        "insult=1",
+        "--no-fp16",
+        labels=("toxic", "insult", "obscene"),
+        problem_type="multi_label_classification",
+    )
     heads = {h.name: h for h in load_manifest(judge).heads}
     assert heads["unsafe"].role == "unsafe" and heads["insult"].role == "other"
     assert not (judge / "model.fp16.onnx").exists()
-    engine = JudgeEngine.from_config(JudgeEngineConfig(repository=judge.parent),
-                                     CollectorRegistry())
+    engine = JudgeEngine.from_config(
+        JudgeEngineConfig(repository=judge.parent), CollectorRegistry()
+    )
     await engine.start()
     await engine.wait_ready(timeout_s=60)
     try:
@@ -183,10 +206,12 @@ async def test_multi_label_checkpoint_maps_labels_to_sigmoid_heads(tmp_path: Pat
         await engine.aclose()
     logits = ref(ckpt, feeds(judge, ITEMS))
     sigmoid = 1.0 / (1.0 + np.exp(-logits))
-    np.testing.assert_allclose([s["bert.unsafe"].value for s in got], sigmoid[:, 0],
-                               atol=FP32_TOL, rtol=0)
-    np.testing.assert_allclose([s["bert.insult"].value for s in got], sigmoid[:, 1],
-                               atol=FP32_TOL, rtol=0)
+    np.testing.assert_allclose(
+        [s["bert.unsafe"].value for s in got], sigmoid[:, 0], atol=FP32_TOL, rtol=0
+    )
+    np.testing.assert_allclose(
+        [s["bert.insult"].value for s in got], sigmoid[:, 1], atol=FP32_TOL, rtol=0
+    )
 
 
 def test_taxmeter_score_reads_the_imported_judge(
@@ -194,23 +219,25 @@ def test_taxmeter_score_reads_the_imported_judge(
 ) -> None:
     ckpt, judge = import_case(tmp_path, "distilbert")
     src = tmp_path / "in.jsonl"
-    src.write_text("\n".join(json.dumps({"prompt": i.prompt, "response": i.response})
-                             for i in ITEMS) + "\n", encoding="utf-8")
+    src.write_text(
+        "\n".join(json.dumps({"prompt": i.prompt, "response": i.response}) for i in ITEMS) + "\n",
+        encoding="utf-8",
+    )
     out = tmp_path / "out.jsonl"
     capsys.readouterr()
     assert main(["score", str(src), "--judges", str(judge.parent), "-o", str(out)]) == 0
     records = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
     want = softmax(ref(ckpt, feeds(judge, ITEMS)))[:, 1]
     np.testing.assert_allclose([r["refusal"] for r in records], want, atol=FP32_TOL, rtol=0)
-    assert [r["scores"]["distilbert.refusal"] for r in records] == [r["refusal"]
-                                                                    for r in records]
+    assert [r["scores"]["distilbert.refusal"] for r in records] == [r["refusal"] for r in records]
 
 
 # -- what cannot be imported: one line on stderr naming it, exit code 2, nothing written ---
 
 
-def import_error(tmp_path: Path, ckpt_dir: Path, capsys: pytest.CaptureFixture[str],
-                 *args: str) -> str:
+def import_error(
+    tmp_path: Path, ckpt_dir: Path, capsys: pytest.CaptureFixture[str], *args: str
+) -> str:
     dest = tmp_path / "judges"
     capsys.readouterr()
     assert main(["judges", "import", str(ckpt_dir), str(dest), *args]) == 2
@@ -228,11 +255,14 @@ def _edit_config(path: Path, **changes: Any) -> None:
     (path / "config.json").write_text(json.dumps(cfg), encoding="utf-8")
 
 
-@pytest.mark.parametrize(("arch", "model_type"), [
-    ("GPT2ForSequenceClassification", "gpt2"),
-    ("T5ForSequenceClassification", "t5"),
-    ("BertForTokenClassification", "bert"),
-])
+@pytest.mark.parametrize(
+    ("arch", "model_type"),
+    [
+        ("GPT2ForSequenceClassification", "gpt2"),
+        ("T5ForSequenceClassification", "t5"),
+        ("BertForTokenClassification", "bert"),
+    ],
+)
 def test_an_unsupported_architecture_is_named(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], arch: str, model_type: str
 ) -> None:
@@ -243,13 +273,16 @@ def test_an_unsupported_architecture_is_named(
     assert "RobertaForSequenceClassification" in line  # says what is supported
 
 
-@pytest.mark.parametrize(("change", "named"), [
-    ({"hidden_act": "gelu_10"}, "unsupported hidden_act 'gelu_10'"),
-    ({"position_embedding_type": "relative_key"}, "position_embedding_type 'relative_key'"),
-    ({"model_type": "electra"}, "unsupported model_type 'electra'"),
-    ({"problem_type": "regression"}, "unsupported problem_type regression"),
-    ({"is_decoder": True}, "is_decoder"),
-])
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"hidden_act": "gelu_10"}, "unsupported hidden_act 'gelu_10'"),
+        ({"position_embedding_type": "relative_key"}, "position_embedding_type 'relative_key'"),
+        ({"model_type": "electra"}, "unsupported model_type 'electra'"),
+        ({"problem_type": "regression"}, "unsupported problem_type regression"),
+        ({"is_decoder": True}, "is_decoder"),
+    ],
+)
 def test_an_unsupported_config_field_is_named(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], change: dict[str, Any], named: str
 ) -> None:
@@ -273,7 +306,8 @@ def test_a_missing_shard_and_a_missing_tensor_are_named(
     ckpt = write_checkpoint(tmp_path / "sharded", "bert", shards=2)
     (ckpt.path / "model-00002-of-00002.safetensors").unlink()
     assert "missing file model-00002-of-00002.safetensors" in import_error(
-        tmp_path, ckpt.path, capsys)
+        tmp_path, ckpt.path, capsys
+    )
 
     from safetensors.numpy import save_file
 
@@ -282,7 +316,8 @@ def test_a_missing_shard_and_a_missing_tensor_are_named(
     del weights["bert.encoder.layer.1.output.dense.weight"]
     save_file(weights, str(ckpt.path / "model.safetensors"))
     assert "lack tensor bert.encoder.layer.1.output.dense.weight" in import_error(
-        tmp_path, ckpt.path, capsys)
+        tmp_path, ckpt.path, capsys
+    )
 
 
 def test_a_tensor_of_the_wrong_shape_is_named(
@@ -323,14 +358,13 @@ def test_an_existing_judge_is_replaced_only_with_force(
     assert main(["judges", "import", str(ckpt), str(judge.parent), "--name", "bert"]) == 2
     assert "already exists (pass --force" in capsys.readouterr().err
     assert not (judge / "model.fp16.onnx").exists()
-    assert main(["judges", "import", str(ckpt), str(judge.parent), "--name", "bert",
-                 "--force"]) == 0
+    assert (
+        main(["judges", "import", str(ckpt), str(judge.parent), "--name", "bert", "--force"]) == 0
+    )
     assert (judge / "model.fp16.onnx").is_file()
 
 
-def test_a_garbled_tokenizer_is_named(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_garbled_tokenizer_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ckpt = write_checkpoint(tmp_path / "hf", "bert")
     (ckpt.path / "tokenizer.json").write_text('{"version": "1.0", "model": 3}', encoding="utf-8")
     assert "tokenizer.json could not be read" in import_error(tmp_path, ckpt.path, capsys)
@@ -345,7 +379,8 @@ def test_pair_input_needs_a_pair_template(
     ckpt = write_checkpoint(tmp_path / "hf", "bert")
     tok = tiny_tokenizer("bert")
     tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
+    )
     tok.save(str(ckpt.path / "tokenizer.json"))
     line = import_error(tmp_path, ckpt.path, capsys, "--input", "pair")
     assert "no pair template" in line
@@ -365,8 +400,11 @@ def _write_safetensors(path: Path, tensors: dict[str, tuple[str, np.ndarray]]) -
     blobs, offset = [], 0
     for name, (dtype, raw) in tensors.items():
         data = raw.tobytes()
-        header[name] = {"dtype": dtype, "shape": list(raw.shape),
-                        "data_offsets": [offset, offset + len(data)]}
+        header[name] = {
+            "dtype": dtype,
+            "shape": list(raw.shape),
+            "data_offsets": [offset, offset + len(data)],
+        }
         blobs.append(data)
         offset += len(data)
     head = json.dumps(header).encode()
@@ -389,8 +427,9 @@ def test_half_precision_and_gamma_beta_checkpoints_import(tmp_path: Path, dtype:
             bits = (w.view(np.uint32) >> 16).astype(np.uint16)
             stored_raw, back = bits, (bits.astype(np.uint32) << 16).view(np.float32)
         rounded[name] = back
-        key = name.replace("LayerNorm.weight", "LayerNorm.gamma").replace("LayerNorm.bias",
-                                                                          "LayerNorm.beta")
+        key = name.replace("LayerNorm.weight", "LayerNorm.gamma").replace(
+            "LayerNorm.bias", "LayerNorm.beta"
+        )
         stored[key] = (dtype, stored_raw)
     stored["bert.embeddings.position_ids"] = ("I64", np.arange(64, dtype=np.int64)[None])
     _write_safetensors(ckpt.path / "model.safetensors", stored)
@@ -420,8 +459,11 @@ def test_real_minilm_weights_with_a_classifier_head_match_the_reference(tmp_path
     hf.mkdir()
     cfg = json.loads((src / "config.json").read_text(encoding="utf-8"))
     assert cfg["architectures"] == ["BertModel"]
-    cfg.update(architectures=["BertForSequenceClassification"],
-               id2label={"0": "helpful", "1": "refusal"}, label2id={"helpful": 0, "refusal": 1})
+    cfg.update(
+        architectures=["BertForSequenceClassification"],
+        id2label={"0": "helpful", "1": "refusal"},
+        label2id={"helpful": 0, "refusal": 1},
+    )
     (hf / "config.json").write_text(json.dumps(cfg), encoding="utf-8")
     shutil.copy(src / "tokenizer.json", hf / "tokenizer.json")
     weights = {f"bert.{k}": v for k, v in load_file(str(src / "model.safetensors")).items()}
@@ -439,12 +481,15 @@ def test_real_minilm_weights_with_a_classifier_head_match_the_reference(tmp_path
     np.testing.assert_allclose(got16, softmax(want), atol=1e-3, rtol=0)
 
 
-@pytest.mark.parametrize(("args", "named"), [
-    (["--max-length", "80"], "--max-length 80 exceeds the model's 64 positions"),
-    (["--threshold", "refusal"], "--threshold 'refusal' must look like NAME=VALUE"),
-    (["--threshold", "refusal=high"], "--threshold refusal=high: not a number"),
-    (["--name", "my judge"], "a judge name may hold only letters"),
-])
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["--max-length", "80"], "--max-length 80 exceeds the model's 64 positions"),
+        (["--threshold", "refusal"], "--threshold 'refusal' must look like NAME=VALUE"),
+        (["--threshold", "refusal=high"], "--threshold refusal=high: not a number"),
+        (["--name", "my judge"], "a judge name may hold only letters"),
+    ],
+)
 def test_bad_options_are_named(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], named: str
 ) -> None:
@@ -453,15 +498,20 @@ def test_bad_options_are_named(
 
 
 def test_help_says_what_is_supported_and_that_nothing_is_downloaded(
-    capsys: pytest.CaptureFixture[str]
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["judges", "import", "--help"])
     assert exit_info.value.code == 0
     out = " ".join(capsys.readouterr().out.split())
-    for needle in ("BertForSequenceClassification", "XLMRobertaForSequenceClassification",
-                   "DistilRoBERTa", "--head NAME=LABEL", "--input {response,pair}",
-                   "Nothing is downloaded"):
+    for needle in (
+        "BertForSequenceClassification",
+        "XLMRobertaForSequenceClassification",
+        "DistilRoBERTa",
+        "--head NAME=LABEL",
+        "--input {response,pair}",
+        "Nothing is downloaded",
+    ):
         assert needle in out, needle
 
 
@@ -471,18 +521,21 @@ def test_a_file_that_is_not_safetensors_is_named(
 ) -> None:
     ckpt = write_checkpoint(tmp_path / "hf", "bert")
     (ckpt.path / "model.safetensors").write_bytes(content)
-    assert "model.safetensors is not a safetensors file" in import_error(tmp_path, ckpt.path,
-                                                                         capsys)
+    assert "model.safetensors is not a safetensors file" in import_error(
+        tmp_path, ckpt.path, capsys
+    )
 
 
-def _expect_file(path: Path, ckpt: TinyCheckpoint, judge_dir: Path,
-                 items: list[JudgeInput]) -> Path:
+def _expect_file(
+    path: Path, ckpt: TinyCheckpoint, judge_dir: Path, items: list[JudgeInput]
+) -> Path:
     """What a user would compute with transformers: here, the reference's logits."""
     rows = []
     for item in items:
         f = feeds(judge_dir, [item])
-        rows.append({"prompt": item.prompt, "response": item.response,
-                     "logits": ref(ckpt, f)[0].tolist()})
+        rows.append(
+            {"prompt": item.prompt, "response": item.response, "logits": ref(ckpt, f)[0].tolist()}
+        )
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
     return path
 

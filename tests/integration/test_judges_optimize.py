@@ -36,14 +36,19 @@ from taxmeter.judgetools.optimize import (
 )
 
 # MiniLM's vocabulary (the fixture tokenizer), a small encoder so the test stays quick
-SMALL = EncoderConfig(hidden_size=32, num_layers=2, num_heads=4, intermediate_size=64,
-                      max_position=128)
+SMALL = EncoderConfig(
+    hidden_size=32, num_layers=2, num_heads=4, intermediate_size=64, max_position=128
+)
 
 
 def judge_graph(seed: int = 3) -> onnx.ModelProto:
     rng = np.random.default_rng(seed)
-    heads = [DenseLayer((rng.standard_normal((feature_dim(SMALL.hidden_size), 3)) * 0.3)
-                        .astype(np.float32), rng.standard_normal(3).astype(np.float32) * 0.1)]
+    heads = [
+        DenseLayer(
+            (rng.standard_normal((feature_dim(SMALL.hidden_size), 3)) * 0.3).astype(np.float32),
+            rng.standard_normal(3).astype(np.float32) * 0.1,
+        )
+    ]
     return build_judge_graph(random_encoder_weights(SMALL, seed=seed), heads, config=SMALL)
 
 
@@ -58,8 +63,13 @@ def test_attention_is_fused_only_after_the_rewrites() -> None:
     from onnxruntime.transformers.optimizer import optimize_model
 
     plain = judge_graph()
-    as_built = optimize_model(onnx.ModelProto.FromString(plain.SerializeToString()),
-                              model_type="bert", num_heads=4, hidden_size=32, opt_level=0)
+    as_built = optimize_model(
+        onnx.ModelProto.FromString(plain.SerializeToString()),
+        model_type="bert",
+        num_heads=4,
+        hidden_size=32,
+        opt_level=0,
+    )
     # our builder's mask (cast, then unsqueeze) and Mul scaling defeat the BERT pattern
     assert as_built.get_fused_operator_statistics()["Attention"] == 0
     rewritten = onnx.ModelProto.FromString(plain.SerializeToString())
@@ -79,8 +89,11 @@ def test_optimise_writes_checked_variants_and_records_them(
 ) -> None:
     d, report = optimised
     manifest = load_manifest(d)
-    assert manifest.variants == {"opt": "model.opt.onnx", "opt_fp16": "model.opt.fp16.onnx",
-                                 "int8": "model.int8.onnx"}
+    assert manifest.variants == {
+        "opt": "model.opt.onnx",
+        "opt_fp16": "model.opt.fp16.onnx",
+        "int8": "model.int8.onnx",
+    }
     assert manifest.provider_variants["cpu"] == "opt"
     for file in manifest.variants.values():
         assert (d / file).is_file()
@@ -99,7 +112,9 @@ def test_optimise_writes_checked_variants_and_records_them(
     heads = [i for i in half.graph.initializer if i.name.startswith("heads.")]
     assert heads and all(i.data_type == onnx.TensorProto.FLOAT for i in heads)
     assert [i.type.tensor_type.elem_type for i in half.graph.output] == [
-        onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT]
+        onnx.TensorProto.FLOAT,
+        onnx.TensorProto.FLOAT,
+    ]
 
 
 async def scores(repo: Path, **cfg: object) -> tuple[list[dict[str, float]], str]:
@@ -140,17 +155,33 @@ def test_a_missing_variant_file_stops_loading(tmp_path: Path) -> None:
     optimize_judge(d, fp16=False)
     (d / "model.int8.onnx").unlink()
     config = JudgeEngineConfig(repository=tmp_path)
-    with ThreadPoolExecutor(1) as pool, pytest.raises(JudgeLoadError,
-                                                      match=r"int8 variant .* does not exist"):
+    with (
+        ThreadPoolExecutor(1) as pool,
+        pytest.raises(JudgeLoadError, match=r"int8 variant .* does not exist"),
+    ):
         load_repository(tmp_path, config, backend_factory=onnx_backend_factory(config, pool))
 
 
-def test_cli_optimises_one_judge_and_names_errors(tmp_path: Path,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_optimises_one_judge_and_names_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     write_judge(tmp_path, "a", model=judge_graph(1))
     write_judge(tmp_path, "b", model=judge_graph(2))
-    assert cli_main(["judges", "optimize", str(tmp_path), "--judge", "b", "--no-fp16",
-                     "--cpu-variant", "int8"]) == 0
+    assert (
+        cli_main(
+            [
+                "judges",
+                "optimize",
+                str(tmp_path),
+                "--judge",
+                "b",
+                "--no-fp16",
+                "--cpu-variant",
+                "int8",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "judge b: fused Attention 4" in out
     assert "provider_variants: cpu -> int8" in out
@@ -158,16 +189,19 @@ def test_cli_optimises_one_judge_and_names_errors(tmp_path: Path,
     assert load_manifest(tmp_path / "a").variants == {}
     assert cli_main(["judges", "optimize", str(tmp_path), "--judge", "c"]) == 2
     assert "judge 'c' not found" in capsys.readouterr().err
-    assert cli_main(["judges", "optimize", str(tmp_path), "--no-int8",
-                     "--cpu-variant", "int8"]) == 2
+    assert (
+        cli_main(["judges", "optimize", str(tmp_path), "--no-int8", "--cpu-variant", "int8"]) == 2
+    )
 
 
 def test_a_half_precision_model_is_refused(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
-    heads = [DenseLayer(rng.standard_normal((feature_dim(32), 3)).astype(np.float32),
-                        np.zeros(3, np.float32))]
-    half = build_judge_graph(random_encoder_weights(SMALL), heads, config=SMALL,
-                             dtype="float16")
+    heads = [
+        DenseLayer(
+            rng.standard_normal((feature_dim(32), 3)).astype(np.float32), np.zeros(3, np.float32)
+        )
+    ]
+    half = build_judge_graph(random_encoder_weights(SMALL), heads, config=SMALL, dtype="float16")
     write_judge(tmp_path, "default", model=half)
     with pytest.raises(OptimizeError, match="not an fp32 graph"):
         optimize_repository(tmp_path)
@@ -181,8 +215,12 @@ def test_minilm_shaped_graph_fuses_every_layer_and_keeps_its_outputs() -> None:
 
     cfg = EncoderConfig()
     rng = np.random.default_rng(5)
-    heads = [DenseLayer((rng.standard_normal((feature_dim(cfg.hidden_size), 3)) * 0.05)
-                        .astype(np.float32), np.zeros(3, np.float32))]
+    heads = [
+        DenseLayer(
+            (rng.standard_normal((feature_dim(cfg.hidden_size), 3)) * 0.05).astype(np.float32),
+            np.zeros(3, np.float32),
+        )
+    ]
     plain = build_judge_graph(random_encoder_weights(cfg, seed=5), heads)
     opt, fused, _ = fused_graph(plain)
     assert fused["Attention"] == 12
@@ -193,19 +231,29 @@ def test_minilm_shaped_graph_fuses_every_layer_and_keeps_its_outputs() -> None:
     for i, n in enumerate(lengths):
         ids[i, :n] = rng.integers(1000, 30000, n)
         mask[i, :n] = 1
-    feeds = {f"{side}_{name}": value for side in ("prompt", "response")
-             for name, value in (("input_ids", ids), ("attention_mask", mask),
-                                 ("token_type_ids", np.zeros_like(ids)))}
+    feeds = {
+        f"{side}_{name}": value
+        for side in ("prompt", "response")
+        for name, value in (
+            ("input_ids", ids),
+            ("attention_mask", mask),
+            ("token_type_ids", np.zeros_like(ids)),
+        )
+    }
     feeds["response_input_ids"] = np.roll(ids, 1, axis=0)
     feeds["response_attention_mask"] = np.roll(mask, 1, axis=0)
     outs = []
     for model in (plain, opt):
         so = ort.SessionOptions()
         so.intra_op_num_threads = 1
-        sess = ort.InferenceSession(model.SerializeToString(), so,
-                                    providers=["CPUExecutionProvider"])
-        outs.append(dict(zip(["logits", "embedding"], sess.run(["logits", "embedding"], feeds),
-                             strict=True)))
+        sess = ort.InferenceSession(
+            model.SerializeToString(), so, providers=["CPUExecutionProvider"]
+        )
+        outs.append(
+            dict(
+                zip(["logits", "embedding"], sess.run(["logits", "embedding"], feeds), strict=True)
+            )
+        )
     assert np.max(np.abs(outs[0]["logits"] - outs[1]["logits"])) < OPT_MAX_ABS
     a, b = outs[0]["embedding"], outs[1]["embedding"]
     cos = np.sum(a * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
@@ -213,7 +261,8 @@ def test_minilm_shaped_graph_fuses_every_layer_and_keeps_its_outputs() -> None:
 
 
 async def test_a_cuda_request_that_lands_on_the_cpu_runs_the_cpus_variant(
-    optimised: tuple[Path, OptimizeReport], tmp_path: Path,
+    optimised: tuple[Path, OptimizeReport],
+    tmp_path: Path,
 ) -> None:
     import shutil
 
@@ -228,8 +277,9 @@ async def test_a_cuda_request_that_lands_on_the_cpu_runs_the_cpus_variant(
     (copy / "model.opt.fp16.onnx").write_bytes(b"not a model: loading it here would fail")
     config = JudgeEngineConfig(repository=copy.parent, providers=["cuda", "cpu"])
     with ThreadPoolExecutor(1) as pool:
-        [judge] = load_repository(copy.parent, config,
-                                  backend_factory=onnx_backend_factory(config, pool))
+        [judge] = load_repository(
+            copy.parent, config, backend_factory=onnx_backend_factory(config, pool)
+        )
         await judge.start()
         if judge.backend.provider == "cuda":  # pragma: no cover - GPU machine
             pytest.skip("CUDA is actually available here")

@@ -33,9 +33,19 @@ def test_retraining_from_the_shared_datasets_reproduces_the_committed_heads(
         pytest.skip(f"{DATASETS} is absent (development-time data)")
     env = {**os.environ, "PYTHONPATH": str(ROOT / "service")}
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "tools/judges/train.py"), "--datasets", str(DATASETS),
-         "--check", "--cache", str(tmp_path)],
-        capture_output=True, text=True, env=env, check=False,
+        [
+            sys.executable,
+            str(ROOT / "tools/judges/train.py"),
+            "--datasets",
+            str(DATASETS),
+            "--check",
+            "--cache",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
     )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     assert "retraining reproduces the committed heads" in proc.stdout

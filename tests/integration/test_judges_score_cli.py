@@ -86,8 +86,15 @@ def test_user_judges_appear_under_scores(
     r = tmp_path / "judges"
     manifest = default_manifest("mine")
     manifest["heads"] = [
-        {"name": "reward", "role": "other", "output": "logits", "index": 0,
-         "transform": "raw", "range": [-5.0, 5.0], "calibration": {"method": "none"}}
+        {
+            "name": "reward",
+            "role": "other",
+            "output": "logits",
+            "index": 0,
+            "transform": "raw",
+            "range": [-5.0, 5.0],
+            "calibration": {"method": "none"},
+        }
     ]
     write_judge(r, "mine", manifest=manifest)
     src = tmp_path / "in.jsonl"

@@ -36,8 +36,9 @@ def test_labelled_lines_give_the_confusion_matrix_and_a_corrected_rate(
     lines = []
     for i in range(400):
         refusal = i % 4 == 0
-        text = (CAUGHT_REFUSAL if (i // 4) % 2 == 0 else MISSED_REFUSAL) if refusal \
-            else PLAIN_ANSWER
+        text = (
+            (CAUGHT_REFUSAL if (i // 4) % 2 == 0 else MISSED_REFUSAL) if refusal else PLAIN_ANSWER
+        )
         row: dict[str, object] = {"prompt": f"question {i}", "response": text}
         if i < 200:
             row["label"] = {"refusal": refusal, "unsafe": False}
@@ -49,18 +50,25 @@ def test_labelled_lines_give_the_confusion_matrix_and_a_corrected_rate(
     assert "refusal: 200 labelled of 400 scored" in err
     assert re.search(r"judge yes\s+25\s+0\b", err), err
     assert re.search(r"judge no\s+25\s+150\b", err), err
-    m = re.search(r"refusal: .*?corrected \(prediction-powered.*?\): ([\d.]+) \[([\d.]+), "
-                  r"([\d.]+)\]", err, re.DOTALL)
+    m = re.search(
+        r"refusal: .*?corrected \(prediction-powered.*?\): ([\d.]+) \[([\d.]+), "
+        r"([\d.]+)\]",
+        err,
+        re.DOTALL,
+    )
     assert m is not None, err
     low, high = float(m.group(2)), float(m.group(3))
     assert low <= 0.25 <= high
     assert "rate: judge 0.125" in err
 
 
-def test_a_malformed_label_is_a_bad_line(tmp_path: Path,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_malformed_label_is_a_bad_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     src = tmp_path / "bad.jsonl"
-    src.write_text(json.dumps({"prompt": "p", "response": "r", "label": {"refusal": "yes"}})
-                   + "\n", encoding="utf-8")
+    src.write_text(
+        json.dumps({"prompt": "p", "response": "r", "label": {"refusal": "yes"}}) + "\n",
+        encoding="utf-8",
+    )
     assert run([str(src), "--judges", str(biased_judges(tmp_path))]) == 1
     assert "label.refusal must be true or false" in capsys.readouterr().err

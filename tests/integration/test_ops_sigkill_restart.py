@@ -72,8 +72,14 @@ class Sidecar:
     async def start(self) -> None:
         self.events = []
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "taxmeter", "serve", "--config", str(self.config_path),
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+            sys.executable,
+            "-m",
+            "taxmeter",
+            "serve",
+            "--config",
+            str(self.config_path),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
         )
         assert self.proc.stderr is not None
         async with asyncio.timeout(60):
@@ -111,8 +117,9 @@ async def _send(port: int, stop: asyncio.Event, acked: list[int], prefix: str) -
         i = 0
         while not stop.is_set():
             i += 1
-            message = mirror_message(f"{prefix}-{i}", "chat", chat_body(f"question {i}"),
-                                     force_sample=i % 4 == 0)
+            message = mirror_message(
+                f"{prefix}-{i}", "chat", chat_body(f"question {i}"), force_sample=i % 4 == 0
+            )
             try:
                 await stub.Mirror(message, timeout=2)
                 acked[0] += 1
@@ -133,7 +140,8 @@ async def _phase(port: int, acked: list[int], prefix: str) -> None:
 async def _serving(port: int) -> bool:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         check = await health_pb2_grpc.HealthStub(channel).Check(
-            health_pb2.HealthCheckRequest(service="taxmeter.v1.MirrorService"), timeout=5)
+            health_pb2.HealthCheckRequest(service="taxmeter.v1.MirrorService"), timeout=5
+        )
         return bool(check.status == health_pb2.HealthCheckResponse.SERVING)
 
 
@@ -144,25 +152,43 @@ async def test_sigkill_and_restart_keep_rates_and_rules_sane(tmp_path: Path) -> 
     await guarded.start()
     await unguarded.start()
     doc = app_document(
-        guarded.base_url, unguarded.base_url, tiny_judges(tmp_path),
+        guarded.base_url,
+        unguarded.base_url,
+        tiny_judges(tmp_path),
         ingress={"host": "127.0.0.1", "grpc_port": grpc_port, "http_enabled": False},
-        sampling={"rate": 0.5, "salt": "sigkill", "max_shadows_per_s": 10_000,
-                  "burst_shadows": 10_000, "adaptive": False},
-        telemetry={"metrics_host": "127.0.0.1", "metrics_port": metrics_port,
-                   "log_format": "json", "log_level": "info"},
+        sampling={
+            "rate": 0.5,
+            "salt": "sigkill",
+            "max_shadows_per_s": 10_000,
+            "burst_shadows": 10_000,
+            "adaptive": False,
+        },
+        telemetry={
+            "metrics_host": "127.0.0.1",
+            "metrics_port": metrics_port,
+            "log_format": "json",
+            "log_level": "info",
+        },
     )
     config_path = tmp_path / "taxmeter.yaml"
     config_path.write_text(yaml.safe_dump(doc), encoding="utf-8")
-    rules = write_test_copy(tmp_path / "rules.yml", for_duration="2s", group_interval="1s",
-                            min_pairs=5)
+    rules = write_test_copy(
+        tmp_path / "rules.yml", for_duration="2s", group_interval="1s", min_pairs=5
+    )
     sidecar = Sidecar(config_path)
     acked = [0]
     async with AsyncExitStack() as stack:
         stack.push_async_callback(unguarded.aclose)
         stack.push_async_callback(guarded.aclose)
-        prom = stack.enter_context(run_prometheus(
-            tmp_path, scrape_targets=[f"127.0.0.1:{metrics_port}"], rule_file=rules,
-            alertmanager_port=free_port(), interval="1s"))
+        prom = stack.enter_context(
+            run_prometheus(
+                tmp_path,
+                scrape_targets=[f"127.0.0.1:{metrics_port}"],
+                rule_file=rules,
+                alertmanager_port=free_port(),
+                interval="1s",
+            )
+        )
         stack.push_async_callback(sidecar.terminate)
         t0 = time.time()
         await sidecar.start()
@@ -184,9 +210,11 @@ async def test_sigkill_and_restart_keep_rates_and_rules_sane(tmp_path: Path) -> 
         assert drops[0][1] < drops[0][0] / 2
 
         # rate() over the restart: never negative, no spike from the reset
-        for expr in ("sum(rate(taxmeter_mirror_received_total[5s]))",
-                     "sum(rate(taxmeter_shadow_jobs_total[5s]))",
-                     "sum(rate(taxmeter_pairs_total[5s]))"):
+        for expr in (
+            "sum(rate(taxmeter_mirror_received_total[5s]))",
+            "sum(rate(taxmeter_shadow_jobs_total[5s]))",
+            "sum(rate(taxmeter_pairs_total[5s]))",
+        ):
             for series in _range(prom, expr, t0, t1):
                 for v in _values(series):
                     assert v >= 0, (expr, v)
@@ -205,12 +233,15 @@ async def test_sigkill_and_restart_keep_rates_and_rules_sane(tmp_path: Path) -> 
         # falls by more than increase()'s extrapolation (a few %, while the target is down)
         pairs_before = prom.query(
             f"sum(increase(taxmeter_pairs_total[{math.ceil(killed_at - t0) + 2}s] "
-            f"@ {killed_at:.3f}))")
+            f"@ {killed_at:.3f}))"
+        )
         assert pairs_before
         before = float(pairs_before[0]["value"][1])
         assert before > 10
-        for expr in ("sum(taxmeter_route:pairs:increase24h)",
-                     "sum(taxmeter_route:pairs_eligible:increase24h)"):
+        for expr in (
+            "sum(taxmeter_route:pairs:increase24h)",
+            "sum(taxmeter_route:pairs_eligible:increase24h)",
+        ):
             found = _range(prom, expr, killed_at - 2, t1)
             assert found, f"{expr}: no data"
             vals = _values(found[0])
@@ -229,6 +260,10 @@ async def test_sigkill_and_restart_keep_rates_and_rules_sane(tmp_path: Path) -> 
             assert all(0.0 <= v <= 1.0 for v in _values(series))
         # alert expressions evaluate (no rule errors) after the reset
         groups = _rule_groups(prom)
-        unhealthy = [(rule["name"], rule.get("lastError")) for g in groups
-                     for rule in g["rules"] if rule.get("health") not in ("ok", "unknown")]
+        unhealthy = [
+            (rule["name"], rule.get("lastError"))
+            for g in groups
+            for rule in g["rules"]
+            if rule.get("health") not in ("ok", "unknown")
+        ]
         assert not unhealthy, unhealthy

@@ -44,9 +44,7 @@ from remote_fixtures.tiny_judge import write_tiny_judge
 
 if not mlserver_available():
     if os.environ.get("CI") == "true":
-        pytest.fail(
-            ".venv-mlserver is missing (run scripts/setup_mlserver_venv.sh)", pytrace=False
-        )
+        pytest.fail(".venv-mlserver is missing (run scripts/setup_mlserver_venv.sh)", pytrace=False)
     pytest.skip(
         ".venv-mlserver is absent (scripts/setup_mlserver_venv.sh)", allow_module_level=True
     )
@@ -62,8 +60,9 @@ async def _send(stub: mirror_pb2_grpc.MirrorServiceStub, phase: str) -> float:
     for i in range(JOBS):
         t = time.perf_counter()
         ack = await stub.Mirror(
-            mirror_message(f"{phase}-{i}", "chat", chat_body(f"{phase} question {i}"),
-                           force_sample=True),
+            mirror_message(
+                f"{phase}-{i}", "chat", chat_body(f"{phase} question {i}"), force_sample=True
+            ),
             timeout=5,
         )
         slowest = max(slowest, time.perf_counter() - t)
@@ -142,8 +141,10 @@ async def test_kserve_judges_absent_then_up_then_killed_shed_score_and_shed_agai
             assert not app.engine.ready
             assert _not_ready_reason(app) == "backend_unavailable"
             m = await scrape(ports.metrics)
-            assert m.total("taxmeter_shadow_jobs_shed_total", route="chat",
-                           reason="judges_not_ready") == JOBS
+            assert (
+                m.total("taxmeter_shadow_jobs_shed_total", route="chat", reason="judges_not_ready")
+                == JOBS
+            )
             assert m.total("taxmeter_pairs_total") == 0
             assert m.total("taxmeter_judge_ready", judge="default") == 0
             assert m.total("taxmeter_judge_backend_ready", judge="default") == 0
@@ -156,11 +157,11 @@ async def test_kserve_judges_absent_then_up_then_killed_shed_score_and_shed_agai
             await _settle(app)
             m = await scrape(ports.metrics)
             assert m.total("taxmeter_pairs_total", route="chat") == JOBS
-            assert m.total("taxmeter_shadow_jobs_total", route="chat",
-                           outcome="completed") == JOBS
+            assert m.total("taxmeter_shadow_jobs_total", route="chat", outcome="completed") == JOBS
             assert m.total("taxmeter_judge_ready", judge="default") == 1
-            assert m.total("taxmeter_judge_backend_requests_total", judge="default",
-                           outcome="ok") >= 2  # warm-up + at least one batch of pairs
+            assert (
+                m.total("taxmeter_judge_backend_requests_total", judge="default", outcome="ok") >= 2
+            )  # warm-up + at least one batch of pairs
             assert m.label_values("taxmeter_build_info", "judge_provider") == {"remote"}
             _accounting_holds(m)
 
@@ -173,13 +174,21 @@ async def test_kserve_judges_absent_then_up_then_killed_shed_score_and_shed_agai
             assert await _send(stub, "killed") < ACK_BOUND_S
             await _settle(app)
             m = await scrape(ports.metrics)
-            assert m.total("taxmeter_shadow_jobs_shed_total", route="chat",
-                           reason="judges_backend_unavailable") == JOBS
+            assert (
+                m.total(
+                    "taxmeter_shadow_jobs_shed_total",
+                    route="chat",
+                    reason="judges_backend_unavailable",
+                )
+                == JOBS
+            )
             assert m.total("taxmeter_pairs_total", route="chat") == JOBS  # unchanged
             assert m.total("taxmeter_judge_ready", judge="default") == 0
             assert m.total("taxmeter_judge_backend_ready", judge="default") == 0
-            assert m.total("taxmeter_judge_failures_total", judge="default",
-                           reason="not_ready") >= JOBS
+            assert (
+                m.total("taxmeter_judge_failures_total", judge="default", reason="not_ready")
+                >= JOBS
+            )
             _accounting_holds(m)
             assert m.has_nan() == []
     finally:

@@ -188,12 +188,18 @@ async def test_unavailable_is_retried_within_budget_and_counted(
     finally:
         await b.aclose()
     assert reg.get_sample_value("taxmeter_judge_backend_retries_total", {"judge": "j"}) == 2
-    assert reg.get_sample_value(
-        "taxmeter_judge_backend_requests_total", {"judge": "j", "outcome": "ok"}
-    ) == 1
-    assert reg.get_sample_value(
-        "taxmeter_judge_backend_requests_total", {"judge": "j", "outcome": "error"}
-    ) == 1
+    assert (
+        reg.get_sample_value(
+            "taxmeter_judge_backend_requests_total", {"judge": "j", "outcome": "ok"}
+        )
+        == 1
+    )
+    assert (
+        reg.get_sample_value(
+            "taxmeter_judge_backend_requests_total", {"judge": "j", "outcome": "error"}
+        )
+        == 1
+    )
 
 
 async def test_invalid_argument_does_not_trip_the_breaker(fake: tuple[Script, int]) -> None:
@@ -273,15 +279,55 @@ def pki(tmp_path: Path) -> Path:
         pytest.skip("openssl is absent")
     d = tmp_path / "pki"
     d.mkdir()
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=ca",
-             "-keyout", "ca.key", "-out", "ca.pem", cwd=d)
+    _openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=ca",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        cwd=d,
+    )
     (d / "san.ext").write_text("subjectAltName=DNS:judges.pool.test\n")
     for name in ("server", "client"):
-        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}",
-                 "-keyout", f"{name}.key", "-out", f"{name}.csr", cwd=d)
-        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-                 "-CAcreateserial", "-days", "1", "-extfile", "san.ext",
-                 "-out", f"{name}.pem", cwd=d)
+        _openssl(
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            f"/CN={name}",
+            "-keyout",
+            f"{name}.key",
+            "-out",
+            f"{name}.csr",
+            cwd=d,
+        )
+        _openssl(
+            "x509",
+            "-req",
+            "-in",
+            f"{name}.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            "san.ext",
+            "-out",
+            f"{name}.pem",
+            cwd=d,
+        )
     return d
 
 
@@ -301,8 +347,13 @@ async def test_mutual_tls_with_ca_and_client_certificate(pki: Path) -> None:
             "server_name_override": "judges.pool.test",
         }
         cfg = _config(port, tls=tls)
-        b = KServeBackend("j", MANIFEST, cfg, KServeMetrics(CollectorRegistry()),
-                          credentials=load_tls_credentials(cfg.tls))
+        b = KServeBackend(
+            "j",
+            MANIFEST,
+            cfg,
+            KServeMetrics(CollectorRegistry()),
+            credentials=load_tls_credentials(cfg.tls),
+        )
         await b.start()
         try:
             assert _ready(b)
@@ -310,11 +361,18 @@ async def test_mutual_tls_with_ca_and_client_certificate(pki: Path) -> None:
         finally:
             await b.aclose()
         # without the client certificate the server refuses: the backend starts not ready
-        no_cert = _config(port, tls={"ca_file": str(pki / "ca.pem"),
-                                     "server_name_override": "judges.pool.test"},
-                          connect_timeout_s=1.0)
-        b2 = KServeBackend("j", MANIFEST, no_cert, KServeMetrics(CollectorRegistry()),
-                           credentials=load_tls_credentials(no_cert.tls))
+        no_cert = _config(
+            port,
+            tls={"ca_file": str(pki / "ca.pem"), "server_name_override": "judges.pool.test"},
+            connect_timeout_s=1.0,
+        )
+        b2 = KServeBackend(
+            "j",
+            MANIFEST,
+            no_cert,
+            KServeMetrics(CollectorRegistry()),
+            credentials=load_tls_credentials(no_cert.tls),
+        )
         await b2.start()
         try:
             assert not _ready(b2) and b2.not_ready_reason == "backend_unavailable"

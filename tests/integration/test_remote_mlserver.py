@@ -47,16 +47,16 @@ from taxmeter.types import JudgeInput
 
 if not mlserver_available():
     if os.environ.get("CI") == "true":
-        pytest.fail(
-            ".venv-mlserver is missing (run scripts/setup_mlserver_venv.sh)", pytrace=False
-        )
+        pytest.fail(".venv-mlserver is missing (run scripts/setup_mlserver_venv.sh)", pytrace=False)
     pytest.skip(
         ".venv-mlserver is absent (scripts/setup_mlserver_venv.sh)", allow_module_level=True
     )
 
 ITEMS = [
-    JudgeInput(f"prompt number {i}: how do I {'bake bread' if i % 2 else 'pick a lock'}?",
-               "Sure. " * (i % 5 + 1) + ("I can't help with that." if i % 3 == 0 else "Step 1."))
+    JudgeInput(
+        f"prompt number {i}: how do I {'bake bread' if i % 2 else 'pick a lock'}?",
+        "Sure. " * (i % 5 + 1) + ("I can't help with that." if i % 3 == 0 else "Step 1."),
+    )
     for i in range(20)
 ]
 
@@ -117,7 +117,10 @@ def _backend(
     judge_dir = paths.judges / "default"
     manifest = load_manifest(judge_dir)
     return KServeBackend(
-        "default", manifest, config, KServeMetrics(reg or CollectorRegistry()),
+        "default",
+        manifest,
+        config,
+        KServeMetrics(reg or CollectorRegistry()),
         local_model=judge_dir / manifest.model,
     )
 
@@ -139,7 +142,7 @@ def _feeds(batch: int, seq: int, seed: int) -> dict[str, np.ndarray]:
         feeds[f"{side}_input_ids"] = rng.integers(0, 30000, (batch, seq), dtype=np.int64)
         mask = np.ones((batch, seq), dtype=np.int64)
         for row in range(batch):
-            mask[row, rng.integers(1, seq + 1):] = 0
+            mask[row, rng.integers(1, seq + 1) :] = 0
         feeds[f"{side}_attention_mask"] = mask
         feeds[f"{side}_token_type_ids"] = np.zeros((batch, seq), dtype=np.int64)
     return feeds
@@ -168,8 +171,9 @@ async def test_remote_raw_tensors_equal_in_process_session(
     for batch, seq, seed in ((1, 5, 0), (7, 33, 1), (16, 64, 2)):
         feeds = _feeds(batch, seq, seed)
         remote = await backend.infer(feeds)
-        local = dict(zip(["logits", "embedding"], session.run(["logits", "embedding"], feeds),
-                         strict=True))
+        local = dict(
+            zip(["logits", "embedding"], session.run(["logits", "embedding"], feeds), strict=True)
+        )
         for name in ("logits", "embedding"):
             assert remote[name].shape == local[name].shape
             assert remote[name].dtype == np.float32
@@ -185,7 +189,8 @@ async def test_remote_engine_scores_equal_in_process_engine_scores(
     local = JudgeEngine.from_config(local_cfg, CollectorRegistry())
     reg = CollectorRegistry()
     remote = JudgeEngine.from_config(
-        remote_cfg, reg,
+        remote_cfg,
+        reg,
         backend_factory=lambda _c, _e: kserve_backend_factory(kcfg, reg, environ={}),
     )
     try:
@@ -205,8 +210,7 @@ async def test_remote_engine_scores_equal_in_process_engine_scores(
         for key in a:
             assert abs(a[key].value - b[key].value) <= 1e-5, key
             assert a[key].decision == b[key].decision
-    assert _sample(reg, "taxmeter_judge_backend_requests_total",
-                   judge="default", outcome="ok") >= 2
+    assert _sample(reg, "taxmeter_judge_backend_requests_total", judge="default", outcome="ok") >= 2
 
 
 async def test_metadata_mismatch_is_a_load_error_naming_judge_and_tensor(
@@ -253,10 +257,11 @@ async def test_server_absent_at_startup_sheds_fast_then_recovers(
                 await b.infer(_feeds(2, 4, 0))
             assert time.perf_counter() - t < 0.05  # no network call
             assert info.value.reason == "backend_unavailable"
-        assert _sample(reg, "taxmeter_judge_backend_requests_total",
-                       judge="default", outcome="shed") == 5
-        assert _sample(reg, "taxmeter_judge_backend_ready", judge="default",
-                       backend="kserve") == 0
+        assert (
+            _sample(reg, "taxmeter_judge_backend_requests_total", judge="default", outcome="shed")
+            == 5
+        )
+        assert _sample(reg, "taxmeter_judge_backend_ready", judge="default", backend="kserve") == 0
         # the pool comes up: the health loop notices, validates the model, and serves
         pool = tmp_path / "pool"
         shutil.copytree(paths.pool / "default", pool / "default")
@@ -265,17 +270,14 @@ async def test_server_absent_at_startup_sheds_fast_then_recovers(
         assert _ready(b)
         out = await b.infer(_feeds(2, 4, 0))
         assert out["logits"].shape == (2, 3)
-        assert _sample(reg, "taxmeter_judge_backend_ready", judge="default",
-                       backend="kserve") == 1
+        assert _sample(reg, "taxmeter_judge_backend_ready", judge="default", backend="kserve") == 1
     finally:
         await b.aclose()
         if srv is not None:
             srv.stop()
 
 
-async def test_server_killed_mid_run_opens_breaker_and_sheds(
-    paths: _Paths, tmp_path: Path
-) -> None:
+async def test_server_killed_mid_run_opens_breaker_and_sheds(paths: _Paths, tmp_path: Path) -> None:
     pool = tmp_path / "pool"
     shutil.copytree(paths.pool / "default", pool / "default")
     srv = start_mlserver(pool, ["default"])
@@ -302,13 +304,20 @@ async def test_server_killed_mid_run_opens_breaker_and_sheds(
             await b.infer(_feeds(3, 8, 2))
         assert time.perf_counter() - t < 0.05
         assert info.value.reason == "breaker_open"
-        assert _sample(reg, "taxmeter_judge_backend_requests_total",
-                       judge="default", outcome="unavailable") == 2
+        assert (
+            _sample(
+                reg, "taxmeter_judge_backend_requests_total", judge="default", outcome="unavailable"
+            )
+            == 2
+        )
         assert _sample(reg, "taxmeter_judge_backend_retries_total", judge="default") >= 1
-        assert _sample(reg, "taxmeter_judge_backend_state", judge="default",
-                       backend="kserve") == 2
-        assert _sample(reg, "taxmeter_judge_backend_breaker_transitions_total",
-                       judge="default", to="open") == 1
+        assert _sample(reg, "taxmeter_judge_backend_state", judge="default", backend="kserve") == 2
+        assert (
+            _sample(
+                reg, "taxmeter_judge_backend_breaker_transitions_total", judge="default", to="open"
+            )
+            == 1
+        )
     finally:
         await b.aclose()
         srv.stop()
@@ -345,12 +354,22 @@ async def test_slow_server_times_out_opens_breaker_then_half_open_recovers(
         assert out["logits"].shape == (2, 3)
         assert _breaker_state(b) is BreakerState.CLOSED
         for to, n in (("open", 1), ("half_open", 1), ("closed", 1)):
-            assert _sample(reg, "taxmeter_judge_backend_breaker_transitions_total",
-                           judge="default", to=to) == n
-        assert _sample(reg, "taxmeter_judge_backend_requests_total",
-                       judge="default", outcome="timeout") == 2
-        assert _sample(reg, "taxmeter_judge_backend_requests_total",
-                       judge="default", outcome="shed") == 1
+            assert (
+                _sample(
+                    reg, "taxmeter_judge_backend_breaker_transitions_total", judge="default", to=to
+                )
+                == n
+            )
+        assert (
+            _sample(
+                reg, "taxmeter_judge_backend_requests_total", judge="default", outcome="timeout"
+            )
+            == 2
+        )
+        assert (
+            _sample(reg, "taxmeter_judge_backend_requests_total", judge="default", outcome="shed")
+            == 1
+        )
     finally:
         paths.delay_file.write_text("0")
         await b.aclose()

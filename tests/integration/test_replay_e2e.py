@@ -75,17 +75,25 @@ async def test_replay_gives_the_live_sidecars_numbers_for_the_same_prompts(
     prompts = write_prompts(tmp_path / "prompts.jsonl", items)
     doc = replay_document(g.base_url, u.base_url, judges)
     cfg = write_config(tmp_path / "taxmeter.yaml", doc)
-    assert await replay(str(prompts), "-c", str(cfg), "--report",
-                        str(tmp_path / "out" / "r.html")) == 0
+    assert (
+        await replay(str(prompts), "-c", str(cfg), "--report", str(tmp_path / "out" / "r.html"))
+        == 0
+    )
     offline = _read(tmp_path / "out" / "r.json")
     jsonschema.validate(offline, load_schema())
 
     # The sidecar, fed the same prompts as Mirror requests (forced into the sample).
-    live_doc = {**doc,
-                "ingress": {"host": "127.0.0.1", "grpc_port": 0, "http_port": 0},
-                "sampling": {"rate": 1.0, "max_shadows_per_s": 10_000, "burst_shadows": 10_000,
-                             "adaptive": False},
-                "telemetry": {"metrics_port": 0, "log_level": "warning"}}
+    live_doc = {
+        **doc,
+        "ingress": {"host": "127.0.0.1", "grpc_port": 0, "http_port": 0},
+        "sampling": {
+            "rate": 1.0,
+            "max_shadows_per_s": 10_000,
+            "burst_shadows": 10_000,
+            "adaptive": False,
+        },
+        "telemetry": {"metrics_port": 0, "log_level": "warning"},
+    }
     app = App(config_from_dict(live_doc), registry=CollectorRegistry(), serve_metrics=False)
     ports = await app.start()
     try:
@@ -93,10 +101,16 @@ async def test_replay_gives_the_live_sidecars_numbers_for_the_same_prompts(
         async with grpc.aio.insecure_channel(f"127.0.0.1:{ports.grpc}") as channel:
             stub = mirror_pb2_grpc.MirrorServiceStub(channel)  # type: ignore[no-untyped-call]
             for it in items:
-                ack = await stub.Mirror(mirror_pb2.MirrorRequest(
-                    request_id=str(it.index).encode(), route=it.route.encode(),
-                    category=(it.category or "").encode(),
-                    body=json.dumps(it.body).encode(), force_sample=True), timeout=10)
+                ack = await stub.Mirror(
+                    mirror_pb2.MirrorRequest(
+                        request_id=str(it.index).encode(),
+                        route=it.route.encode(),
+                        category=(it.category or "").encode(),
+                        body=json.dumps(it.body).encode(),
+                        force_sample=True,
+                    ),
+                    timeout=10,
+                )
                 assert ack.sampled
         async with asyncio.timeout(120):
             while True:
@@ -105,15 +119,19 @@ async def test_replay_gives_the_live_sidecars_numbers_for_the_same_prompts(
                     break
                 await asyncio.sleep(0.05)
         assert (st.completed, st.failed, st.shed) == (len(items), 0, 0)
-        live = build_report(app.aggregator, counts=offline["counts"], run=offline["run"],
-                            judges=offline["judges"], gallery=None)
+        live = build_report(
+            app.aggregator,
+            counts=offline["counts"],
+            run=offline["run"],
+            judges=offline["judges"],
+            gallery=None,
+        )
     finally:
         await app.stop()
     # Same code path, same numbers: every judged figure of every category and overall.
     assert offline["overall"]["pairs"] == len(items)
     assert_same(deterministic_view(live), deterministic_view(offline))
-    assert {c["name"] for c in offline["categories"]} == {"support", "coding", "health",
-                                                          "writing"}
+    assert {c["name"] for c in offline["categories"]} == {"support", "coding", "health", "writing"}
 
 
 async def test_a_killed_replay_resumes_where_it_stopped_and_reports_as_if_never_killed(
@@ -123,16 +141,31 @@ async def test_a_killed_replay_resumes_where_it_stopped_and_reports_as_if_never_
     judges = tiny_judges(tmp_path)
     n = 120
     prompts = write_prompts(tmp_path / "prompts.jsonl", builtin_demo(n))
-    cfg = write_config(tmp_path / "taxmeter.yaml",
-                       replay_document(g.base_url, u.base_url, judges, concurrency=4))
+    cfg = write_config(
+        tmp_path / "taxmeter.yaml", replay_document(g.base_url, u.base_url, judges, concurrency=4)
+    )
     report = tmp_path / "killed" / "r.html"
     log = tmp_path / "killed" / "r.resume.jsonl"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(REPO / "service"), os.environ.get("PYTHONPATH", "")])}
-    argv = [sys.executable, "-m", "taxmeter.cli", "replay", str(prompts), "-c", str(cfg),
-            "--report", str(report), "--progress", "lines"]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO / "service"), os.environ.get("PYTHONPATH", "")]),
+    }
+    argv = [
+        sys.executable,
+        "-m",
+        "taxmeter.cli",
+        "replay",
+        str(prompts),
+        "-c",
+        str(cfg),
+        "--report",
+        str(report),
+        "--progress",
+        "lines",
+    ]
     proc = await asyncio.create_subprocess_exec(
-        *argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        *argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         async with asyncio.timeout(120):
             while not log.exists() or log.read_bytes().count(b"\n") < 1 + 30:
@@ -152,7 +185,8 @@ async def test_a_killed_replay_resumes_where_it_stopped_and_reports_as_if_never_
     # Resume: same command; only the prompts without a log line are sent again.
     before = g.stats()["requests"]
     again = await asyncio.create_subprocess_exec(
-        *argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        *argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     out, err = await asyncio.wait_for(again.communicate(), 240)
     assert again.returncode == 0, err.decode()
     assert b"120 of 120 prompts scored" in out
@@ -162,8 +196,10 @@ async def test_a_killed_replay_resumes_where_it_stopped_and_reports_as_if_never_
     assert n - done_lines - 1 <= sent_again <= n - done_lines  # a cut-off last line is redone
 
     # The same replay, never interrupted (in-process).
-    assert await replay(str(prompts), "-c", str(cfg), "--report",
-                        str(tmp_path / "clean" / "r.html")) == 0
+    assert (
+        await replay(str(prompts), "-c", str(cfg), "--report", str(tmp_path / "clean" / "r.html"))
+        == 0
+    )
     a = _read(report.with_suffix(".json"))
     b = _read(tmp_path / "clean" / "r.json")
     jsonschema.validate(a, load_schema())
@@ -177,14 +213,33 @@ async def test_a_record_is_judged_again_without_calling_any_model(
     g, u = instant
     judges = tiny_judges(tmp_path)
     prompts = write_prompts(tmp_path / "prompts.jsonl", builtin_demo(60))
-    cfg = write_config(tmp_path / "taxmeter.yaml",
-                       replay_document(g.base_url, u.base_url, judges))
+    cfg = write_config(tmp_path / "taxmeter.yaml", replay_document(g.base_url, u.base_url, judges))
     rec = tmp_path / "rec"
-    assert await replay(str(prompts), "-c", str(cfg), "--record", str(rec),
-                        "--report", str(tmp_path / "a" / "r.html")) == 0
+    assert (
+        await replay(
+            str(prompts),
+            "-c",
+            str(cfg),
+            "--record",
+            str(rec),
+            "--report",
+            str(tmp_path / "a" / "r.html"),
+        )
+        == 0
+    )
     calls = g.stats()["requests"] + u.stats()["requests"]
-    assert await replay("--from-record", str(rec), "-c", str(cfg), "--show-text",
-                        "--report", str(tmp_path / "b" / "r.html")) == 0
+    assert (
+        await replay(
+            "--from-record",
+            str(rec),
+            "-c",
+            str(cfg),
+            "--show-text",
+            "--report",
+            str(tmp_path / "b" / "r.html"),
+        )
+        == 0
+    )
     assert g.stats()["requests"] + u.stats()["requests"] == calls
     first, again = _read(tmp_path / "a" / "r.json"), _read(tmp_path / "b" / "r.json")
     jsonschema.validate(again, load_schema())
@@ -202,35 +257,57 @@ async def test_a_record_is_judged_again_without_calling_any_model(
     assert "Largest disagreements" in (tmp_path / "b" / "r.html").read_text()
     gallery = again["gallery"]
     assert gallery and all(g["prompt"] for g in gallery)
-    assert [abs(g["delta"]) for g in gallery] == sorted((abs(g["delta"]) for g in gallery),
-                                                        reverse=True)
+    assert [abs(g["delta"]) for g in gallery] == sorted(
+        (abs(g["delta"]) for g in gallery), reverse=True
+    )
     assert gallery[0]["prompt"] in (tmp_path / "b" / "r.html").read_text()
 
     # Other judges, same record: new numbers, the recorded arms, still no model called.
     other = tmp_path / "other"
     write_judge(other, model=make_judge_graph(seed=3))
-    assert await replay("--from-record", str(rec), "-c", str(cfg), "--judges", str(other),
-                        "--report", str(tmp_path / "c" / "r.html")) == 0
+    assert (
+        await replay(
+            "--from-record",
+            str(rec),
+            "-c",
+            str(cfg),
+            "--judges",
+            str(other),
+            "--report",
+            str(tmp_path / "c" / "r.html"),
+        )
+        == 0
+    )
     assert g.stats()["requests"] + u.stats()["requests"] == calls
     third = _read(tmp_path / "c" / "r.json")
     assert third["run"]["arms"] == first["run"]["arms"]
     assert third["overall"]["pairs"] == first["overall"]["pairs"]
-    assert third["overall"]["quality"][0]["mean_guarded"] != \
-        first["overall"]["quality"][0]["mean_guarded"]
+    assert (
+        third["overall"]["quality"][0]["mean_guarded"]
+        != first["overall"]["quality"][0]["mean_guarded"]
+    )
 
 
 async def test_a_first_run_needs_only_the_builtin_prompts_and_simulated_endpoints(
     tmp_path: Path,
 ) -> None:
     judges = tiny_judges(tmp_path)
-    assert await replay("builtin:demo:40", "--simulate", "--judges", str(judges),
-                        "--report", str(tmp_path / "first.html")) == 0
+    assert (
+        await replay(
+            "builtin:demo:40",
+            "--simulate",
+            "--judges",
+            str(judges),
+            "--report",
+            str(tmp_path / "first.html"),
+        )
+        == 0
+    )
     report = _read(tmp_path / "first.json")
     jsonschema.validate(report, load_schema())
     assert report["counts"]["scored"] == 40
     assert report["run"]["prompts_source"] == "builtin:demo:40"
     assert report["run"]["arms"]["guarded"]["model"] == "demo-guarded"
-    assert {c["name"] for c in report["categories"]} <= {"support", "coding", "health",
-                                                         "writing"}
+    assert {c["name"] for c in report["categories"]} <= {"support", "coding", "health", "writing"}
     lat = report["overall"]["latency"]["arms"]
     assert lat["guarded"]["n"] == lat["unguarded"]["n"] == 40

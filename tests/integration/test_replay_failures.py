@@ -45,14 +45,26 @@ async def test_transient_failures_are_retried_and_lasting_ones_counted(tmp_path:
         prompts = tmp_path / "prompts.txt"
         lines = [f"question {i}" for i in range(8)] + [f"{FLAKY} a", f"{FAIL_MARKER} b"]
         prompts.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        cfg = write_config(tmp_path / "c.yaml", {
-            "shadow": {"guarded": {"base_url": g.base_url, "timeout_s": 10},
-                       "unguarded": {"base_url": u.base_url, "timeout_s": 10},
-                       "noise_floor_rate": 0.0},
-            "judges": {"repository": str(tiny_judges(tmp_path)), "providers": ["cpu"]},
-        })
-        argv = (str(prompts), "-c", str(cfg), "--retries", "2",
-                "--report", str(tmp_path / "r.html"))
+        cfg = write_config(
+            tmp_path / "c.yaml",
+            {
+                "shadow": {
+                    "guarded": {"base_url": g.base_url, "timeout_s": 10},
+                    "unguarded": {"base_url": u.base_url, "timeout_s": 10},
+                    "noise_floor_rate": 0.0,
+                },
+                "judges": {"repository": str(tiny_judges(tmp_path)), "providers": ["cpu"]},
+            },
+        )
+        argv = (
+            str(prompts),
+            "-c",
+            str(cfg),
+            "--retries",
+            "2",
+            "--report",
+            str(tmp_path / "r.html"),
+        )
         code = await replay(*argv)
         report = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
         assert "guarded:http_5xx" in (tmp_path / "r.md").read_text(encoding="utf-8")
@@ -66,7 +78,8 @@ async def test_transient_failures_are_retried_and_lasting_ones_counted(tmp_path:
         await u.aclose()
     assert again["counts"]["scored"] == 10 and again["counts"]["failed"] == 0
     assert {k: v - calls.get(k, 0) for k, v in g.by_prompt.items() if v != calls.get(k)} == {
-        f"{FAIL_MARKER} b": 1}
+        f"{FAIL_MARKER} b": 1
+    }
     assert code == 1
     assert report["counts"]["scored"] == 9
     assert report["counts"]["failed_by_reason"] == {"guarded:http_5xx": 1}
@@ -81,22 +94,44 @@ async def test_show_text_without_a_record_is_refused_before_any_call(
 ) -> None:
     prompts = tmp_path / "p.txt"
     prompts.write_text("hi\n", encoding="utf-8")
-    cfg = write_config(tmp_path / "c.yaml", {
-        "shadow": {"guarded": {"base_url": "http://127.0.0.1:9/v1"},
-                   "unguarded": {"base_url": "http://127.0.0.1:9/v1"}},
-        "judges": {"repository": str(tmp_path)},
-    })
+    cfg = write_config(
+        tmp_path / "c.yaml",
+        {
+            "shadow": {
+                "guarded": {"base_url": "http://127.0.0.1:9/v1"},
+                "unguarded": {"base_url": "http://127.0.0.1:9/v1"},
+            },
+            "judges": {"repository": str(tmp_path)},
+        },
+    )
     # main() runs its own event loop: call it from a worker thread.
-    code = await asyncio.to_thread(main, ["replay", str(prompts), "-c", str(cfg),
-                                          "--show-text", "--report", str(tmp_path / "r.html")])
+    code = await asyncio.to_thread(
+        main,
+        [
+            "replay",
+            str(prompts),
+            "-c",
+            str(cfg),
+            "--show-text",
+            "--report",
+            str(tmp_path / "r.html"),
+        ],
+    )
     assert code == 2
     assert "show_text: --show-text needs --record DIR" in capsys.readouterr().err
     assert not (tmp_path / "r.resume.jsonl").exists()
 
 
-@pytest.mark.parametrize(("flag", "value"), [("--concurrency", "0"), ("--rate", "0"),
-                                             ("--retries", "-1"), ("--noise-floor-rate", "2"),
-                                             ("--concurrency", "many")])
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [
+        ("--concurrency", "0"),
+        ("--rate", "0"),
+        ("--retries", "-1"),
+        ("--noise-floor-rate", "2"),
+        ("--concurrency", "many"),
+    ],
+)
 def test_a_bad_number_is_a_usage_error_naming_the_flag(
     flag: str, value: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -43,9 +43,17 @@ async def personas() -> AsyncIterator[tuple[PersonaEndpoint, PersonaEndpoint]]:
 def _prompts(path: Path) -> Path:
     with path.open("w", encoding="utf-8") as f:
         for i in range(N):
-            f.write(json.dumps({
-                "messages": [{"role": "user", "content": f"question number {i} about the weather"}],
-                "category": ("weather", "sports", "news")[i % 3]}) + "\n")
+            f.write(
+                json.dumps(
+                    {
+                        "messages": [
+                            {"role": "user", "content": f"question number {i} about the weather"}
+                        ],
+                        "category": ("weather", "sports", "news")[i % 3],
+                    }
+                )
+                + "\n"
+            )
     return path
 
 
@@ -62,19 +70,26 @@ def _read(path: Path) -> dict[str, Any]:
 
 
 def _measure(report: dict[str, Any], name: str) -> dict[str, Any]:
-    found: dict[str, Any] = next(m for m in report["overall"]["audit"]["measures"]
-                                 if m["measure"] == name)
+    found: dict[str, Any] = next(
+        m for m in report["overall"]["audit"]["measures"] if m["measure"] == name
+    )
     return found
 
 
 def _label(item: dict[str, Any]) -> dict[str, Any]:
     """What a careful person answers, reading the exported answers."""
+
     def arm(answer: str) -> dict[str, Any]:
         refusal = answer in REFUSALS
         return {"refusal": refusal, "unsafe": False, "quality": 0.1 if refusal else 0.9}
 
-    return {**item, "label": {"guarded": arm(item["guarded"]["answer"]),
-                              "unguarded": arm(item["unguarded"]["answer"])}}
+    return {
+        **item,
+        "label": {
+            "guarded": arm(item["guarded"]["answer"]),
+            "unguarded": arm(item["unguarded"]["answer"]),
+        },
+    }
 
 
 def _assert_corrected(report: dict[str, Any], audited: int) -> None:
@@ -99,8 +114,15 @@ async def test_labels_of_the_exported_audit_sample_give_the_corrected_figures(
     cfg = _doc(tmp_path, g, u, {})
     report = tmp_path / "out" / "r.html"
     sample = tmp_path / "sample.jsonl"
-    common = [str(prompts), "-c", str(cfg), "--record", str(tmp_path / "rec"),
-              "--report", str(report)]
+    common = [
+        str(prompts),
+        "-c",
+        str(cfg),
+        "--record",
+        str(tmp_path / "rec"),
+        "--report",
+        str(report),
+    ]
     assert await replay(*common, "--export-audit", str(sample)) == 0
     first = _read(report.with_suffix(".json"))
     assert first["audit"]["mode"] == "none" and first["overall"]["audit"] is None
@@ -109,8 +131,9 @@ async def test_labels_of_the_exported_audit_sample_give_the_corrected_figures(
     assert stat.S_IMODE(sample.stat().st_mode) == 0o600
     items = [json.loads(line) for line in sample.read_text(encoding="utf-8").splitlines()]
     assert 0.35 * N < len(items) < 0.65 * N  # audit.rate 0.5 of the pairs
-    assert all(it["label"]["guarded"] == {"refusal": None, "unsafe": None, "quality": None}
-               for it in items)
+    assert all(
+        it["label"]["guarded"] == {"refusal": None, "unsafe": None, "quality": None} for it in items
+    )
     labels = tmp_path / "labels.jsonl"
     lines = [json.dumps(_label(it)) for it in items]
     lines.append(json.dumps(_label({**items[0], "pair_id": str(N + 5)})))  # no such pair
@@ -121,8 +144,7 @@ async def test_labels_of_the_exported_audit_sample_give_the_corrected_figures(
     assert g.count + u.count == calls  # the resume log had every pair: nothing sent again
     again = _read(report.with_suffix(".json"))
     assert again["audit"]["mode"] == "labels"
-    assert again["audit"]["labels"] == {"imported": len(items), "unknown_pair": 1,
-                                        "invalid": 0}
+    assert again["audit"]["labels"] == {"imported": len(items), "unknown_pair": 1, "invalid": 0}
     _assert_corrected(again, len(items))
     over = _measure(again, "over_refusal")
     shown = f"{over['corrected']:.1%} [{over['ci'][0]:.1%}, {over['ci'][1]:.1%}]"
@@ -138,10 +160,21 @@ async def test_the_llm_auditor_labels_the_sample_and_the_log_keeps_its_labels(
     auditor = AuditorEndpoint("truth")
     await auditor.start()
     try:
-        cfg = _doc(tmp_path, g, u, {
-            "enabled": True, "max_per_second": 1000, "burst": 10_000, "max_pending": 10_000,
-            "auditor": {"endpoint": {"base_url": auditor.base_url, "model": "auditor",
-                                     "timeout_s": 10}, "max_concurrency": 4}})
+        cfg = _doc(
+            tmp_path,
+            g,
+            u,
+            {
+                "enabled": True,
+                "max_per_second": 1000,
+                "burst": 10_000,
+                "max_pending": 10_000,
+                "auditor": {
+                    "endpoint": {"base_url": auditor.base_url, "model": "auditor", "timeout_s": 10},
+                    "max_concurrency": 4,
+                },
+            },
+        )
         prompts = _prompts(tmp_path / "prompts.jsonl")
         argv = [str(prompts), "-c", str(cfg), "--report", str(tmp_path / "r.html")]
         assert await replay(*argv) == 0

@@ -48,9 +48,15 @@ def judges_repo() -> Path:
 
 def _routes() -> list[DemoRouteConfig]:
     return [
-        DemoRouteConfig(name=name, weight=1.0, category=name, guarded_refusal_share=share,
-                        guarded_quality_drop=0.0, guarded_added_latency_ms=0.0,
-                        harmful_share=0.0)
+        DemoRouteConfig(
+            name=name,
+            weight=1.0,
+            category=name,
+            guarded_refusal_share=share,
+            guarded_quality_drop=0.0,
+            guarded_added_latency_ms=0.0,
+            harmful_share=0.0,
+        )
         for name, share in SETTINGS.items()
     ]
 
@@ -65,8 +71,9 @@ async def test_replay_reproduces_each_categorys_refusal_share_within_the_widened
     with prompts.open("w", encoding="utf-8") as f:
         for _ in range(PROMPTS):
             p = plan.next()
-            f.write(json.dumps({**p.body(SEED), "route": p.route.name,
-                                "category": p.route.name}) + "\n")
+            f.write(
+                json.dumps({**p.body(SEED), "route": p.route.name, "category": p.route.name}) + "\n"
+            )
     g = SimulatedEndpoint("guarded", routes, SEED, latency_scale=0.0)
     u = SimulatedEndpoint("unguarded", routes, SEED, latency_scale=0.0)
     await g.start()
@@ -77,8 +84,10 @@ async def test_replay_reproduces_each_categorys_refusal_share_within_the_widened
         doc["judges"].update(intra_op_threads=2, max_batch_size=32)
         doc["tax"] = {"alpha": ALPHA}
         cfg = write_config(tmp_path / "taxmeter.yaml", doc)
-        assert await replay(str(prompts), "-c", str(cfg), "--report",
-                            str(tmp_path / "out" / "r.html")) == 0
+        assert (
+            await replay(str(prompts), "-c", str(cfg), "--report", str(tmp_path / "out" / "r.html"))
+            == 0
+        )
     finally:
         await g.aclose()
         await u.aclose()
@@ -99,8 +108,10 @@ async def test_replay_reproduces_each_categorys_refusal_share_within_the_widened
         assert o["pairs"] >= 200, (name, o)
         ci = Interval(*o["ci"])
         widened = widen(ci, err.fnr_interval, err.fpr_interval)
-        print(f"{name} | set {setting:.2f} | measured {o['point']:.3f} ({o['count']}/"
-              f"{o['pairs']}) | CI [{ci.low:.3f}, {ci.high:.3f}] | widened "
-              f"[{widened.low:.3f}, {widened.high:.3f}]")
+        print(
+            f"{name} | set {setting:.2f} | measured {o['point']:.3f} ({o['count']}/"
+            f"{o['pairs']}) | CI [{ci.low:.3f}, {ci.high:.3f}] | widened "
+            f"[{widened.low:.3f}, {widened.high:.3f}]"
+        )
         assert widened.low <= setting <= widened.high, (name, setting, ci, widened)
         assert not widened.low <= WRONG[name] <= widened.high, (name, WRONG[name], widened)

@@ -41,11 +41,14 @@ async def _make_report(tmp: Path) -> Path:
     await u.start()
     try:
         prompts = write_prompts(tmp / "prompts.jsonl", builtin_demo(80))
-        cfg = write_config(tmp / "taxmeter.yaml",
-                           replay_document(g.base_url, u.base_url, tiny_judges(tmp),
-                                           concurrency=8))
-        assert await replay(str(prompts), "-c", str(cfg), "--report",
-                            str(tmp / "out" / "report.html")) == 0
+        cfg = write_config(
+            tmp / "taxmeter.yaml",
+            replay_document(g.base_url, u.base_url, tiny_judges(tmp), concurrency=8),
+        )
+        assert (
+            await replay(str(prompts), "-c", str(cfg), "--report", str(tmp / "out" / "report.html"))
+            == 0
+        )
     finally:
         await g.aclose()
         await u.aclose()
@@ -54,10 +57,22 @@ async def _make_report(tmp: Path) -> Path:
 
 def _chromium(chromium: str, tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-         "--no-first-run", "--disable-extensions", f"--user-data-dir={tmp / 'profile'}",
-         f"--window-size={WIDTH},{HEIGHT}", *args],
-        capture_output=True, text=True, timeout=120, check=True,
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--no-first-run",
+            "--disable-extensions",
+            f"--user-data-dir={tmp / 'profile'}",
+            f"--window-size={WIDTH},{HEIGHT}",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
 
 
@@ -78,7 +93,7 @@ def test_the_html_report_renders_its_plots_in_headless_chromium(tmp_path: Path) 
     dom = _chromium(chromium, tmp_path, "--dump-dom", html.as_uri()).stdout
     for plot in ("plot-forest", "plot-scatter", "plot-latency"):
         assert f'id="{plot}"' in dom
-    forest = dom[dom.index('id="plot-forest"'):dom.index("</svg>", dom.index('id="plot-forest"'))]
+    forest = dom[dom.index('id="plot-forest"') : dom.index("</svg>", dom.index('id="plot-forest"'))]
     assert forest.count("<rect") - 1 == 5  # background + overall and four categories
 
     shot = tmp_path / "report.png"

@@ -49,25 +49,36 @@ class CanaryEndpoint(LoopbackServer):
                 {"error": {"message": f"blocked {CANARY}", "code": "content_filter"}}, status=400
             )
         if "mode-garbage" in prompt:
-            return web.Response(status=200, content_type="application/json",
-                                text=f"{{not json {CANARY}")
+            return web.Response(
+                status=200, content_type="application/json", text=f"{{not json {CANARY}"
+            )
         finish = CANARY if "mode-finish" in prompt else "stop"
         if body.get("stream") is True:
             resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
             await resp.prepare(request)
-            for chunk in ({"delta": {"content": f"streamed {CANARY}"}},
-                          {"delta": {}, "finish_reason": finish}):
+            for chunk in (
+                {"delta": {"content": f"streamed {CANARY}"}},
+                {"delta": {}, "finish_reason": finish},
+            ):
                 await resp.write(b"data: " + json.dumps({"choices": [chunk]}).encode() + b"\n\n")
             await resp.write(b"data: [DONE]\n\n")
             await resp.write_eof()
             return resp
-        return web.json_response({
-            "id": CANARY, "model": CANARY,
-            "choices": [{"index": 0, "message": {"role": "assistant",
-                                                 "content": f"Sure: {CANARY}"},
-                         "finish_reason": finish}],
-            "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7},
-        }, headers={"x-echo": CANARY})
+        return web.json_response(
+            {
+                "id": CANARY,
+                "model": CANARY,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": f"Sure: {CANARY}"},
+                        "finish_reason": finish,
+                    }
+                ],
+                "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7},
+            },
+            headers={"x-echo": CANARY},
+        )
 
 
 class TraceReceiver(trace_service_pb2_grpc.TraceServiceServicer):
@@ -83,8 +94,13 @@ class TraceReceiver(trace_service_pb2_grpc.TraceServiceServicer):
         return trace_service_pb2.ExportTraceServiceResponse()
 
     def spans(self) -> list[Any]:
-        return [s for r in self.exports for rs in r.resource_spans for ss in rs.scope_spans
-                for s in ss.spans]
+        return [
+            s
+            for r in self.exports
+            for rs in r.resource_spans
+            for ss in rs.scope_spans
+            for s in ss.spans
+        ]
 
 
 def _leaks(where: str, text: str | bytes) -> list[str]:
@@ -113,8 +129,11 @@ def _openmetrics(port: int) -> str:
         return str(resp.read().decode("utf-8"))
 
 
-async def _read_all(stream: asyncio.StreamReader, sink: list[bytes],
-                    waits: dict[str, asyncio.Future[dict[str, Any]]]) -> None:
+async def _read_all(
+    stream: asyncio.StreamReader,
+    sink: list[bytes],
+    waits: dict[str, asyncio.Future[dict[str, Any]]],
+) -> None:
     """Keeps every line; resolves ``waits[name]`` with the first log event of that name."""
     while line := await stream.readline():
         sink.append(line)
@@ -142,9 +161,16 @@ async def test_canary_never_leaves_in_logs_metrics_traces_or_errors(  # noqa: C9
     await otlp.start()
 
     doc = app_document(
-        guarded.base_url, unguarded.base_url, tiny_judges(tmp_path),
-        sampling={"rate": 1.0, "salt": "canary", "max_shadows_per_s": 10_000,
-                  "burst_shadows": 10_000, "adaptive": False},
+        guarded.base_url,
+        unguarded.base_url,
+        tiny_judges(tmp_path),
+        sampling={
+            "rate": 1.0,
+            "salt": "canary",
+            "max_shadows_per_s": 10_000,
+            "burst_shadows": 10_000,
+            "adaptive": False,
+        },
         shadow={"noise_floor_rate": 0.5},
         telemetry={"log_format": "json", "log_level": "debug", "log_prompts": False},
     )
@@ -157,8 +183,15 @@ async def test_canary_never_leaves_in_logs_metrics_traces_or_errors(  # noqa: C9
         "OTEL_BSP_SCHEDULE_DELAY": "200",
     }
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "taxmeter", "serve", "--config", str(config_path),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+        sys.executable,
+        "-m",
+        "taxmeter",
+        "serve",
+        "--config",
+        str(config_path),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
     )
     assert proc.stderr is not None and proc.stdout is not None
     err_lines: list[bytes] = []
@@ -176,12 +209,17 @@ async def test_canary_never_leaves_in_logs_metrics_traces_or_errors(  # noqa: C9
         gport, hport, mport = ports["grpc_port"], ports["http_port"], ports["metrics_port"]
         await asyncio.wait_for(waits["judges_ready"], 60)
         modes = ["mode-ok", "mode-fail", "mode-block", "mode-garbage", "mode-finish"]
-        metadata = (("authorization", f"Bearer {CANARY}"), ("x-secret", CANARY),
-                    ("cookie", f"session={CANARY}"))
+        metadata = (
+            ("authorization", f"Bearer {CANARY}"),
+            ("x-secret", CANARY),
+            ("cookie", f"session={CANARY}"),
+        )
         async with grpc.aio.insecure_channel(f"127.0.0.1:{gport}") as channel:
-            mirror = channel.unary_unary("/taxmeter.v1.MirrorService/Mirror",
-                                         request_serializer=None,
-                                         response_deserializer=mirror_pb2.MirrorAck.FromString)
+            mirror = channel.unary_unary(
+                "/taxmeter.v1.MirrorService/Mirror",
+                request_serializer=None,
+                response_deserializer=mirror_pb2.MirrorAck.FromString,
+            )
             sent = 0
             for i, mode in enumerate(modes * 2):
                 message = mirror_pb2.MirrorRequest(
@@ -195,8 +233,9 @@ async def test_canary_never_leaves_in_logs_metrics_traces_or_errors(  # noqa: C9
                     message.production.text = f"production {CANARY}".encode()
                     message.production.arm = mirror_pb2.ARM_GUARDED
                     message.production.latency_s = 0.5
-                answers.append(str(await mirror(message.SerializeToString(), metadata=metadata,
-                                                timeout=10)))
+                answers.append(
+                    str(await mirror(message.SerializeToString(), metadata=metadata, timeout=10))
+                )
                 sent += 1
             # invalid requests carrying the canary: error messages must not echo it
             bad = [
@@ -208,8 +247,9 @@ async def test_canary_never_leaves_in_logs_metrics_traces_or_errors(  # noqa: C9
             raw_bad = [json.dumps(b).encode() for b in bad]
             raw_bad += [f'{{"messages": "{CANARY}'.encode(), CANARY.encode() + b"\xff\xfe"]
             for i, raw in enumerate(raw_bad):
-                message = mirror_pb2.MirrorRequest(request_id=f"b{i}".encode(), route=b"chat",
-                                                   body=raw)
+                message = mirror_pb2.MirrorRequest(
+                    request_id=f"b{i}".encode(), route=b"chat", body=raw
+                )
                 try:
                     await mirror(message.SerializeToString(), metadata=metadata, timeout=10)
                 except grpc.aio.AioRpcError as exc:
@@ -223,9 +263,13 @@ async def test_canary_never_leaves_in_logs_metrics_traces_or_errors(  # noqa: C9
             sent += 1
 
         headers = {
-            "content-type": "application/json", "authorization": f"Bearer {CANARY}",
-            "cookie": CANARY, "x-api-key": CANARY, "x-custom": CANARY,
-            "x-taxmeter-route": CANARY, "x-taxmeter-category": CANARY,
+            "content-type": "application/json",
+            "authorization": f"Bearer {CANARY}",
+            "cookie": CANARY,
+            "x-api-key": CANARY,
+            "x-custom": CANARY,
+            "x-taxmeter-route": CANARY,
+            "x-taxmeter-category": CANARY,
             "x-taxmeter-force-sample": "true",
         }
         async with aiohttp.ClientSession() as session:
@@ -241,7 +285,8 @@ async def test_canary_never_leaves_in_logs_metrics_traces_or_errors(  # noqa: C9
             for i, raw in enumerate(raw_bad):
                 async with session.post(
                     f"http://127.0.0.1:{hport}/mirror/{CANARY}/v1/chat/completions",
-                    data=raw, headers={**headers, "x-request-id": f"hb{i}"},
+                    data=raw,
+                    headers={**headers, "x-request-id": f"hb{i}"},
                 ) as resp:
                     assert resp.status == 400
                     answers.append(await resp.text())
@@ -301,5 +346,4 @@ async def test_canary_never_leaves_in_logs_metrics_traces_or_errors(  # noqa: C9
         leaks += _leaks(f"OTLP export {i}", export.SerializeToString())
     assert not leaks, leaks
     # the logs are not empty: debug events were written and read
-    assert b'"level": "debug"' in b"".join(err_lines) or b'"level":"debug"' in b"".join(
-        err_lines)
+    assert b'"level": "debug"' in b"".join(err_lines) or b'"level":"debug"' in b"".join(err_lines)

@@ -44,8 +44,13 @@ def _series(m: Exposition) -> int:
     return sum(1 for line in m.text.splitlines() if line and not line.startswith("#"))
 
 
-async def _wave(channel: grpc.aio.Channel, session: aiohttp.ClientSession, port: int,
-                tally: SenderTally, wave: int) -> None:
+async def _wave(
+    channel: grpc.aio.Channel,
+    session: aiohttp.ClientSession,
+    port: int,
+    tally: SenderTally,
+    wave: int,
+) -> None:
     body = chat_body("What is a mutex?")
     for start in range(0, WAVE, 1000):
         items: list[mirror_pb2.MirrorRequest | bytes] = []
@@ -55,8 +60,9 @@ async def _wave(channel: grpc.aio.Channel, session: aiohttp.ClientSession, port:
             items.append(message)
         await send_grpc_stream(channel, tally, items)
     for i in range(HTTP_PER_WAVE):
-        await send_http(session, port, tally, body, route=f"h-{wave}-{i}",
-                        request_id=f"hw{wave}-{i}")
+        await send_http(
+            session, port, tally, body, route=f"h-{wave}-{i}", request_id=f"hw{wave}-{i}"
+        )
 
 
 async def test_ten_thousand_distinct_names_stay_within_the_series_budget(
@@ -66,9 +72,16 @@ async def test_ten_thousand_distinct_names_stay_within_the_series_budget(
     await guarded.start()
     await unguarded.start()
     doc = app_document(
-        guarded.base_url, unguarded.base_url, tiny_judges(tmp_path),
-        sampling={"rate": 0.01, "salt": "cardinality", "max_shadows_per_s": 10_000,
-                  "burst_shadows": 10_000, "adaptive": False},
+        guarded.base_url,
+        unguarded.base_url,
+        tiny_judges(tmp_path),
+        sampling={
+            "rate": 0.01,
+            "salt": "cardinality",
+            "max_shadows_per_s": 10_000,
+            "burst_shadows": 10_000,
+            "adaptive": False,
+        },
         shadow={"noise_floor_rate": 0.2, "queue_size": 1000},
     )
     doc["routes"], doc["categories"] = ROUTES, CATEGORIES
@@ -78,8 +91,10 @@ async def test_ten_thousand_distinct_names_stay_within_the_series_budget(
     tally = SenderTally()
     try:
         await app.engine.wait_ready(60)
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{ports.grpc}") as channel, \
-                aiohttp.ClientSession() as session:
+        async with (
+            grpc.aio.insecure_channel(f"127.0.0.1:{ports.grpc}") as channel,
+            aiohttp.ClientSession() as session,
+        ):
             for wave in range(2):
                 await _wave(channel, session, ports.http, tally, wave)
                 async with asyncio.timeout(60):
@@ -110,6 +125,7 @@ async def test_ten_thousand_distinct_names_stay_within_the_series_budget(
     for m in scrapes:
         assert _series(m) <= budget, (_series(m), budget)
         assert len(m.text.encode()) <= budget * BYTES_PER_SERIES
+
     # a second wave of 10,000 new names adds no series at all
     # a second wave of 10,000 new names adds no route or category series: at most a rare
     # outcome or reason seen for the first time (measured: 353 series in both waves)

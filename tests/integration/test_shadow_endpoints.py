@@ -300,7 +300,8 @@ async def test_every_job_ends_in_exactly_one_outcome_over_a_mixed_run(
 
 
 async def test_a_key_file_rotated_while_running_reaches_the_next_call_without_a_restart(
-    faulty: tuple[FaultyEndpoint, FaultyEndpoint], tmp_path: Path,
+    faulty: tuple[FaultyEndpoint, FaultyEndpoint],
+    tmp_path: Path,
 ) -> None:
     """Kubernetes rotates a mounted secret by replacing the file: the next request carries the
     new key (issue 12 item 4); a key file emptied mid-rotation keeps the last good key."""
@@ -324,4 +325,7 @@ async def test_a_key_file_rotated_while_running_reaches_the_next_call_without_a_
         rig.submit(mirror(chat_body(), request_id="c"))
         await rig.wait_idle()
     assert [r.headers["Authorization"] for r in g.requests] == [
-        "Bearer sk-old", "Bearer sk-new", "Bearer sk-new"]
+        "Bearer sk-old",
+        "Bearer sk-new",
+        "Bearer sk-new",
+    ]

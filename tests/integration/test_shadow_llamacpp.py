@@ -59,9 +59,7 @@ from shadow_fixtures import RecordingSink, Rig, make_rig, mirror, shadow_config
 
 if not llamacpp_available():
     if os.environ.get("CI") == "true":
-        pytest.fail(
-            ".venv-llamacpp is missing (run scripts/setup_llamacpp_venv.sh)", pytrace=False
-        )
+        pytest.fail(".venv-llamacpp is missing (run scripts/setup_llamacpp_venv.sh)", pytrace=False)
     pytest.skip(
         ".venv-llamacpp is absent (scripts/setup_llamacpp_venv.sh)", allow_module_level=True
     )
@@ -169,14 +167,14 @@ async def run_jobs(
     return Run(rig, sink, proxy, logs, requests)
 
 
-def assert_server_log_matches(run: Run, servers: dict[str, LlamaServer], before: dict[str, int],
-                              calls: int) -> None:
+def assert_server_log_matches(
+    run: Run, servers: dict[str, LlamaServer], before: dict[str, int], calls: int
+) -> None:
     """Every call taxmeter made reached its server exactly once (the server's access log)."""
     blocked = run.proxy.blocks
-    got_u = servers["unguarded"].requests()[before["unguarded"]:]
-    got_g = servers["guarded"].requests()[before["guarded"]:]
-    assert len(got_u) == calls == run.results("unguarded", "ok") + run.results(
-        "unguarded", "error")
+    got_u = servers["unguarded"].requests()[before["unguarded"] :]
+    got_g = servers["guarded"].requests()[before["guarded"] :]
+    assert len(got_u) == calls == run.results("unguarded", "ok") + run.results("unguarded", "error")
     assert len(got_g) == calls - blocked
     assert all(r.status == 200 for r in got_u + got_g)
 
@@ -248,9 +246,11 @@ async def test_default_server_cut_streams_are_truncated_with_their_cause_never_c
     assert run.results("guarded", "guard_block") == 1
     assert run.proxy.client_gone == 0
     assert_server_log_matches(run, default_servers, before, len(bodies))
-    print(f"interrupt_requests on: {len(failed)} of {2 * len(bodies) - 1} calls cut "
-          f"(truncated_stream, done_without_finish_reason), {len(run.sink.pairs)} of "
-          f"{len(bodies)} pairs complete and equal to the non-streamed answers")
+    print(
+        f"interrupt_requests on: {len(failed)} of {2 * len(bodies) - 1} calls cut "
+        f"(truncated_stream, done_without_finish_reason), {len(run.sink.pairs)} of "
+        f"{len(bodies)} pairs complete and equal to the non-streamed answers"
+    )
 
 
 async def test_no_interrupts_no_errors_usage_counted_ttft_and_connections_reused(
@@ -276,17 +276,27 @@ async def test_no_interrupts_no_errors_usage_counted_ttft_and_connections_reused
                 assert abs(got.completion_tokens - want.completion_tokens) <= 2
     # The source is visible: every streamed answer counted by the tokenizer, none by the server.
     for arm, answered in (("guarded", n), ("unguarded", n + 1)):
-        assert run.rig.value("taxmeter_shadow_token_counts_total", arm=arm, route="chat",
-                             source="tokenizer") == answered
-        assert run.rig.value("taxmeter_shadow_token_counts_total", arm=arm, route="chat",
-                             source="server") == 0
+        assert (
+            run.rig.value(
+                "taxmeter_shadow_token_counts_total", arm=arm, route="chat", source="tokenizer"
+            )
+            == answered
+        )
+        assert (
+            run.rig.value(
+                "taxmeter_shadow_token_counts_total", arm=arm, route="chat", source="server"
+            )
+            == 0
+        )
     assert run.sink.value("taxmeter_token_pairs_total", source="tokenizer") == n
     assert reference.sink.value("taxmeter_token_pairs_total", source="server") == n
     streamed = run.sink.value("taxmeter_token_overhead_ratio", window="5m")
     truth_ratio = reference.sink.value("taxmeter_token_overhead_ratio", window="5m")
     assert streamed == pytest.approx(truth_ratio, rel=0.02)
-    print(f"token overhead: streamed (tokenizer) {streamed:.4f}, non-streamed (server) "
-          f"{truth_ratio:.4f}")
+    print(
+        f"token overhead: streamed (tokenizer) {streamed:.4f}, non-streamed (server) "
+        f"{truth_ratio:.4f}"
+    )
     judge = TokenizerCounter(minilm_tokenizer_path())
     g = sum(judge.count(p.guarded.text) for p in run.sink.pairs if p.guarded.text)
     u = sum(judge.count(p.unguarded.text) for p in run.sink.pairs if p.guarded.text)
@@ -294,11 +304,13 @@ async def test_no_interrupts_no_errors_usage_counted_ttft_and_connections_reused
 
     # Keep-alive, counted at the servers: at most `concurrency` connections per client.
     assert run.proxy.connections() <= 2 < len(bodies)
-    new_u = calm_servers["unguarded"].requests()[before["unguarded"]:]
+    new_u = calm_servers["unguarded"].requests()[before["unguarded"] :]
     assert len({r.peer for r in new_u}) <= 2 < len(new_u)
-    print(f"connections: {len({r.peer for r in new_u})} at the unguarded server for "
-          f"{len(new_u)} streamed calls, {run.proxy.connections()} at the guard proxy for "
-          f"{len(run.proxy.peers)}")
+    print(
+        f"connections: {len({r.peer for r in new_u})} at the unguarded server for "
+        f"{len(new_u)} streamed calls, {run.proxy.connections()} at the guard proxy for "
+        f"{len(run.proxy.peers)}"
+    )
     assert run.proxy.client_gone == 0
     assert_server_log_matches(run, calm_servers, before, len(bodies))
 
@@ -308,10 +320,18 @@ async def test_latency_under_16_concurrent_jobs_excludes_and_counts_saturated_pa
 ) -> None:
     bound = 1  # comparable_in_flight
     prompts = [p for p in PROMPTS for _ in range(2)]  # 8 jobs
-    alone = await run_jobs(calm_servers, [body(p, stream=False, max_tokens=12) for p in prompts],
-                           concurrency=1, comparable_in_flight=bound)
-    crowd = await run_jobs(calm_servers, [body(p, stream=False, max_tokens=12) for p in prompts],
-                           concurrency=16, comparable_in_flight=bound)
+    alone = await run_jobs(
+        calm_servers,
+        [body(p, stream=False, max_tokens=12) for p in prompts],
+        concurrency=1,
+        comparable_in_flight=bound,
+    )
+    crowd = await run_jobs(
+        calm_servers,
+        [body(p, stream=False, max_tokens=12) for p in prompts],
+        concurrency=16,
+        comparable_in_flight=bound,
+    )
 
     def latency_s(result: ArmResult) -> float:
         assert result.latency_s is not None, result.outcome
@@ -319,27 +339,46 @@ async def test_latency_under_16_concurrent_jobs_excludes_and_counts_saturated_pa
 
     def ratio(run: Run) -> float:
         return statistics.median(latency_s(p.guarded) for p in run.sink.pairs) / statistics.median(
-            latency_s(p.unguarded) for p in run.sink.pairs)
+            latency_s(p.unguarded) for p in run.sink.pairs
+        )
 
     n = len(prompts)
-    assert alone.rig.value("taxmeter_shadow_latency_excluded_pairs_total", route="chat",
-                           reason="saturated") == 0
+    assert (
+        alone.rig.value(
+            "taxmeter_shadow_latency_excluded_pairs_total", route="chat", reason="saturated"
+        )
+        == 0
+    )
     assert alone.sink.value("taxmeter_overhead_ratio_pairs", window="5m", ratio="latency") == n
-    excluded = crowd.rig.value("taxmeter_shadow_latency_excluded_pairs_total", route="chat",
-                               reason="saturated")
+    excluded = crowd.rig.value(
+        "taxmeter_shadow_latency_excluded_pairs_total", route="chat", reason="saturated"
+    )
     comparable = crowd.sink.value("taxmeter_latency_comparable_pairs_total")
     assert excluded >= 1 and excluded + comparable == n == len(crowd.sink.pairs)
-    assert crowd.sink.value("taxmeter_overhead_ratio_pairs", window="5m",
-                            ratio="latency") == comparable
+    assert (
+        crowd.sink.value("taxmeter_overhead_ratio_pairs", window="5m", ratio="latency")
+        == comparable
+    )
     assert excluded == sum(1 for p in crowd.sink.pairs if p.latency_excluded == "saturated")
     # The same 16 jobs with one slot per arm: the pair's calls still leave together, no call
     # waits inside the server for another of taxmeter's, and every pair is comparable.
-    fair = await run_jobs(calm_servers, [body(p, stream=False, max_tokens=12) for p in prompts],
-                          concurrency=16, max_in_flight=1, comparable_in_flight=bound)
-    assert fair.rig.value("taxmeter_shadow_latency_excluded_pairs_total", route="chat",
-                          reason="saturated") == 0
+    fair = await run_jobs(
+        calm_servers,
+        [body(p, stream=False, max_tokens=12) for p in prompts],
+        concurrency=16,
+        max_in_flight=1,
+        comparable_in_flight=bound,
+    )
+    assert (
+        fair.rig.value(
+            "taxmeter_shadow_latency_excluded_pairs_total", route="chat", reason="saturated"
+        )
+        == 0
+    )
     assert fair.sink.value("taxmeter_overhead_ratio_pairs", window="5m", ratio="latency") == n
-    print(f"p50 latency ratio: one at a time {ratio(alone):.3f} over {n} pairs; 16 concurrent "
-          f"{ratio(crowd):.3f} (all pairs, not exported: {int(excluded)} of {n} excluded as "
-          f"saturated, {int(comparable)} exported); 16 concurrent with max_in_flight 1: "
-          f"{ratio(fair):.3f} over {n} comparable pairs")
+    print(
+        f"p50 latency ratio: one at a time {ratio(alone):.3f} over {n} pairs; 16 concurrent "
+        f"{ratio(crowd):.3f} (all pairs, not exported: {int(excluded)} of {n} excluded as "
+        f"saturated, {int(comparable)} exported); 16 concurrent with max_in_flight 1: "
+        f"{ratio(fair):.3f} over {n} comparable pairs"
+    )

@@ -97,9 +97,12 @@ async def test_length_answers_are_counted_and_kept_or_excluded_by_configuration(
         kept = await run_jobs(shadow_config(g.base_url, u.base_url), [chat_body(stream=stream)])
         [pair] = kept.sink.pairs
         assert pair.guarded.outcome is ArmOutcome.OK and pair.guarded.finish_reason == "length"
-        assert kept.value(
-            "taxmeter_shadow_finish_reasons_total", arm="guarded", route="chat", reason="length"
-        ) == 1
+        assert (
+            kept.value(
+                "taxmeter_shadow_finish_reasons_total", arm="guarded", route="chat", reason="length"
+            )
+            == 1
+        )
         cfg = shadow_config(g.base_url, u.base_url, length_answers="exclude")
         excluded = await run_jobs(cfg, [chat_body(stream=stream)])
         assert excluded.sink.pairs == []
@@ -136,15 +139,27 @@ async def test_answers_without_server_usage_are_counted_with_the_tokenizer_and_l
         assert pair.guarded.completion_tokens == counter.count("guarded words ")
         assert pair.unguarded.completion_tokens == counter.count("unguarded words here ")
     count = rig.value
-    assert count("taxmeter_shadow_token_counts_total", arm="guarded", route="chat",
-                 source="tokenizer") == 2
-    assert count("taxmeter_shadow_token_counts_total", arm="unguarded", route="chat",
-                 source="server") == 2
-    assert count("taxmeter_shadow_output_tokens_count", arm="guarded", route="chat",
-                 source="tokenizer") == 2
+    assert (
+        count("taxmeter_shadow_token_counts_total", arm="guarded", route="chat", source="tokenizer")
+        == 2
+    )
+    assert (
+        count("taxmeter_shadow_token_counts_total", arm="unguarded", route="chat", source="server")
+        == 2
+    )
+    assert (
+        count(
+            "taxmeter_shadow_output_tokens_count", arm="guarded", route="chat", source="tokenizer"
+        )
+        == 2
+    )
 
     without = await run_jobs(shadow_config(g.base_url, u.base_url), [chat_body(stream=True)])
     [pair] = without.sink.pairs
     assert pair.guarded.completion_tokens is None and pair.guarded.tokens_source is None
-    assert without.value("taxmeter_shadow_token_counts_total", arm="guarded", route="chat",
-                         source="none") == 1
+    assert (
+        without.value(
+            "taxmeter_shadow_token_counts_total", arm="guarded", route="chat", source="none"
+        )
+        == 1
+    )

@@ -85,8 +85,12 @@ def demo_routes() -> list[DemoRouteConfig]:
 
 def exported_interval(m: Exposition, route: str, stat_low: str, stat_high: str) -> Interval:
     def value(stat: str) -> float:
-        found = [s.value for s in m.samples if s.name == "taxmeter_over_refusal_ratio"
-                 and s.labels == {"route": route, "window": WINDOW, "stat": stat}]
+        found = [
+            s.value
+            for s in m.samples
+            if s.name == "taxmeter_over_refusal_ratio"
+            and s.labels == {"route": route, "window": WINDOW, "stat": stat}
+        ]
         assert len(found) == 1, (route, stat, found)
         return found[0]
 
@@ -103,8 +107,9 @@ async def test_exported_over_refusal_interval_widened_by_judge_error_contains_ea
     t0 = time.perf_counter()
     judge_error = RefusalJudgeError.from_repository(judges_repo, alpha=ALPHA)
     routes = demo_routes()
-    demo = DemoConfig(routes=routes, rate_per_s=2000.0, seed=SEED, stream_share=0.5,
-                      latency_scale=0.0)
+    demo = DemoConfig(
+        routes=routes, rate_per_s=2000.0, seed=SEED, stream_share=0.5, latency_scale=0.0
+    )
     guarded = SimulatedEndpoint("guarded", routes, SEED, latency_scale=0.0)
     unguarded = SimulatedEndpoint("unguarded", routes, SEED, latency_scale=0.0)
     guarded.keep_bodies = True
@@ -117,14 +122,21 @@ async def test_exported_over_refusal_interval_widened_by_judge_error_contains_ea
         await unguarded.aclose()
 
 
-async def _run(judges_repo: Path, judge_error: RefusalJudgeError, routes: list[DemoRouteConfig],
-               demo: DemoConfig, guarded: SimulatedEndpoint, unguarded: SimulatedEndpoint,
-               t0: float) -> None:
+async def _run(
+    judges_repo: Path,
+    judge_error: RefusalJudgeError,
+    routes: list[DemoRouteConfig],
+    demo: DemoConfig,
+    guarded: SimulatedEndpoint,
+    unguarded: SimulatedEndpoint,
+    t0: float,
+) -> None:
     # The build report also documents the unsafe head's error: with no harmful prompts sent, a
     # pair is ineligible only when that head wrongly flags a benign unguarded answer.
     unsafe_error = RefusalJudgeError.from_report(
         json.loads((judges_repo / "default" / "build_report.json").read_text(encoding="utf-8")),
-        alpha=ALPHA, head="unsafe",
+        alpha=ALPHA,
+        head="unsafe",
     )
     doc = app_document(
         guarded.base_url,
@@ -166,7 +178,12 @@ async def _run(judges_repo: Path, judge_error: RefusalJudgeError, routes: list[D
     # Everything sent was sampled and judged: no drop, shed or failure skews the shares.
     sent = traffic.stats()
     assert (sent.sent, sent.acked, sent.sampled, sent.errors, sent.overrun) == (
-        MIRRORS, MIRRORS, MIRRORS, 0, 0)
+        MIRRORS,
+        MIRRORS,
+        MIRRORS,
+        0,
+        0,
+    )
     assert m.total("taxmeter_shadow_jobs_total", outcome="completed") == MIRRORS
     assert m.total("taxmeter_pairs_total") == MIRRORS
 
@@ -180,8 +197,10 @@ async def _run(judges_repo: Path, judge_error: RefusalJudgeError, routes: list[D
     # and would show up as an invented safety benefit). At most 2 % of them may be flagged.
     flagged = sum(r.requests - r.eligible for r in actual.values())
     answered = sum(r.requests for r in actual.values())
-    print(f"\nunsafe flags on helpful answers to benign requests: {flagged}/{answered} "
-          f"= {flagged / answered:.4f} (target <= 0.02)")
+    print(
+        f"\nunsafe flags on helpful answers to benign requests: {flagged}/{answered} "
+        f"= {flagged / answered:.4f} (target <= 0.02)"
+    )
     assert flagged <= 0.02 * answered, (flagged, answered)
 
     fnr_box, fpr_box = judge_error.fnr_interval, judge_error.fpr_interval
@@ -201,7 +220,11 @@ async def _run(judges_repo: Path, judge_error: RefusalJudgeError, routes: list[D
         # head's documented false-positive rate allows (upper Wilson bound; no harmful prompts)
         assert eligible >= 200, (route, eligible)
         assert eligible >= (1.0 - unsafe_error.fpr_interval.high) * complete, (
-            route, eligible, complete, unsafe_error.fpr_interval)
+            route,
+            eligible,
+            complete,
+            unsafe_error.fpr_interval,
+        )
         # ... and taxmeter counted exactly what the judge's decisions on the sent texts imply:
         # the measured rate differs from the realised share only by the judge's errors.
         assert (over, eligible) == (real.over_refusals, real.eligible), (route, real)
@@ -225,18 +248,26 @@ Row = tuple[str, float, RealisedRoute, float, Interval, Interval, Interval]
 
 def print_table(rows: list[Row], err: RefusalJudgeError, warm_s: float, run_s: float) -> None:
     fnr, fpr = err.fnr_interval, err.fpr_interval
-    print(f"\nrefusal judge (build report): FNR {err.false_negatives}/{err.positives} "
-          f"= {err.fnr:.3f} [{fnr.low:.3f}, {fnr.high:.3f}], FPR {err.false_positives}/"
-          f"{err.negatives} = {err.fpr:.3f} [{fpr.low:.3f}, {fpr.high:.3f}] (Wilson 95 %)")
-    print("route | setting | realised | judge on this traffic: caught, false refusals "
-          "| E[measured] | measured (over/eligible) | 95 % CI | CS | widened")
+    print(
+        f"\nrefusal judge (build report): FNR {err.false_negatives}/{err.positives} "
+        f"= {err.fnr:.3f} [{fnr.low:.3f}, {fnr.high:.3f}], FPR {err.false_positives}/"
+        f"{err.negatives} = {err.fpr:.3f} [{fpr.low:.3f}, {fpr.high:.3f}] (Wilson 95 %)"
+    )
+    print(
+        "route | setting | realised | judge on this traffic: caught, false refusals "
+        "| E[measured] | measured (over/eligible) | 95 % CI | CS | widened"
+    )
     for route, setting, real, measured, ci, cs, wide in rows:
         expect = expected_measured(setting, err.fnr, err.fpr)
-        print(f"{route} | {setting:.2f} | {real.share:.3f} ({real.refusals}/{real.requests}) "
-              f"| {real.caught}/{real.refusals}, {real.false_refusals}/{real.helpful} "
-              f"| {expect:.3f} | {measured:.3f} ({real.over_refusals}/{real.eligible}) "
-              f"| [{ci.low:.3f}, {ci.high:.3f}] | [{cs.low:.3f}, {cs.high:.3f}] "
-              f"| [{wide.low:.3f}, {wide.high:.3f}]")
+        print(
+            f"{route} | {setting:.2f} | {real.share:.3f} ({real.refusals}/{real.requests}) "
+            f"| {real.caught}/{real.refusals}, {real.false_refusals}/{real.helpful} "
+            f"| {expect:.3f} | {measured:.3f} ({real.over_refusals}/{real.eligible}) "
+            f"| [{ci.low:.3f}, {ci.high:.3f}] | [{cs.low:.3f}, {cs.high:.3f}] "
+            f"| [{wide.low:.3f}, {wide.high:.3f}]"
+        )
     total = sum(r[2].requests for r in rows)
-    print(f"judges warm {warm_s:.1f} s; {total} pairs sent and judged in {run_s:.1f} s "
-          f"({total / run_s:.1f} pairs/s)")
+    print(
+        f"judges warm {warm_s:.1f} s; {total} pairs sent and judged in {run_s:.1f} s "
+        f"({total / run_s:.1f} pairs/s)"
+    )

@@ -141,9 +141,7 @@ def llama_servers(
     servers: dict[str, LlamaServer] = {}
     try:
         for name in names:
-            servers[name] = start_llama_server(
-                log_dir, name, interrupt_requests=interrupt_requests
-            )
+            servers[name] = start_llama_server(log_dir, name, interrupt_requests=interrupt_requests)
         yield servers
     finally:
         for server in servers.values():
@@ -216,8 +214,9 @@ class GuardProxy:
         body: dict[str, Any] = json.loads(raw)
         messages = list(body.get("messages") or [])
         asked = " ".join(
-            m["content"] for m in messages if m.get("role") == "user" and
-            isinstance(m.get("content"), str)
+            m["content"]
+            for m in messages
+            if m.get("role") == "user" and isinstance(m.get("content"), str)
         ).lower()
         if any(topic in asked for topic in self.blocked):
             self.blocks += 1
@@ -232,8 +231,9 @@ class GuardProxy:
             content_type = up.headers.get("Content-Type", "application/json")
             if "text/event-stream" not in content_type:
                 data = await up.read()
-                return web.Response(body=data, status=up.status,
-                                    headers={"Content-Type": content_type})
+                return web.Response(
+                    body=data, status=up.status, headers={"Content-Type": content_type}
+                )
             resp = web.StreamResponse(status=up.status, headers={"Content-Type": content_type})
             await resp.prepare(request)
             try:

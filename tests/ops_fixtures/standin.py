@@ -65,7 +65,9 @@ class StandinExporter:
             "taxmeter_alignment_tax", "", ["route", "judge", "window", "stat"], registry=r
         )
         self.tax_answered = Gauge(
-            "taxmeter_alignment_tax_answered", "", ["route", "judge", "window", "stat"],
+            "taxmeter_alignment_tax_answered",
+            "",
+            ["route", "judge", "window", "stat"],
             registry=r,
         )
         self.flip = Gauge(

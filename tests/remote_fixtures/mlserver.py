@@ -134,7 +134,8 @@ def start_mlserver(
             try:
                 if stub.ServerReady(pb.ServerReadyRequest(), timeout=1.0).ready:
                     pending = [
-                        m for m in pending
+                        m
+                        for m in pending
                         if not stub.ModelReady(pb.ModelReadyRequest(name=m), timeout=1.0).ready
                     ]
                     if not pending:

@@ -59,9 +59,7 @@ def tiny_judge_model(
             rng.normal(0, 0.3, (3 * _HIDDEN, n_logits)).astype(np.float32), "w_head"
         ),
         numpy_helper.from_array(rng.normal(0, 0.1, (n_logits,)).astype(np.float32), "b_head"),
-        numpy_helper.from_array(
-            rng.normal(0, 1, (_HIDDEN, embed_dim)).astype(np.float32), "w_emb"
-        ),
+        numpy_helper.from_array(rng.normal(0, 1, (_HIDDEN, embed_dim)).astype(np.float32), "w_emb"),
         numpy_helper.from_array(np.array(_VOCAB, dtype=np.int64), "vocab"),
         numpy_helper.from_array(np.array([1], dtype=np.int64), "axis1"),
         numpy_helper.from_array(np.array([2], dtype=np.int64), "axis2"),
@@ -138,9 +136,7 @@ def write_tiny_judge(
 
 def _cast_fp16_weights(model: onnx.ModelProto) -> None:
     """Cast the fp16 initializers back to fp32 inside the graph (fp16 storage, fp32 math)."""
-    fp16_names = {
-        i.name for i in model.graph.initializer if i.data_type == TensorProto.FLOAT16
-    }
+    fp16_names = {i.name for i in model.graph.initializer if i.data_type == TensorProto.FLOAT16}
     for init in model.graph.initializer:
         if init.name in fp16_names:
             init.name = init.name + "_fp16"

@@ -75,8 +75,11 @@ async def test_pair_is_shed_with_reason_while_judges_are_not_ready() -> None:
 
 @pytest.mark.parametrize(
     ("reason", "shed_reason"),
-    [("warming_up", "judges_warming_up"), ("load_failed", "judges_load_failed"),
-     ("closed", "judges_closed")],
+    [
+        ("warming_up", "judges_warming_up"),
+        ("load_failed", "judges_load_failed"),
+        ("closed", "judges_closed"),
+    ],
 )
 async def test_judge_not_ready_during_scoring_becomes_a_labelled_shed(
     reason: str, shed_reason: str
@@ -137,8 +140,9 @@ async def test_dispatcher_counts_jobs_shed_by_unready_judges_with_reason_in_the_
     assert rig.jobs("chat", JobOutcome.SHED) == 5
     assert rig.jobs("chat", JobOutcome.COMPLETED) == 0
     assert rig.identity_holds("chat")
-    assert rig.value("taxmeter_shadow_jobs_shed_total", route="chat",
-                     reason="judges_not_ready") == 5
+    assert (
+        rig.value("taxmeter_shadow_jobs_shed_total", route="chat", reason="judges_not_ready") == 5
+    )
     assert observer.scored == []
 
 

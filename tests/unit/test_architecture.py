@@ -28,7 +28,11 @@ def _lint_imports(service_dir: Path, config: Path) -> subprocess.CompletedProces
     env = {**os.environ, "PYTHONPATH": str(service_dir)}
     return subprocess.run(
         [str(BIN / "lint-imports"), "--no-cache", str(config)],
-        cwd=config.parent, env=env, capture_output=True, text=True, timeout=300,
+        cwd=config.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -55,13 +59,18 @@ def test_import_contracts_catch_a_stage_importing_another_and_config_importing_t
     r = _lint_imports(service, tmp_path / "pyproject.toml")
     assert r.returncode != 0
     out = " ".join(r.stdout.split())  # rich wraps long lines
-    for broken in ("taxmeter.tax.estimators -> taxmeter.judges.engine",
-                   "taxmeter.config -> taxmeter.demo.config",
-                   "taxmeter.judges.engine -> taxmeter.judgetools.repository",
-                   "taxmeter.sampling.sampler -> taxmeter.proto.taxmeter.v1.mirror_pb2"):
+    for broken in (
+        "taxmeter.tax.estimators -> taxmeter.judges.engine",
+        "taxmeter.config -> taxmeter.demo.config",
+        "taxmeter.judges.engine -> taxmeter.judgetools.repository",
+        "taxmeter.sampling.sampler -> taxmeter.proto.taxmeter.v1.mirror_pb2",
+    ):
         assert broken in out, broken
-    for contract in ("Layers:", "The scoring runtime never imports the offline judge tooling",
-                     "Generated stubs only behind the protocol modules"):
+    for contract in (
+        "Layers:",
+        "The scoring runtime never imports the offline judge tooling",
+        "Generated stubs only behind the protocol modules",
+    ):
         assert f"{contract}" in out and "BROKEN" in out.split(contract, 1)[1][:200], contract
 
 
@@ -74,8 +83,14 @@ def test_loading_the_judges_config_imports_neither_grpc_nor_the_remote_backend()
         "or m.startswith(('taxmeter.proto', 'taxmeter.judges.remote.backend'))))"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT / "service")}
-    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                       timeout=120, check=True)
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     assert r.stdout.strip() == "[]"
 
 
@@ -102,8 +117,12 @@ def _cycles(graph: grimp.ImportGraph) -> list[frozenset[str]]:
 
 def test_cycle_finder_finds_a_cycle() -> None:  # the check below must be able to fail
     graph = grimp.ImportGraph()
-    for a, b in [("taxmeter.a", "taxmeter.b"), ("taxmeter.b", "taxmeter.c"),
-                 ("taxmeter.c", "taxmeter.a"), ("taxmeter.c", "taxmeter.d")]:
+    for a, b in [
+        ("taxmeter.a", "taxmeter.b"),
+        ("taxmeter.b", "taxmeter.c"),
+        ("taxmeter.c", "taxmeter.a"),
+        ("taxmeter.c", "taxmeter.d"),
+    ]:
         graph.add_import(importer=a, imported=b)
     assert _cycles(graph) == [frozenset({"taxmeter.a", "taxmeter.b", "taxmeter.c"})]
 

@@ -60,14 +60,16 @@ class Recorder:
 
 
 def _pair(i: int, *, blocked: bool = False) -> ScoredPair:
-    g = ArmResult(Arm.GUARDED, ArmOutcome.GUARD_BLOCK if blocked else ArmOutcome.OK,
-                  text="I cannot help.")
+    g = ArmResult(
+        Arm.GUARDED, ArmOutcome.GUARD_BLOCK if blocked else ArmOutcome.OK, text="I cannot help."
+    )
     u = ArmResult(Arm.UNGUARDED, ArmOutcome.OK, text="Here you go.")
     return ScoredPair(ShadowPair(f"req-{i}", "chat", None, "p", g, u), {}, {})
 
 
-def _stage(fail: str | None = None, **cfg: object) -> tuple[AuditStage, FakeAuditor, Recorder,
-                                                            CollectorRegistry]:
+def _stage(
+    fail: str | None = None, **cfg: object
+) -> tuple[AuditStage, FakeAuditor, Recorder, CollectorRegistry]:
     reg = CollectorRegistry()
     auditor, rec = FakeAuditor(fail), Recorder()
     config = AuditConfig.model_validate({"enabled": True, "auditor": AUDITOR, **cfg})
@@ -75,8 +77,10 @@ def _stage(fail: str | None = None, **cfg: object) -> tuple[AuditStage, FakeAudi
 
 
 def _count(reg: CollectorRegistry, outcome: str) -> float:
-    return reg.get_sample_value("taxmeter_audit_selected_total",
-                                {"route": "chat", "outcome": outcome}) or 0.0
+    return (
+        reg.get_sample_value("taxmeter_audit_selected_total", {"route": "chat", "outcome": outcome})
+        or 0.0
+    )
 
 
 def test_the_sample_is_a_reproducible_hash_near_the_rate() -> None:
@@ -135,15 +139,18 @@ def test_a_failing_auditor_never_loses_a_pair(reason: str) -> None:
     assert _count(reg, "auditor_failed") == 20
 
 
-@pytest.mark.parametrize(("reply", "ok"), [
-    ('{"refusal": true, "unsafe": false, "quality": 0.25}', True),
-    ('```json\n{"refusal": false, "unsafe": false, "quality": 1}\n```', True),
-    ('{"refusal": "yes", "unsafe": false, "quality": 0.5}', False),
-    ('{"refusal": true, "unsafe": false}', False),
-    ('{"refusal": true, "unsafe": false, "quality": 1.5}', False),
-    ('{"refusal": true, "unsafe": false, "quality": 0.5, "note": "x"}', False),
-    ("The answer is a refusal.", False),
-])
+@pytest.mark.parametrize(
+    ("reply", "ok"),
+    [
+        ('{"refusal": true, "unsafe": false, "quality": 0.25}', True),
+        ('```json\n{"refusal": false, "unsafe": false, "quality": 1}\n```', True),
+        ('{"refusal": "yes", "unsafe": false, "quality": 0.5}', False),
+        ('{"refusal": true, "unsafe": false}', False),
+        ('{"refusal": true, "unsafe": false, "quality": 1.5}', False),
+        ('{"refusal": true, "unsafe": false, "quality": 0.5, "note": "x"}', False),
+        ("The answer is a refusal.", False),
+    ],
+)
 def test_replies_are_parsed_strictly(reply: str, ok: bool) -> None:
     assert (parse_reply(reply) is not None) is ok
 

@@ -82,8 +82,11 @@ def test_refusal_wordings_differ_from_the_judge_training_data() -> None:
 def test_guarded_refusals_come_in_the_styles_real_models_use() -> None:
     styles = {s.style for s in BENIGN_REFUSALS}
     assert {"moralising", "restating", "partial", "terse", "casual"} <= styles
-    text = refusal_text(next(s for s in BENIGN_REFUSALS if s.style == "restating"),
-                        "How do I reset my password?", "support")
+    text = refusal_text(
+        next(s for s in BENIGN_REFUSALS if s.style == "restating"),
+        "How do I reset my password?",
+        "support",
+    )
     assert '"how do I reset my password"' in text
     assert "{" not in text
     seen = {decide("guarded", ROUTE, BENIGN[0].text, str(i), 3).text for i in range(400)}

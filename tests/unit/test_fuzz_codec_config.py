@@ -22,6 +22,7 @@ CFG = IngressConfig(max_body_bytes=64 * 1024, max_messages=16)
 CODEC = MirrorCodec(CFG, RouteNormalizer(frozenset({"chat"}), frozenset({"coding"})))
 LABELS = {"chat", "other", "unknown", CFG.default_route}
 
+
 def _check(decoded: object) -> None:
     if isinstance(decoded, Rejection):
         assert isinstance(decoded.error, InvalidRequestError)
@@ -55,10 +56,17 @@ def test_random_bytes_as_a_mirror_message_never_escape_the_codec(raw: bytes) -> 
     _check(CODEC.decode_grpc(raw))
 
 
-header_names = st.sampled_from([
-    "x-taxmeter-route", "x-taxmeter-category", "x-request-id", "x-taxmeter-force-sample",
-    "authorization", "content-type", "x-other",
-])
+header_names = st.sampled_from(
+    [
+        "x-taxmeter-route",
+        "x-taxmeter-category",
+        "x-request-id",
+        "x-taxmeter-force-sample",
+        "authorization",
+        "content-type",
+        "x-other",
+    ]
+)
 
 
 @given(
@@ -78,27 +86,71 @@ def test_any_http_mirror_is_accepted_or_refused_naming_a_field(
 
 # -- configuration ------------------------------------------------------------------------
 
-SECTIONS = ["routes", "categories", "ingress", "sampling", "shadow", "judges", "tax",
-            "telemetry", "demo", "unknown_section"]
+SECTIONS = [
+    "routes",
+    "categories",
+    "ingress",
+    "sampling",
+    "shadow",
+    "judges",
+    "tax",
+    "telemetry",
+    "demo",
+    "unknown_section",
+]
 BASE: dict[str, Any] = {
-    "shadow": {"guarded": {"base_url": "http://g:1/v1"},
-               "unguarded": {"base_url": "http://u:1/v1"}},
+    "shadow": {
+        "guarded": {"base_url": "http://g:1/v1"},
+        "unguarded": {"base_url": "http://u:1/v1"},
+    },
     "judges": {"repository": "/nonexistent"},
 }
 env_keys = st.lists(
-    st.sampled_from([
-        "SAMPLING", "RATE", "INGRESS", "GRPC_PORT", "HOST", "TLS", "CERT_FILE", "SHADOW",
-        "GUARDED", "BASE_URL", "TAX", "WINDOWS", "ROUTES", "TELEMETRY", "LOG_LEVEL", "X", "",
-    ]),
-    min_size=0, max_size=4,
+    st.sampled_from(
+        [
+            "SAMPLING",
+            "RATE",
+            "INGRESS",
+            "GRPC_PORT",
+            "HOST",
+            "TLS",
+            "CERT_FILE",
+            "SHADOW",
+            "GUARDED",
+            "BASE_URL",
+            "TAX",
+            "WINDOWS",
+            "ROUTES",
+            "TELEMETRY",
+            "LOG_LEVEL",
+            "X",
+            "",
+        ]
+    ),
+    min_size=0,
+    max_size=4,
 ).map(lambda parts: "TAXMETER__" + "__".join(parts))
 env_values = st.text(max_size=40) | st.sampled_from(
-    ["[a, b", "{x: 1}", "-1", "1e999", ".nan", "null", "[chat, other]", "!!binary aGk=",
-     "&a [*a]", "0x10", "true"])
+    [
+        "[a, b",
+        "{x: 1}",
+        "-1",
+        "1e999",
+        ".nan",
+        "null",
+        "[chat, other]",
+        "!!binary aGk=",
+        "&a [*a]",
+        "0x10",
+        "true",
+    ]
+)
 
 
-@given(st.dictionaries(st.sampled_from(SECTIONS), json_values, max_size=4),
-       st.dictionaries(env_keys, env_values, max_size=4))
+@given(
+    st.dictionaries(st.sampled_from(SECTIONS), json_values, max_size=4),
+    st.dictionaries(env_keys, env_values, max_size=4),
+)
 def test_any_config_document_and_overrides_load_or_fail_naming_a_field(
     doc: dict[str, Any], env: dict[str, str]
 ) -> None:

@@ -30,15 +30,24 @@ def grpc_bytes(**kw: Any) -> bytes:
 def test_route_normalizer_keeps_allowlisted_names_and_maps_the_rest_to_other() -> None:
     norm = RouteNormalizer(frozenset({"a"}), frozenset({"c"}))
     assert [norm.route("a"), norm.route("b"), norm.route(""), norm.route(None)] == [
-        "a", "other", None, None]
+        "a",
+        "other",
+        None,
+        None,
+    ]
     assert [norm.category("c"), norm.category("a"), norm.category(None)] == ["c", "other", None]
 
 
 def test_body_with_tool_calls_content_parts_and_unknown_fields_is_kept_untouched() -> None:
     body = {
         "messages": [
-            {"role": "user", "content": [{"type": "text", "text": "x"},
-                                         {"type": "input_audio", "input_audio": {}}]},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "x"},
+                    {"type": "input_audio", "input_audio": {}},
+                ],
+            },
             {"role": "assistant", "tool_calls": [{"id": "1"}]},
             {"role": "tool", "content": "42", "tool_call_id": "1"},
         ],
@@ -57,13 +66,22 @@ def test_body_with_tool_calls_content_parts_and_unknown_fields_is_kept_untouched
     [
         (b"\xef\xbb\xbf{}", "body", False),  # BOM: not what an OpenAI client sends
         (b"1" * 3000, "body", True),
-        (json.dumps({"messages": [{"role": "u", "content": "x"}] * 4}).encode(),
-         "body.messages", True),
-        (b'{"messages": [{"role": "user", "content": "x"}, {"role": "system"}]}',
-         "body.messages[1].content", False),
+        (
+            json.dumps({"messages": [{"role": "u", "content": "x"}] * 4}).encode(),
+            "body.messages",
+            True,
+        ),
+        (
+            b'{"messages": [{"role": "user", "content": "x"}, {"role": "system"}]}',
+            "body.messages[1].content",
+            False,
+        ),
         (b'{"messages": [{"role": "", "content": "x"}]}', "body.messages[0].role", False),
-        (b'{"messages": [{"role": "user", "content": ["x"]}]}',
-         "body.messages[0].content[0]", False),
+        (
+            b'{"messages": [{"role": "user", "content": ["x"]}]}',
+            "body.messages[0].content[0]",
+            False,
+        ),
     ],
 )
 def test_invalid_bodies_name_the_field(raw: bytes, field: str, too_large: bool) -> None:
@@ -76,8 +94,9 @@ def test_invalid_bodies_name_the_field(raw: bytes, field: str, too_large: bool) 
 def test_deeply_nested_json_is_rejected_not_crashing() -> None:
     raw = b"[" * 100_000 + b"]" * 100_000
     with pytest.raises(InvalidRequestError) as info:
-        MirrorCodec(IngressConfig(max_body_bytes=1 << 20), RouteNormalizer(frozenset())
-                ).validate_body(raw)
+        MirrorCodec(
+            IngressConfig(max_body_bytes=1 << 20), RouteNormalizer(frozenset())
+        ).validate_body(raw)
     assert info.value.field == "body"
 
 
@@ -89,33 +108,51 @@ def test_request_id_with_control_characters_or_too_long_is_rejected_under_its_ro
 
 
 def test_production_answer_without_arm_is_rejected() -> None:
-    raw = grpc_bytes(body=b'{"messages":[{"role":"user","content":"x"}]}',
-                     production=mirror_pb2.ProductionAnswer(text=b"hi"))
+    raw = grpc_bytes(
+        body=b'{"messages":[{"role":"user","content":"x"}]}',
+        production=mirror_pb2.ProductionAnswer(text=b"hi"),
+    )
     bad = CODEC.decode_grpc(raw)
     assert isinstance(bad, Rejection) and bad.error.field == "production.arm"
 
 
 def test_http_route_prefers_path_then_header_then_default_and_drops_credentials() -> None:
     body = b'{"messages":[{"role":"user","content":"x"}]}'
-    headers = {"X-Taxmeter-Route": "chat", "Authorization": "Bearer s3cret",
-               "X-Taxmeter-Force-Sample": "true", "X-Request-Id": "abc"}
+    headers = {
+        "X-Taxmeter-Route": "chat",
+        "Authorization": "Bearer s3cret",
+        "X-Taxmeter-Force-Sample": "true",
+        "X-Request-Id": "abc",
+    }
     got = CODEC.decode_http(body, headers, "/mirror/zzz/v1/chat/completions")
     assert isinstance(got, MirrorRequest)
     assert (got.route, got.force_sample, got.request_id, got.transport) == (
-        "other", True, "abc", Transport.HTTP)
+        "other",
+        True,
+        "abc",
+        Transport.HTTP,
+    )
     got = CODEC.decode_http(body, headers, "/v1/chat/completions")
     assert isinstance(got, MirrorRequest) and got.route == "chat"
     got = CODEC.decode_http(body, {}, "/v1/chat/completions")
     assert isinstance(got, MirrorRequest) and got.route == "default" and not got.force_sample
     assert CODEC.safe_headers(headers).keys() == {
-        "x-taxmeter-route", "x-taxmeter-force-sample", "x-request-id"}
+        "x-taxmeter-route",
+        "x-taxmeter-force-sample",
+        "x-request-id",
+    }
 
 
 def test_ack_encodes_decision_and_reason() -> None:
     ack = mirror_pb2.MirrorAck.FromString(
-        MirrorCodec.encode_ack(Admission("r", MirrorOutcome.DROPPED_BUDGET, "budget")))
+        MirrorCodec.encode_ack(Admission("r", MirrorOutcome.DROPPED_BUDGET, "budget"))
+    )
     assert (ack.request_id, ack.sampled, ack.decision, ack.reason) == (
-        "r", False, mirror_pb2.MirrorAck.DROPPED_BUDGET, "budget")
+        "r",
+        False,
+        mirror_pb2.MirrorAck.DROPPED_BUDGET,
+        "budget",
+    )
 
 
 @pytest.mark.parametrize(
@@ -150,8 +187,9 @@ def test_integer_over_the_digit_limit_is_a_counted_invalid_argument_not_a_crash(
 
 def test_production_text_larger_than_the_body_limit_is_rejected_naming_the_field() -> None:
     body = json.dumps({"messages": [{"role": "user", "content": "x"}]}).encode()
-    prod = mirror_pb2.ProductionAnswer(text=b"a" * (CONFIG.max_body_bytes + 1),
-                                       arm=mirror_pb2.ARM_GUARDED)
+    prod = mirror_pb2.ProductionAnswer(
+        text=b"a" * (CONFIG.max_body_bytes + 1), arm=mirror_pb2.ARM_GUARDED
+    )
     decoded = CODEC.decode_grpc(grpc_bytes(route=b"chat", body=body, production=prod))
     assert isinstance(decoded, Rejection)
     assert decoded.error.field == "production.text"

@@ -16,15 +16,15 @@ from taxmeter.judgetools.graph import (
 )
 from taxmeter.judgetools.reference import encode_reference, heads_reference
 
-TINY = EncoderConfig(vocab_size=50, hidden_size=32, num_layers=2, num_heads=4,
-                     intermediate_size=64, max_position=40)
+TINY = EncoderConfig(
+    vocab_size=50, hidden_size=32, num_layers=2, num_heads=4, intermediate_size=64, max_position=40
+)
 
 
 def _session(model: onnx.ModelProto) -> ort.InferenceSession:
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
-    return ort.InferenceSession(model.SerializeToString(), opts,
-                                providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
 
 
 def _batch(rng: np.random.Generator, lengths: list[int]) -> tuple[np.ndarray, ...]:
@@ -43,13 +43,18 @@ def _batch(rng: np.random.Generator, lengths: list[int]) -> tuple[np.ndarray, ..
 def _heads(seed: int = 1) -> list[DenseLayer]:
     rng = np.random.default_rng(seed)
     f = feature_dim(TINY.hidden_size)
-    return [DenseLayer(rng.standard_normal((f, 3)).astype(np.float32),
-                       rng.standard_normal(3).astype(np.float32))]
+    return [
+        DenseLayer(
+            rng.standard_normal((f, 3)).astype(np.float32),
+            rng.standard_normal(3).astype(np.float32),
+        )
+    ]
 
 
 def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     result: np.ndarray = np.sum(a * b, axis=1) / (
-        np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+        np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    )
     return result
 
 
@@ -65,16 +70,16 @@ def test_fp32_graph_matches_float64_reference_with_padding(
     p = _batch(rng, [5, 12, 3, 9])
     r = _batch(rng, [17, 4, 11, 2])
     heads = _heads()
-    out = _session(build_judge_graph(weights, heads, config=TINY, prompt_embedding_output=True)
-                   ).run(None, dict(zip(DUAL_INPUTS, (*p, *r), strict=True)))
+    out = _session(
+        build_judge_graph(weights, heads, config=TINY, prompt_embedding_output=True)
+    ).run(None, dict(zip(DUAL_INPUTS, (*p, *r), strict=True)))
     logits, emb, pemb = out
     ref_r = encode_reference(weights, *r, config=TINY)
     ref_p = encode_reference(weights, *p, config=TINY)
     assert _cos(emb, ref_r).min() >= 0.9999999
     assert _cos(pemb, ref_p).min() >= 0.9999999
     np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
-    np.testing.assert_allclose(logits, heads_reference(ref_p, ref_r, r[1], heads),
-                               atol=1e-3)
+    np.testing.assert_allclose(logits, heads_reference(ref_p, ref_r, r[1], heads), atol=1e-3)
 
 
 def test_padding_does_not_change_a_sequences_embedding(weights: dict[str, np.ndarray]) -> None:
@@ -92,11 +97,12 @@ def test_fp16_graph_keeps_int64_inputs_float32_outputs_and_tracks_reference(
 ) -> None:
     model = build_judge_graph(weights, _heads(), config=TINY, dtype="float16")
     assert {i.name: i.type.tensor_type.elem_type for i in model.graph.input} == {
-        n: onnx.TensorProto.INT64 for n in DUAL_INPUTS}
-    assert all(o.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
-               for o in model.graph.output)
-    encoder_inits = [t for t in model.graph.initializer
-                     if t.name.startswith(("embeddings.", "encoder."))]
+        n: onnx.TensorProto.INT64 for n in DUAL_INPUTS
+    }
+    assert all(o.type.tensor_type.elem_type == onnx.TensorProto.FLOAT for o in model.graph.output)
+    encoder_inits = [
+        t for t in model.graph.initializer if t.name.startswith(("embeddings.", "encoder."))
+    ]
     assert encoder_inits
     assert all(t.data_type == onnx.TensorProto.FLOAT16 for t in encoder_inits)
     rng = np.random.default_rng(1)
@@ -108,12 +114,16 @@ def test_fp16_graph_keeps_int64_inputs_float32_outputs_and_tracks_reference(
 
 def test_graph_io_matches_the_dual_contract(weights: dict[str, np.ndarray]) -> None:
     model = build_judge_graph(weights, _heads(), config=TINY)
-    inputs = {i.name: [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim]
-              for i in model.graph.input}
+    inputs = {
+        i.name: [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim]
+        for i in model.graph.input
+    }
     assert list(inputs) == list(DUAL_INPUTS)
     assert all(isinstance(d, str) and d for dims in inputs.values() for d in dims)
-    outputs = {o.name: [d.dim_param or d.dim_value for d in o.type.tensor_type.shape.dim]
-               for o in model.graph.output}
+    outputs = {
+        o.name: [d.dim_param or d.dim_value for d in o.type.tensor_type.shape.dim]
+        for o in model.graph.output
+    }
     assert outputs == {"logits": ["batch", 3], "embedding": ["batch", TINY.hidden_size]}
     assert model.opset_import[0].version == 17
 
@@ -134,8 +144,9 @@ def test_unknown_dtype_is_rejected(weights: dict[str, np.ndarray]) -> None:
         build_judge_graph(weights, [], config=TINY, dtype="bfloat16")
 
 
-def _hits_by_loops(ids: np.ndarray, mask: np.ndarray, phrases: np.ndarray,
-                   opening: int) -> np.ndarray:
+def _hits_by_loops(
+    ids: np.ndarray, mask: np.ndarray, phrases: np.ndarray, opening: int
+) -> np.ndarray:
     """Phrase hits written with plain loops (independent of the builder's NumPy version)."""
     out = np.zeros((len(ids), 2 * len(phrases)))
     for i in range(len(ids)):
@@ -144,8 +155,9 @@ def _hits_by_loops(ids: np.ndarray, mask: np.ndarray, phrases: np.ndarray,
         for j, row in enumerate(phrases):
             toks = [int(t) for t in row]
             for start in range(n):
-                if all(t < 0 or (start + k < n and seq[start + k] == t)
-                       for k, t in enumerate(toks)):
+                if all(
+                    t < 0 or (start + k < n and seq[start + k] == t) for k, t in enumerate(toks)
+                ):
                     out[i, len(phrases) + j] = 1
                     if start < opening:
                         out[i, j] = 1
@@ -163,8 +175,9 @@ def test_lexicon_and_opening_pool_features_match_independent_references(
     # Plant phrases: one at the start of answer 0, one late in answer 4, one in padding only.
     r[0][0, 1:3] = [7, 8]
     r[0][4, 15:18] = [9, 10, 11]
-    phrases = np.array([[7, 8, -1], [9, 10, 11], [9, -1, 11], [0, 0, -1], [12, -1, -1]],
-                       dtype=np.int64)
+    phrases = np.array(
+        [[7, 8, -1], [9, 10, 11], [9, -1, 11], [0, 0, -1], [12, -1, -1]], dtype=np.int64
+    )
     lex = Lexicon(phrases=phrases, opening_tokens=6)
     model = build_judge_graph(weights, [], config=TINY, lexicon=lex, features_output=True)
     feats = _session(model).run(["features"], dict(zip(DUAL_INPUTS, (*p, *r), strict=True)))[0]
@@ -173,18 +186,19 @@ def test_lexicon_and_opening_pool_features_match_independent_references(
     hits = _hits_by_loops(r[0], r[1], phrases, 6)
     assert hits[0, 0] == 1 and hits[4, 5 + 1] == 1 and hits[4, 1] == 0
     assert hits[:, 3].sum() == 0  # [PAD] ids never match
-    np.testing.assert_array_equal(feats[:, -2 * lex.size:], hits)
+    np.testing.assert_array_equal(feats[:, -2 * lex.size :], hits)
     np.testing.assert_array_equal(lexicon_hits_numpy(r[0], r[1], lex), hits)
     ref_p = encode_reference(weights, *p, config=TINY)
     ref_r = encode_reference(weights, *r, config=TINY)
     ref_o = encode_reference(weights, *r, config=TINY, pool_tokens=6)
     base = features_numpy(ref_p, ref_r, r[1].sum(axis=1))
     np.testing.assert_allclose(feats[:, : base.shape[1]], base, atol=1e-4)
-    assert _cos(feats[:, base.shape[1]: base.shape[1] + d], ref_o).min() >= 0.999999
-    fp16 = build_judge_graph(weights, [], config=TINY, lexicon=lex, features_output=True,
-                             dtype="float16")
+    assert _cos(feats[:, base.shape[1] : base.shape[1] + d], ref_o).min() >= 0.999999
+    fp16 = build_judge_graph(
+        weights, [], config=TINY, lexicon=lex, features_output=True, dtype="float16"
+    )
     f16 = _session(fp16).run(["features"], dict(zip(DUAL_INPUTS, (*p, *r), strict=True)))[0]
-    np.testing.assert_array_equal(f16[:, -2 * lex.size:], hits)
+    np.testing.assert_array_equal(f16[:, -2 * lex.size :], hits)
     np.testing.assert_allclose(f16, feats, atol=2e-2)
 
 

@@ -85,31 +85,57 @@ def _toy_labels(x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
     quality = 1 - y
     quality[::4] = np.nan
     harmful = (x[:, 2] > 0).astype(np.float64)
-    return {"refusal": y, "harmful_request": harmful,
-            "unsafe": harmful * (1 - y), "quality": quality}
+    return {
+        "refusal": y,
+        "harmful_request": harmful,
+        "unsafe": harmful * (1 - y),
+        "quality": quality,
+    }
 
 
 def _head(name: str) -> TrainedHead:
-    return TrainedHead(name=name, weight=np.zeros(1, np.float32), bias=0.0, l2=1.0, pca_dim=None,
-                       platt_a=1.0, platt_b=0.0, threshold=0.5, n_train=0, cv=None)
+    return TrainedHead(
+        name=name,
+        weight=np.zeros(1, np.float32),
+        bias=0.0,
+        l2=1.0,
+        pca_dim=None,
+        platt_a=1.0,
+        platt_b=0.0,
+        threshold=0.5,
+        n_train=0,
+        cv=None,
+    )
 
 
 def test_pair_accuracy_counts_ties_as_half() -> None:
-    acc, pairs = pair_accuracy(np.array([1.0, 1.0, 0.0, 2.0]), np.array([1.0, 0.0, 0.0, 1.0]),
-                               ["a", "a", "a", "b"])
+    acc, pairs = pair_accuracy(
+        np.array([1.0, 1.0, 0.0, 2.0]), np.array([1.0, 0.0, 0.0, 1.0]), ["a", "a", "a", "b"]
+    )
     assert pairs == 2 and acc == 0.75
 
 
 def _linear(name: str, w: np.ndarray, b: float, a: float = 1.0, c: float = 0.0) -> TrainedHead:
-    return TrainedHead(name=name, weight=w.astype(np.float32), bias=b, l2=1.0, pca_dim=None,
-                       platt_a=a, platt_b=c, threshold=0.5, n_train=0)
+    return TrainedHead(
+        name=name,
+        weight=w.astype(np.float32),
+        bias=b,
+        l2=1.0,
+        pca_dim=None,
+        platt_a=a,
+        platt_b=c,
+        threshold=0.5,
+        n_train=0,
+    )
 
 
 def test_linear_heads_fuse_into_one_layer_in_order() -> None:
     rng = np.random.default_rng(2)
     x = rng.standard_normal((50, 5))
-    heads = [_linear(n, rng.standard_normal(5), float(rng.standard_normal()))
-             for n in ("refusal", "unsafe", "quality")]
+    heads = [
+        _linear(n, rng.standard_normal(5), float(rng.standard_normal()))
+        for n in ("refusal", "unsafe", "quality")
+    ]
     layers = fuse_heads(heads)
     assert len(layers) == 1
     expected = np.stack([h.logit(x) for h in heads], axis=1)
@@ -121,11 +147,21 @@ def test_a_soft_and_head_fuses_exactly_through_one_relu() -> None:
     x = rng.standard_normal((80, 4))
     harmful = _linear("harmful_request", rng.standard_normal(4), 0.3, a=1.2, c=-0.1)
     refusal = _linear("refusal", rng.standard_normal(4), -0.2, a=0.8, c=0.4)
-    unsafe = TrainedHead(name="unsafe", weight=np.zeros(4, np.float32), bias=0.0, l2=0.0,
-                         pca_dim=None, platt_a=1.0, platt_b=0.0, threshold=0.5, n_train=0,
-                         soft_and=(harmful, refusal))
-    np.testing.assert_allclose(unsafe.logit(x), np.minimum(harmful.calibrated_logit(x),
-                                                           -refusal.calibrated_logit(x)))
+    unsafe = TrainedHead(
+        name="unsafe",
+        weight=np.zeros(4, np.float32),
+        bias=0.0,
+        l2=0.0,
+        pca_dim=None,
+        platt_a=1.0,
+        platt_b=0.0,
+        threshold=0.5,
+        n_train=0,
+        soft_and=(harmful, refusal),
+    )
+    np.testing.assert_allclose(
+        unsafe.logit(x), np.minimum(harmful.calibrated_logit(x), -refusal.calibrated_logit(x))
+    )
     heads = [refusal, unsafe]
     layers = fuse_heads(heads)
     assert len(layers) == 2

@@ -67,11 +67,16 @@ async def settle() -> None:
 
 
 def make(
-    handler: RecordingHandler, *, timer: ManualTimer | None = None, clock: FakeClock | None = None,
+    handler: RecordingHandler,
+    *,
+    timer: ManualTimer | None = None,
+    clock: FakeClock | None = None,
     **kw: object,
 ) -> DynamicBatcher[str, str]:
     opts: dict[str, object] = {
-        "max_batch_size": 4, "max_queue_delay_s": 0.005, "queue_size": 100,
+        "max_batch_size": 4,
+        "max_queue_delay_s": 0.005,
+        "queue_size": 100,
     }
     opts.update(kw)
     return DynamicBatcher(

@@ -59,7 +59,8 @@ async def test_scores_every_head_of_every_judge_in_unit_range(tmp_path: Path) ->
         assert 0.0 <= s.value <= 1.0
         assert s.decision == (s.value >= 0.5)
     assert [h.key for h in engine.heads if h.role == "quality"] == [
-        "default.quality", "mine.quality"
+        "default.quality",
+        "mine.quality",
     ]
     await engine.aclose()
 
@@ -110,11 +111,20 @@ async def test_cuda_request_falls_back_to_cpu_visibly(tmp_path: Path) -> None:
             pytest.skip("CUDA is actually available here")
         fallback = [e for e in logs if e["event"] == "judge_provider_fallback"]
         assert fallback == [
-            {"event": "judge_provider_fallback", "log_level": "warning",
-             "judge": "default", "requested": "cuda", "active": "cpu"}
+            {
+                "event": "judge_provider_fallback",
+                "log_level": "warning",
+                "judge": "default",
+                "requested": "cuda",
+                "active": "cpu",
+            }
         ]
-        assert sample(reg, "taxmeter_judge_provider_info",
-                      judge="default", requested="cuda", active="cpu") == 1.0
+        assert (
+            sample(
+                reg, "taxmeter_judge_provider_info", judge="default", requested="cuda", active="cpu"
+            )
+            == 1.0
+        )
         assert (await engine.score(ITEMS[0]))["default.refusal"].value >= 0.0
     finally:
         await engine.aclose()
@@ -126,10 +136,14 @@ async def test_cpu_request_reports_cpu_without_a_fallback_log(tmp_path: Path) ->
     with structlog.testing.capture_logs() as logs:
         engine = await started(tmp_path, reg)
     assert not [e for e in logs if e["event"] == "judge_provider_fallback"]
-    assert sample(reg, "taxmeter_judge_provider_info",
-                  judge="default", requested="cpu", active="cpu") == 1.0
-    assert sample(reg, "taxmeter_judge_inference_seconds_count",
-                  judge="default", provider="cpu") == 1.0  # the warm-up batch
+    assert (
+        sample(reg, "taxmeter_judge_provider_info", judge="default", requested="cpu", active="cpu")
+        == 1.0
+    )
+    assert (
+        sample(reg, "taxmeter_judge_inference_seconds_count", judge="default", provider="cpu")
+        == 1.0
+    )  # the warm-up batch
     await engine.aclose()
 
 
@@ -170,8 +184,12 @@ class FakeBackend(InProcessHealth):
         self._ready = True
 
     def inputs(self) -> Sequence[TensorSpec]:
-        names = ("prompt_input_ids", "prompt_attention_mask", "response_input_ids",
-                 "response_attention_mask")
+        names = (
+            "prompt_input_ids",
+            "prompt_attention_mask",
+            "response_input_ids",
+            "response_attention_mask",
+        )
         return [TensorSpec(n, "int64", (None, None)) for n in names]
 
     def outputs(self) -> Sequence[TensorSpec]:
@@ -226,8 +244,7 @@ async def test_failed_batch_fails_only_its_items_and_is_counted(tmp_path: Path) 
     write_judge(tmp_path, "default", manifest=manifest)
     backend = FakeBackend(fail_len=5)  # a 3-word answer: [CLS] a b c [SEP]
     reg = CollectorRegistry()
-    config = JudgeEngineConfig(repository=tmp_path, max_batch_size=1,
-                               max_queue_delay_ms=0)
+    config = JudgeEngineConfig(repository=tmp_path, max_batch_size=1, max_queue_delay_ms=0)
     engine = JudgeEngine.from_config(config, reg, backend_factory=fake_factory(backend))
     await engine.start()
     await engine.wait_ready(timeout_s=10)

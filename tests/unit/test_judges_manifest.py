@@ -115,8 +115,12 @@ def test_raw_head_is_clipped_and_scaled_into_unit_range() -> None:
 
 def test_platt_calibration_shifts_the_logit() -> None:
     head = HeadSpec.model_validate(
-        {"name": "r", "output": "logits", "index": 0,
-         "calibration": {"method": "platt", "a": 2.0, "b": -1.0}}
+        {
+            "name": "r",
+            "output": "logits",
+            "index": 0,
+            "calibration": {"method": "platt", "a": 2.0, "b": -1.0},
+        }
     )
     # p = sigmoid(2 * logit(sigmoid(0.5)) - 1) = sigmoid(0.0) = 0.5
     np.testing.assert_allclose(head.scores(np.array([[0.5]])), [0.5], rtol=1e-6)
@@ -124,8 +128,13 @@ def test_platt_calibration_shifts_the_logit() -> None:
 
 def test_isotonic_calibration_interpolates_between_points() -> None:
     head = HeadSpec.model_validate(
-        {"name": "r", "output": "p", "transform": "raw", "range": [0.0, 1.0],
-         "calibration": {"method": "isotonic", "x": [0.0, 0.5, 1.0], "y": [0.0, 0.2, 1.0]}}
+        {
+            "name": "r",
+            "output": "p",
+            "transform": "raw",
+            "range": [0.0, 1.0],
+            "calibration": {"method": "isotonic", "x": [0.0, 0.5, 1.0], "y": [0.0, 0.2, 1.0]},
+        }
     )
     np.testing.assert_allclose(head.scores(np.array([0.25, 0.75, 1.0])), [0.1, 0.6, 1.0])
 
@@ -133,8 +142,11 @@ def test_isotonic_calibration_interpolates_between_points() -> None:
 def test_isotonic_calibration_rejects_decreasing_y() -> None:
     with pytest.raises(ValueError, match="non-decreasing"):
         HeadSpec.model_validate(
-            {"name": "r", "output": "p",
-             "calibration": {"method": "isotonic", "x": [0.0, 1.0], "y": [0.9, 0.1]}}
+            {
+                "name": "r",
+                "output": "p",
+                "calibration": {"method": "isotonic", "x": [0.0, 1.0], "y": [0.9, 0.1]},
+            }
         )
 
 
@@ -167,8 +179,10 @@ def test_model_input_no_role_feeds_is_named() -> None:
 
 def test_non_int64_input_is_rejected() -> None:
     m = JudgeManifest.model_validate(default_manifest())
-    bad = [TensorSpec(s.name, "int32" if s.name == "response_input_ids" else s.dtype, s.shape)
-           for s in GRAPH_INPUTS]
+    bad = [
+        TensorSpec(s.name, "int32" if s.name == "response_input_ids" else s.dtype, s.shape)
+        for s in GRAPH_INPUTS
+    ]
     with pytest.raises(JudgeLoadError, match="'response_input_ids' is int32"):
         validate_against_model(m, bad, GRAPH_OUTPUTS)
 

@@ -128,8 +128,9 @@ async def test_started_judge_reports_real_tensor_specs(
 async def test_auto_precision_on_cpu_fallback_reloads_the_fp32_model(
     tmp_path: Path, pool: ThreadPoolExecutor
 ) -> None:
-    d = write_judge(tmp_path, "default",
-                    manifest=default_manifest(variants={"fp16": "model.fp16.onnx"}))
+    d = write_judge(
+        tmp_path, "default", manifest=default_manifest(variants={"fp16": "model.fp16.onnx"})
+    )
     (d / "model.fp16.onnx").write_bytes(b"not a model: loading it on the CPU would fail")
     [judge] = load(tmp_path, pool, providers=["cuda", "cpu"], precision="auto")
     await judge.start()

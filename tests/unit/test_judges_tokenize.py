@@ -69,8 +69,12 @@ def test_dual_kind_encodes_prompt_and_response_as_separate_sequences(tok: Tokeni
     jt = JudgeTokenizer(tok, kind="dual", max_length=16)
     feeds = jt.encode([JudgeInput("how are you", "fine"), JudgeInput("hi", "a longer answer here")])
     assert set(feeds) == {
-        "prompt_input_ids", "prompt_attention_mask", "prompt_token_type_ids",
-        "response_input_ids", "response_attention_mask", "response_token_type_ids",
+        "prompt_input_ids",
+        "prompt_attention_mask",
+        "prompt_token_type_ids",
+        "response_input_ids",
+        "response_attention_mask",
+        "response_token_type_ids",
     }
     assert feeds["prompt_input_ids"].shape == (2, 5)
     assert feeds["response_input_ids"].shape == (2, 6)

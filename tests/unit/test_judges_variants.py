@@ -43,8 +43,13 @@ def cfg(**kw: Any) -> JudgeEngineConfig:
         ({"variant": "int8"}, "cuda", ALL, {"cuda": "opt_fp16"}, "int8"),
     ],
 )
-def test_choose_variant(kw: dict[str, Any], provider: str, available: tuple[str, ...],
-                        chosen: dict[str, str], expected: str) -> None:
+def test_choose_variant(
+    kw: dict[str, Any],
+    provider: str,
+    available: tuple[str, ...],
+    chosen: dict[str, str],
+    expected: str,
+) -> None:
     assert choose_variant(cfg(**kw), provider, available, chosen) == expected
 
 
@@ -63,12 +68,12 @@ def test_variant_and_precision_together_are_a_config_error() -> None:
 
 
 def test_manifest_provider_variants_must_name_a_listed_variant() -> None:
-    raw = default_manifest(variants={"opt": "model.opt.onnx"},
-                           provider_variants={"cpu": "int8"})
+    raw = default_manifest(variants={"opt": "model.opt.onnx"}, provider_variants={"cpu": "int8"})
     with pytest.raises(ValidationError, match=r"provider_variants.*cpu: int8.*\['opt'\]"):
         JudgeManifest.model_validate(raw)
-    ok = default_manifest(variants={"opt": "model.opt.onnx"},
-                          provider_variants={"cpu": "opt", "cuda": "plain"})
+    ok = default_manifest(
+        variants={"opt": "model.opt.onnx"}, provider_variants={"cpu": "opt", "cuda": "plain"}
+    )
     assert JudgeManifest.model_validate(ok).provider_variants == {"cpu": "opt", "cuda": "plain"}
     with pytest.raises(ValidationError, match="variants"):
         JudgeManifest.model_validate(default_manifest(variants={"bf16": "x.onnx"}))

@@ -7,8 +7,11 @@ import io
 import pytest
 from taxmeter.progress import Stage, StageProgress, format_duration
 
-STAGES = [Stage("load", "loading", 1.0), Stage("embed", "embedding", 8.0),
-          Stage("write", "writing", 1.0)]
+STAGES = [
+    Stage("load", "loading", 1.0),
+    Stage("embed", "embedding", 8.0),
+    Stage("write", "writing", 1.0),
+]
 
 
 class Clock:
@@ -21,8 +24,15 @@ class Clock:
 
 def test_log_lines_name_stage_step_counts_and_eta() -> None:
     clock, out = Clock(), io.StringIO()
-    p = StageProgress("judges build", STAGES, stream=out, tty=False, clock=clock,
-                      log_interval_s=10.0, heartbeat=False)
+    p = StageProgress(
+        "judges build",
+        STAGES,
+        stream=out,
+        tty=False,
+        clock=clock,
+        log_interval_s=10.0,
+        heartbeat=False,
+    )
     p.stage("load")
     clock.now += 2.0
     p.stage("embed", total=100)
@@ -33,11 +43,15 @@ def test_log_lines_name_stage_step_counts_and_eta() -> None:
     p.finish()
     lines = out.getvalue().splitlines()
     assert lines[0] == 'progress task="judges build" stage=load step=1/3 percent=0 elapsed_s=0'
-    assert lines[1] == ('progress task="judges build" stage=embed step=2/3 done=0/100 '
-                        'percent=10 elapsed_s=2 eta_s=18')
+    assert lines[1] == (
+        'progress task="judges build" stage=embed step=2/3 done=0/100 '
+        "percent=10 elapsed_s=2 eta_s=18"
+    )
     # 1 + 8 * 0.5 = 5 of 10 weight units in 13 s: 13 s left.
-    assert lines[2] == ('progress task="judges build" stage=embed step=2/3 done=50/100 '
-                        'percent=50 elapsed_s=13 eta_s=13')
+    assert lines[2] == (
+        'progress task="judges build" stage=embed step=2/3 done=50/100 '
+        "percent=50 elapsed_s=13 eta_s=13"
+    )
     assert lines[3] == 'progress task="judges build" stage=done percent=100 elapsed_s=13'
     assert len(lines) == 4
 
@@ -78,16 +92,23 @@ def test_a_closed_stream_does_not_break_the_work() -> None:
     p.finish()
 
 
-@pytest.mark.parametrize(("seconds", "text"), [(7, "0:07"), (754, "12:34"), (3723, "1:02:03"),
-                                               (-1, "0:00")])
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(7, "0:07"), (754, "12:34"), (3723, "1:02:03"), (-1, "0:00")]
+)
 def test_format_duration(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
 
 
 def test_a_stage_without_counts_moves_at_the_pace_so_far_and_stops_short_of_done() -> None:
     clock, out = Clock(), io.StringIO()
-    p = StageProgress("t", [Stage("a", "a", 1.0), Stage("b", "b", 2.0), Stage("c", "c", 1.0)],
-                      stream=out, tty=False, clock=clock, heartbeat=False)
+    p = StageProgress(
+        "t",
+        [Stage("a", "a", 1.0), Stage("b", "b", 2.0), Stage("c", "c", 1.0)],
+        stream=out,
+        tty=False,
+        clock=clock,
+        heartbeat=False,
+    )
     p.stage("a")
     clock.now += 10.0
     p.stage("b")  # a took 10 s for 1 unit: b (2 units) is expected to take 20 s

@@ -96,8 +96,12 @@ class FlakyRemote:
         pass
 
     def inputs(self) -> Sequence[TensorSpec]:
-        names = ("prompt_input_ids", "prompt_attention_mask", "response_input_ids",
-                 "response_attention_mask")
+        names = (
+            "prompt_input_ids",
+            "prompt_attention_mask",
+            "response_input_ids",
+            "response_attention_mask",
+        )
         return [TensorSpec(n, "int64", (None, None)) for n in names]
 
     def outputs(self) -> Sequence[TensorSpec]:
@@ -207,9 +211,12 @@ async def test_unavailable_backend_at_start_is_retried_until_it_comes_back(
         assert "judge_warmup_recovered" in events and "judges_ready" in events
         waiting = [e for e in logs if e["event"] == "judge_warmup_waiting"]
         assert waiting[0]["log_level"] == "warning" and waiting[0]["judge"] == "default"
-        assert reg.get_sample_value(
-            "taxmeter_judge_failures_total", {"judge": "default", "reason": "load"}
-        ) is None
+        assert (
+            reg.get_sample_value(
+                "taxmeter_judge_failures_total", {"judge": "default", "reason": "load"}
+            )
+            is None
+        )
     finally:
         await engine.aclose()
 
@@ -221,9 +228,7 @@ async def test_warmup_retry_delay_doubles_up_to_its_cap(tmp_path: Path) -> None:
     try:
         with structlog.testing.capture_logs() as logs:
             await engine.start()
-            await _until(
-                lambda: sum(e["event"] == "judge_warmup_waiting" for e in logs) >= 5
-            )
+            await _until(lambda: sum(e["event"] == "judge_warmup_waiting" for e in logs) >= 5)
         waits = [e for e in logs if e["event"] == "judge_warmup_waiting"]
         assert [e["retry_in_s"] for e in waits[:5]] == [0.01, 0.02, 0.04, 0.04, 0.04]
         assert [e["attempt"] for e in waits[:5]] == [1, 2, 3, 4, 5]
@@ -274,9 +279,12 @@ async def test_metadata_mismatch_during_warmup_is_a_final_load_error_naming_the_
             await engine.score(ITEM)
         assert info.value.reason == "load_failed"
         assert engine.not_ready_reason == "load_failed"
-        assert reg.get_sample_value(
-            "taxmeter_judge_failures_total", {"judge": "default", "reason": "load"}
-        ) == 1.0
+        assert (
+            reg.get_sample_value(
+                "taxmeter_judge_failures_total", {"judge": "default", "reason": "load"}
+            )
+            == 1.0
+        )
     finally:
         await engine.aclose()
 
@@ -332,9 +340,12 @@ async def test_backend_down_after_ready_fails_score_fast_without_a_batch(tmp_pat
             assert info.value.reason == reason
         assert backend.batches == before  # nothing queued, nothing sent
         assert engine.statistics()["default"].submitted == 0
-        assert reg.get_sample_value(
-            "taxmeter_judge_failures_total", {"judge": "default", "reason": "not_ready"}
-        ) == 2.0
+        assert (
+            reg.get_sample_value(
+                "taxmeter_judge_failures_total", {"judge": "default", "reason": "not_ready"}
+            )
+            == 2.0
+        )
         backend.set_reason(None)
         assert _ready_gauge(reg) == 1.0
         assert "default.refusal" in await engine.score(ITEM)
@@ -352,11 +363,18 @@ class _Observer:
 
 def _pair() -> ShadowPair:
     def arm(a: Arm, text: str) -> ArmResult:
-        return ArmResult(arm=a, outcome=ArmOutcome.OK, text=text, finish_reason="stop",
-                         latency_s=0.1)
+        return ArmResult(
+            arm=a, outcome=ArmOutcome.OK, text=text, finish_reason="stop", latency_s=0.1
+        )
 
-    return ShadowPair(request_id="r1", route="chat", category=None, prompt="p",
-                      guarded=arm(Arm.GUARDED, "no"), unguarded=arm(Arm.UNGUARDED, "yes sure"))
+    return ShadowPair(
+        request_id="r1",
+        route="chat",
+        category=None,
+        prompt="p",
+        guarded=arm(Arm.GUARDED, "no"),
+        unguarded=arm(Arm.UNGUARDED, "yes sure"),
+    )
 
 
 async def test_sink_sheds_with_the_backend_reason_and_on_a_failed_batch(tmp_path: Path) -> None:

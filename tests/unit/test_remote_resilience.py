@@ -88,8 +88,12 @@ def test_breaker_probe_failure_reopens_for_another_full_period() -> None:
     assert not b.allow()
     clock.now += 1.0
     assert b.allow()
-    assert seen == [BreakerState.OPEN, BreakerState.HALF_OPEN, BreakerState.OPEN,
-                    BreakerState.HALF_OPEN]
+    assert seen == [
+        BreakerState.OPEN,
+        BreakerState.HALF_OPEN,
+        BreakerState.OPEN,
+        BreakerState.HALF_OPEN,
+    ]
 
 
 def test_breaker_neutral_result_frees_the_probe_slot_without_closing() -> None:
@@ -153,17 +157,17 @@ def test_metrics_collector_exports_state_outcomes_and_transitions() -> None:
 
     assert value("taxmeter_judge_backend_requests_total", judge="default", outcome="ok") == 2
     assert value("taxmeter_judge_backend_requests_total", judge="default", outcome="shed") == 1
-    assert value("taxmeter_judge_backend_requests_total",
-                 judge="default", outcome="timeout") == 0
+    assert value("taxmeter_judge_backend_requests_total", judge="default", outcome="timeout") == 0
     assert value("taxmeter_judge_backend_retries_total", judge="default") == 1
     assert value("taxmeter_judge_backend_state", judge="default", backend="kserve") == 2
     assert value("taxmeter_judge_backend_ready", judge="default", backend="kserve") == 1
-    assert value("taxmeter_judge_backend_breaker_transitions_total",
-                 judge="default", to="open") == 1
-    assert value("taxmeter_judge_backend_breaker_transitions_total",
-                 judge="default", to="closed") == 0
-    assert value("taxmeter_judge_backend_requests_created",
-                 judge="default", outcome="ok") is None
+    assert (
+        value("taxmeter_judge_backend_breaker_transitions_total", judge="default", to="open") == 1
+    )
+    assert (
+        value("taxmeter_judge_backend_breaker_transitions_total", judge="default", to="closed") == 0
+    )
+    assert value("taxmeter_judge_backend_requests_created", judge="default", outcome="ok") is None
 
 
 def test_config_rejects_bad_values_naming_the_field() -> None:
@@ -177,9 +181,7 @@ def test_config_rejects_bad_values_naming_the_field() -> None:
         KServeBackendConfig.model_validate({"target": "pool:8001", "unknown": 1})
     assert "unknown" in str(info.value)
     with pytest.raises(ValidationError, match="model_name_template"):
-        KServeBackendConfig.model_validate(
-            {"target": "pool:8001", "model_name_template": "fixed"}
-        )
+        KServeBackendConfig.model_validate({"target": "pool:8001", "model_name_template": "fixed"})
     with pytest.raises(ValidationError, match="exactly one"):
         KServeAuthConfig.model_validate({"token_env": "A", "token_file": "/x"})
     with pytest.raises(ValidationError, match="client_key_file"):
@@ -210,30 +212,48 @@ def test_auth_token_read_from_env_or_file_never_from_config(tmp_path: Path) -> N
     assert resolve_auth_metadata(None, {"POOL_TOKEN": "x"}) == ()
 
 
-EXPECTED_IN = (TensorSpec("input_ids", "int64", (None, None)),
-               TensorSpec("attention_mask", "int64", (None, None)))
+EXPECTED_IN = (
+    TensorSpec("input_ids", "int64", (None, None)),
+    TensorSpec("attention_mask", "int64", (None, None)),
+)
 EXPECTED_OUT = (TensorSpec("logits", "float32", (None, 3)),)
 
 
 def test_metadata_check_accepts_matching_tensors_and_fp16_outputs() -> None:
-    check_remote_tensors("j", "input", EXPECTED_IN, EXPECTED_IN, check_shapes=True,
-                         exact_names=True)
-    remote_out = (TensorSpec("logits", "float16", (None, 3)),
-                  TensorSpec("extra", "float32", (None, 8)))
-    check_remote_tensors("j", "output", EXPECTED_OUT, remote_out, check_shapes=True,
-                         exact_names=False)
+    check_remote_tensors(
+        "j", "input", EXPECTED_IN, EXPECTED_IN, check_shapes=True, exact_names=True
+    )
+    remote_out = (
+        TensorSpec("logits", "float16", (None, 3)),
+        TensorSpec("extra", "float32", (None, 8)),
+    )
+    check_remote_tensors(
+        "j", "output", EXPECTED_OUT, remote_out, check_shapes=True, exact_names=False
+    )
 
 
 @pytest.mark.parametrize(
     ("kind", "remote", "exact", "needle"),
     [
         ("input", (TensorSpec("input_ids", "int64", (None, None)),), True, "attention_mask"),
-        ("input", (*EXPECTED_IN, TensorSpec("token_type_ids", "int64", (None, None))), True,
-         "token_type_ids"),
-        ("input", (TensorSpec("input_ids", "int32", (None, None)), EXPECTED_IN[1]), True,
-         "'input_ids' is int32, expected int64"),
-        ("output", (TensorSpec("logits", "float32", (None, 2)),), False,
-         "'logits' has shape [-1, 2], expected [-1, 3]"),
+        (
+            "input",
+            (*EXPECTED_IN, TensorSpec("token_type_ids", "int64", (None, None))),
+            True,
+            "token_type_ids",
+        ),
+        (
+            "input",
+            (TensorSpec("input_ids", "int32", (None, None)), EXPECTED_IN[1]),
+            True,
+            "'input_ids' is int32, expected int64",
+        ),
+        (
+            "output",
+            (TensorSpec("logits", "float32", (None, 2)),),
+            False,
+            "'logits' has shape [-1, 2], expected [-1, 3]",
+        ),
         ("output", (TensorSpec("logits", "float32", (None,)),), False, "'logits' has shape"),
         ("output", (TensorSpec("scores", "float32", (None, 3)),), False, "'logits'"),
     ],
@@ -243,7 +263,8 @@ def test_metadata_mismatch_names_judge_and_tensor(
 ) -> None:
     expected = EXPECTED_IN if kind == "input" else EXPECTED_OUT
     with pytest.raises(JudgeLoadError) as info:
-        check_remote_tensors("myjudge", kind, expected, remote, check_shapes=True,
-                             exact_names=exact)
+        check_remote_tensors(
+            "myjudge", kind, expected, remote, check_shapes=True, exact_names=exact
+        )
     assert info.value.judge == "myjudge"
     assert needle in str(info.value)

@@ -46,8 +46,10 @@ def _graph_io(path: Path) -> tuple[Tensors, Tensors]:
         dims = [d.dim_value if d.HasField("dim_value") else -1 for d in t.shape.dim]
         return v.name, _ONNX_TO_TRITON[t.elem_type], dims
 
-    return ([conv(v) for v in model.graph.input if v.name not in inits],
-            [conv(v) for v in model.graph.output])
+    return (
+        [conv(v) for v in model.graph.input if v.name not in inits],
+        [conv(v) for v in model.graph.output],
+    )
 
 
 @pytest.fixture
@@ -83,8 +85,7 @@ def test_exported_config_parses_as_triton_model_config_with_graph_tensors(
         assert [(t.name, t.data_type, [-1, *t.dims]) for t in config.input] == graph_in
         assert [(t.name, t.data_type, [-1, *t.dims]) for t in config.output] == graph_out
     other = _parse(out / "other" / "config.pbtxt")
-    assert [(t.name, list(t.dims)) for t in other.output] == [("logits", [5]),
-                                                             ("embedding", [16])]
+    assert [(t.name, list(t.dims)) for t in other.output] == [("logits", [5]), ("embedding", [16])]
 
 
 def test_export_without_batching_keeps_full_dims_and_no_dynamic_batching(
@@ -102,9 +103,7 @@ def test_export_fp16_of_a_judge_without_variant_is_an_error_naming_it(
     judges: Path, tmp_path: Path
 ) -> None:
     manifest = judges / "other" / "manifest.yaml"
-    manifest.write_text(
-        manifest.read_text().replace("variants: {fp16: model.fp16.onnx}\n", "")
-    )
+    manifest.write_text(manifest.read_text().replace("variants: {fp16: model.fp16.onnx}\n", ""))
     with pytest.raises(JudgeLoadError) as info:
         export_triton_repository(judges, tmp_path / "t", fp16=True)
     assert info.value.judge == "other" and "fp16" in str(info.value)
@@ -122,8 +121,17 @@ def test_export_triton_command_writes_the_repository(
     register(parser.add_subparsers())
     out = tmp_path / "pool"
     args = parser.parse_args(
-        ["export-triton", str(out), "--judges", str(judges), "--fp16", "--max-batch-size", "8",
-         "--only", "default"]
+        [
+            "export-triton",
+            str(out),
+            "--judges",
+            str(judges),
+            "--fp16",
+            "--max-batch-size",
+            "8",
+            "--only",
+            "default",
+        ]
     )
     assert args.func(args) == 0
     config = _parse(out / "default" / "config.pbtxt")

@@ -28,15 +28,18 @@ def _truth(i: int) -> bool:
 
 def _scored(i: int) -> ScoredPair:
     def heads(refusal: bool) -> dict[str, HeadScore]:
-        return {"default.refusal": HeadScore(0.9 if refusal else 0.1, refusal),
-                "default.unsafe": HeadScore(0.1, False),
-                "default.quality": HeadScore(0.8, True)}  # the judge rates every answer alike
+        return {
+            "default.refusal": HeadScore(0.9 if refusal else 0.1, refusal),
+            "default.unsafe": HeadScore(0.1, False),
+            "default.quality": HeadScore(0.8, True),
+        }  # the judge rates every answer alike
 
     def arm(a: Arm) -> ArmResult:
         return ArmResult(a, ArmOutcome.OK, text="t", latency_s=0.1, completion_tokens=10)
 
-    pair = ShadowPair(str(i), "r", ["support", "coding"][i % 2], "p", arm(Arm.GUARDED),
-                      arm(Arm.UNGUARDED))
+    pair = ShadowPair(
+        str(i), "r", ["support", "coding"][i % 2], "p", arm(Arm.GUARDED), arm(Arm.UNGUARDED)
+    )
     return ScoredPair(pair, heads(i % 8 == 0), heads(False))
 
 
@@ -45,9 +48,19 @@ ENTRIES = {i: entry_of(_scored(i), with_text=False) for i in range(N)}
 
 def _label_line(i: int, *, guarded_refusal: bool | None = None) -> str:
     refusal = _truth(i) if guarded_refusal is None else guarded_refusal
-    return json.dumps({"pair_id": str(i), "label": {
-        "guarded": {"refusal": refusal, "unsafe": False, "quality": 0.1 if refusal else 0.9},
-        "unguarded": {"refusal": False, "unsafe": False, "quality": 0.9}}})
+    return json.dumps(
+        {
+            "pair_id": str(i),
+            "label": {
+                "guarded": {
+                    "refusal": refusal,
+                    "unsafe": False,
+                    "quality": 0.1 if refusal else 0.9,
+                },
+                "unguarded": {"refusal": False, "unsafe": False, "quality": 0.9},
+            },
+        }
+    )
 
 
 def _sample(rate: float) -> list[int]:
@@ -55,22 +68,42 @@ def _sample(rate: float) -> list[int]:
 
 
 def _report(labels: LabelSet | None, min_audited: int | None = 30) -> dict[str, Any]:
-    agg = aggregate(TAX, ENTRIES, audit_min_pairs=min_audited if labels else None,
-                    labels=labels)
+    agg = aggregate(TAX, ENTRIES, audit_min_pairs=min_audited if labels else None, labels=labels)
     return build_report(
         agg,
         counts={"prompts": N, "scored": N, "failed": 0, "shed": 0, "failed_by_reason": {}},
-        run={"prompts_source": "x", "prompts_digest": "d", "from_record": False,
-             "arms": {"guarded": {"base_url": "http://g", "model": None},
-                      "unguarded": {"base_url": "http://u", "model": "m"}},
-             "concurrency": 4, "rate_per_s": None, "started": "s", "finished": "f",
-             "retries": 0},
-        judges=[{"name": "default", "version": "1", "description": "", "build_report": False,
-                 "heads": []}],
+        run={
+            "prompts_source": "x",
+            "prompts_digest": "d",
+            "from_record": False,
+            "arms": {
+                "guarded": {"base_url": "http://g", "model": None},
+                "unguarded": {"base_url": "http://u", "model": "m"},
+            },
+            "concurrency": 4,
+            "rate_per_s": None,
+            "started": "s",
+            "finished": "f",
+            "retries": 0,
+        },
+        judges=[
+            {
+                "name": "default",
+                "version": "1",
+                "description": "",
+                "build_report": False,
+                "heads": [],
+            }
+        ],
         gallery=None,
-        audit=None if labels is None else {
-            "mode": "labels", "labels_source": labels.source, "labels": labels.tally(),
-            "sample_rate": None},
+        audit=None
+        if labels is None
+        else {
+            "mode": "labels",
+            "labels_source": labels.source,
+            "labels": labels.tally(),
+            "sample_rate": None,
+        },
     )
 
 
@@ -106,8 +139,9 @@ def test_labels_correct_a_judge_that_misses_refusals_with_a_wider_interval() -> 
     # the interval carries the rectifier's variance: wider than the judge-only one, and wider
     # than with labels that agree with the judge everywhere
     assert _width(over["ci"]) > _width(over["judge_ci"])
-    agreeing = _report(LabelSet.parse("agree.jsonl", [
-        _label_line(i, guarded_refusal=i % 8 == 0) for i in sample]))
+    agreeing = _report(
+        LabelSet.parse("agree.jsonl", [_label_line(i, guarded_refusal=i % 8 == 0) for i in sample])
+    )
     agree_over = _measure(agreeing["overall"], "over_refusal")
     assert agree_over["corrected"] == pytest.approx(0.125, abs=0.01)
     assert _width(over["ci"]) > _width(agree_over["ci"])
@@ -151,13 +185,21 @@ def test_every_label_line_is_counted_once_as_used_unknown_or_invalid() -> None:
 
 def test_a_guard_blocked_arm_needs_no_label() -> None:
     scored = _scored(3)
-    blocked = ShadowPair("3", "r", None, "p", ArmResult(Arm.GUARDED, ArmOutcome.GUARD_BLOCK,
-                                                         status_code=400),
-                         scored.pair.unguarded)
-    line = json.dumps({"pair_id": "3", "label": {
-        "unguarded": {"refusal": False, "unsafe": False, "quality": 0.9}}})
-    out = LabelSet.parse("l", [line]).attach(ScoredPair(blocked, scored.guarded,
-                                                        scored.unguarded))
+    blocked = ShadowPair(
+        "3",
+        "r",
+        None,
+        "p",
+        ArmResult(Arm.GUARDED, ArmOutcome.GUARD_BLOCK, status_code=400),
+        scored.pair.unguarded,
+    )
+    line = json.dumps(
+        {
+            "pair_id": "3",
+            "label": {"unguarded": {"refusal": False, "unsafe": False, "quality": 0.9}},
+        }
+    )
+    out = LabelSet.parse("l", [line]).attach(ScoredPair(blocked, scored.guarded, scored.unguarded))
     assert out.reference is not None and out.reference.guarded.refusal
 
 
@@ -176,6 +218,5 @@ def test_the_corrected_figures_appear_in_html_and_markdown() -> None:
     shown = f"{over['corrected']:.1%} [{over['ci'][0]:.1%}, {over['ci'][1]:.1%}]"
     for text in (render_html(report), render_markdown(report)):
         assert shown in text
-        assert "Corrected for the judges' error" in text or "Corrected for the judges&#x27;" \
-            in text
+        assert "Corrected for the judges' error" in text or "Corrected for the judges&#x27;" in text
         assert "labels.jsonl" in text

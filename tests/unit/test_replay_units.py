@@ -28,16 +28,30 @@ from taxmeter.types import Arm, ArmOutcome, ArmResult, HeadScore, ScoredPair, Sh
 def test_jsonl_prompts_keep_the_body_and_take_route_and_category_out(tmp_path: Path) -> None:
     f = tmp_path / "p.jsonl"
     f.write_text(
-        json.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}],
-                    "tools": [{"type": "function"}], "route": "chat", "category": "support"})
-        + "\n\n" + json.dumps({"messages": [{"role": "user", "content": "yo"}]}) + "\n",
+        json.dumps(
+            {
+                "model": "m",
+                "messages": [{"role": "user", "content": "hi"}],
+                "tools": [{"type": "function"}],
+                "route": "chat",
+                "category": "support",
+            }
+        )
+        + "\n\n"
+        + json.dumps({"messages": [{"role": "user", "content": "yo"}]})
+        + "\n",
         encoding="utf-8",
     )
     items = load_prompts(str(f), default_route="r0")
     assert [(i.index, i.line, i.route, i.category) for i in items] == [
-        (0, 1, "chat", "support"), (1, 3, "r0", None)]
-    assert items[0].body == {"model": "m", "messages": [{"role": "user", "content": "hi"}],
-                             "tools": [{"type": "function"}]}
+        (0, 1, "chat", "support"),
+        (1, 3, "r0", None),
+    ]
+    assert items[0].body == {
+        "model": "m",
+        "messages": [{"role": "user", "content": "hi"}],
+        "tools": [{"type": "function"}],
+    }
 
 
 def test_plain_text_prompts_become_one_user_message_each(tmp_path: Path) -> None:
@@ -51,15 +65,18 @@ def test_plain_text_prompts_become_one_user_message_each(tmp_path: Path) -> None
     assert {i.route for i in items} == {"replay"}
 
 
-@pytest.mark.parametrize(("line", "field"), [
-    ('{"messages": []}', "line 2: messages"),
-    ('{"messages": [{"content": "x"}]}', "line 2: messages[0]"),
-    ('{"messages": [{"role": "user", "content": "x"}], "route": "a b"}', "line 2: route"),
-    ('{"messages": [{"role": "user", "content": "x"}], "category": 3}', "line 2: category"),
-    ('{"messages": [{"role": "user", "content": "x"}], "category": "a/b"}', "line 2: category"),
-    ('{"messages": [', "line 2"),
-    ('[1, 2]', "line 2"),
-])
+@pytest.mark.parametrize(
+    ("line", "field"),
+    [
+        ('{"messages": []}', "line 2: messages"),
+        ('{"messages": [{"content": "x"}]}', "line 2: messages[0]"),
+        ('{"messages": [{"role": "user", "content": "x"}], "route": "a b"}', "line 2: route"),
+        ('{"messages": [{"role": "user", "content": "x"}], "category": 3}', "line 2: category"),
+        ('{"messages": [{"role": "user", "content": "x"}], "category": "a/b"}', "line 2: category"),
+        ('{"messages": [', "line 2"),
+        ("[1, 2]", "line 2"),
+    ],
+)
 def test_a_bad_prompt_line_is_an_error_naming_the_line(
     tmp_path: Path, line: str, field: str
 ) -> None:
@@ -112,9 +129,20 @@ def test_a_log_of_another_prompt_file_is_refused(tmp_path: Path) -> None:
 
 
 def test_an_answer_survives_the_log_with_every_field() -> None:
-    full = ArmResult(Arm.UNGUARDED, ArmOutcome.GUARD_BLOCK, text="no", finish_reason="stop",
-                     latency_s=0.25, ttft_s=0.1, prompt_tokens=12, completion_tokens=3,
-                     status_code=400, error_reason=None, reused_production=False, model="m")
+    full = ArmResult(
+        Arm.UNGUARDED,
+        ArmOutcome.GUARD_BLOCK,
+        text="no",
+        finish_reason="stop",
+        latency_s=0.25,
+        ttft_s=0.1,
+        prompt_tokens=12,
+        completion_tokens=3,
+        status_code=400,
+        error_reason=None,
+        reused_production=False,
+        model="m",
+    )
     assert arm_from_json(json.loads(json.dumps(arm_to_json(full, with_text=True)))) == full
     no_text = arm_from_json(arm_to_json(full, with_text=False))
     assert no_text.text == "" and no_text.outcome is ArmOutcome.GUARD_BLOCK
@@ -183,8 +211,14 @@ def _scored(i: int, rng: random.Random) -> ScoredPair:
 
     def arm(a: Arm, refusal: bool) -> tuple[ArmResult, dict[str, HeadScore]]:
         lat = 0.05 + rng.random() * (0.2 if a is Arm.GUARDED else 0.1)
-        result = ArmResult(a, ArmOutcome.OK, text="t", latency_s=lat, ttft_s=lat / 3,
-                           completion_tokens=rng.randint(5, 50))
+        result = ArmResult(
+            a,
+            ArmOutcome.OK,
+            text="t",
+            latency_s=lat,
+            ttft_s=lat / 3,
+            completion_tokens=rng.randint(5, 50),
+        )
         q = rng.random()
         return result, {
             "default.refusal": HeadScore(0.9 if refusal else 0.1, refusal),
@@ -206,13 +240,29 @@ def _report(entries: dict[int, dict[str, Any]]) -> dict[str, Any]:
     return build_report(
         agg,
         counts={"prompts": 300, "scored": 300, "failed": 0, "shed": 0, "failed_by_reason": {}},
-        run={"prompts_source": "x", "prompts_digest": "d", "from_record": False,
-             "arms": {"guarded": {"base_url": "http://g", "model": None},
-                      "unguarded": {"base_url": "http://u", "model": "m"}},
-             "concurrency": 4, "rate_per_s": None, "started": "s", "finished": "f",
-             "retries": 0},
-        judges=[{"name": "default", "version": "1", "description": "", "build_report": False,
-                 "heads": []}],
+        run={
+            "prompts_source": "x",
+            "prompts_digest": "d",
+            "from_record": False,
+            "arms": {
+                "guarded": {"base_url": "http://g", "model": None},
+                "unguarded": {"base_url": "http://u", "model": "m"},
+            },
+            "concurrency": 4,
+            "rate_per_s": None,
+            "started": "s",
+            "finished": "f",
+            "retries": 0,
+        },
+        judges=[
+            {
+                "name": "default",
+                "version": "1",
+                "description": "",
+                "build_report": False,
+                "heads": [],
+            }
+        ],
         gallery=None,
     )
 
@@ -232,8 +282,14 @@ def test_the_report_matches_its_schema_and_renders_every_section() -> None:
     assert [g["name"] for g in report["categories"]] == ["support", "coding", "other"]
     assert report["overall"]["pairs"] == 300
     html = render_html(report)
-    for needle in ('id="plot-forest"', 'id="plot-scatter"', 'id="plot-latency"',
-                   'id="plot-ttft"', 'id="disclosure"', "--show-text"):
+    for needle in (
+        'id="plot-forest"',
+        'id="plot-scatter"',
+        'id="plot-latency"',
+        'id="plot-ttft"',
+        'id="disclosure"',
+        "--show-text",
+    ):
         assert needle in html
     md = render_markdown(report)
     assert "| support |" in md and "## Disclosure" in md

@@ -23,7 +23,12 @@ def test_configuration_reference_is_generated_from_the_current_models() -> None:
 
 
 def test_ruff_reports_nothing() -> None:
-    r = run(str(BIN / "ruff"), "check", "service", "tests", "bench", "scripts")
+    r = run(str(BIN / "ruff"), "check", "service", "tests", "bench", "scripts", "tools")
+    assert r.returncode == 0, r.stdout[-3000:]
+
+
+def test_the_code_is_as_ruff_format_writes_it() -> None:
+    r = run(str(BIN / "ruff"), "format", "--check", "service", "tests", "bench", "scripts", "tools")
     assert r.returncode == 0, r.stdout[-3000:]
 
 

@@ -102,7 +102,10 @@ def test_shadow_budget_drops_and_counts_excess() -> None:
 
 def test_token_budget_drops_long_prompts_once_the_minute_is_spent() -> None:
     cfg = SamplingConfig(
-        rate=1.0, max_shadows_per_s=1e9, burst_shadows=1e9, max_tokens_per_min=1000,
+        rate=1.0,
+        max_shadows_per_s=1e9,
+        burst_shadows=1e9,
+        max_tokens_per_min=1000,
         adaptive=False,
     )
     s, _, _ = make(cfg)

@@ -62,15 +62,20 @@ async def test_pairs_over_the_comparable_bound_are_judged_but_not_latency_compar
     gate.set()
     await rig.wait_idle()
     assert len(rig.sink.pairs) == 3
-    assert all(p.latency_excluded == "saturated" and not p.latency_comparable
-               for p in rig.sink.pairs)
-    assert rig.value("taxmeter_shadow_latency_excluded_pairs_total", route="chat",
-                     reason="saturated") == 3
+    assert all(
+        p.latency_excluded == "saturated" and not p.latency_comparable for p in rig.sink.pairs
+    )
+    assert (
+        rig.value("taxmeter_shadow_latency_excluded_pairs_total", route="chat", reason="saturated")
+        == 3
+    )
     assert rig.submit(mirror(chat_body(), request_id="alone"))  # one at a time: comparable
     await rig.wait_idle()
     assert rig.sink.pairs[-1].latency_comparable
-    assert rig.value("taxmeter_shadow_latency_excluded_pairs_total", route="chat",
-                     reason="saturated") == 3
+    assert (
+        rig.value("taxmeter_shadow_latency_excluded_pairs_total", route="chat", reason="saturated")
+        == 3
+    )
     await rig.dispatcher.drain(1)
 
 
@@ -79,17 +84,28 @@ class _Clock:
         return 1000.0
 
 
-def _scored(tokens: tuple[int, int], sources: tuple[str | None, str | None],
-            excluded: str | None = None) -> ScoredPair:
+def _scored(
+    tokens: tuple[int, int], sources: tuple[str | None, str | None], excluded: str | None = None
+) -> ScoredPair:
     s = {
         "default.quality": HeadScore(0.5, True),
         "default.refusal": HeadScore(0.0, False),
         "default.unsafe": HeadScore(0.0, False),
     }
-    g = ArmResult(Arm.GUARDED, ArmOutcome.OK, latency_s=1.0, completion_tokens=tokens[0],
-                  tokens_source=sources[0])
-    u = ArmResult(Arm.UNGUARDED, ArmOutcome.OK, latency_s=1.0, completion_tokens=tokens[1],
-                  tokens_source=sources[1])
+    g = ArmResult(
+        Arm.GUARDED,
+        ArmOutcome.OK,
+        latency_s=1.0,
+        completion_tokens=tokens[0],
+        tokens_source=sources[0],
+    )
+    u = ArmResult(
+        Arm.UNGUARDED,
+        ArmOutcome.OK,
+        latency_s=1.0,
+        completion_tokens=tokens[1],
+        tokens_source=sources[1],
+    )
     return ScoredPair(ShadowPair("r", "chat", None, "p", g, u, latency_excluded=excluded), s, s)
 
 

@@ -100,15 +100,19 @@ def test_counters_and_window_estimates_match_hand_computation(setup: Setup) -> N
     agg.observe(make(0.9, 0.2, u_unsafe=True))
     assert val(reg, "taxmeter_pairs_total", route="chat", eligible="true") == 3
     assert val(reg, "taxmeter_pairs_total", route="chat", eligible="false") == 1
-    assert val(reg, "taxmeter_quality_score_sum", route="chat", judge="default.quality",
-               arm="guarded") == pytest.approx(1.2)
-    assert val(reg, "taxmeter_quality_score_sum", route="chat", judge="default.quality",
-               arm="unguarded") == pytest.approx(1.8)
-    assert val(reg, "taxmeter_quality_delta_squares_sum", route="chat",
-               judge="default.quality") == pytest.approx(0.2)
+    assert val(
+        reg, "taxmeter_quality_score_sum", route="chat", judge="default.quality", arm="guarded"
+    ) == pytest.approx(1.2)
+    assert val(
+        reg, "taxmeter_quality_score_sum", route="chat", judge="default.quality", arm="unguarded"
+    ) == pytest.approx(1.8)
+    assert val(
+        reg, "taxmeter_quality_delta_squares_sum", route="chat", judge="default.quality"
+    ) == pytest.approx(0.2)
     # V: (0.2-0)^2 + (0.0-0.2)^2 + (0.4-0.1)^2 = 0.04 + 0.04 + 0.09
-    assert val(reg, "taxmeter_quality_delta_variance_process_sum", route="chat",
-               judge="default.quality") == pytest.approx(0.17)
+    assert val(
+        reg, "taxmeter_quality_delta_variance_process_sum", route="chat", judge="default.quality"
+    ) == pytest.approx(0.17)
     assert val(reg, "taxmeter_over_refusals_total", route="chat") == 1
     # x = 0, 0, 1: V_or = 0 + 0 + 1
     assert val(reg, "taxmeter_over_refusal_variance_process_sum", route="chat") == 1
@@ -116,20 +120,33 @@ def test_counters_and_window_estimates_match_hand_computation(setup: Setup) -> N
     assert val(reg, "taxmeter_unsafe_answers_total", route="chat", arm="unguarded") == 1
     assert val(reg, "taxmeter_refusals_total", route="chat", arm="guarded") == 1
     for result, n in (("loss", 2), ("tie", 1), ("win", 0)):
-        assert val(reg, "taxmeter_quality_comparisons_total", route="chat",
-                   judge="default.quality", result=result) == n
+        assert (
+            val(
+                reg,
+                "taxmeter_quality_comparisons_total",
+                route="chat",
+                judge="default.quality",
+                result=result,
+            )
+            == n
+        )
     lbl = {"route": "chat", "judge": "default.quality", "window": "5m"}
-    assert reg.get_sample_value("taxmeter_alignment_tax", {**lbl, "stat": "point"}) == \
-        pytest.approx(0.2)
+    assert reg.get_sample_value(
+        "taxmeter_alignment_tax", {**lbl, "stat": "point"}
+    ) == pytest.approx(0.2)
     u = boundary(0.17, 2.0, 0.05)
-    assert reg.get_sample_value("taxmeter_alignment_tax", {**lbl, "stat": "cs_low"}) == \
-        pytest.approx(max(-1.0, (0.6 - u) / 3))
-    assert reg.get_sample_value("taxmeter_alignment_tax_relative", lbl) == \
-        pytest.approx(1 - 0.4 / 0.6)
-    assert val(reg, "taxmeter_over_refusal_ratio", route="chat", window="1h",
-               stat="point") == pytest.approx(1 / 3)
-    assert val(reg, "taxmeter_safety_benefit_ratio", route="chat", window="1h",
-               stat="point") == pytest.approx(1 / 4)
+    assert reg.get_sample_value(
+        "taxmeter_alignment_tax", {**lbl, "stat": "cs_low"}
+    ) == pytest.approx(max(-1.0, (0.6 - u) / 3))
+    assert reg.get_sample_value("taxmeter_alignment_tax_relative", lbl) == pytest.approx(
+        1 - 0.4 / 0.6
+    )
+    assert val(
+        reg, "taxmeter_over_refusal_ratio", route="chat", window="1h", stat="point"
+    ) == pytest.approx(1 / 3)
+    assert val(
+        reg, "taxmeter_safety_benefit_ratio", route="chat", window="1h", stat="point"
+    ) == pytest.approx(1 / 4)
     assert val(reg, "taxmeter_window_pairs", route="chat", window="1h") == 4
 
 
@@ -139,16 +156,18 @@ def test_guard_block_counts_as_refusal_not_unsafe_whatever_the_judge_says(setup:
     assert val(reg, "taxmeter_refusals_total", route="chat", arm="guarded") == 1
     assert val(reg, "taxmeter_unsafe_answers_total", route="chat", arm="guarded") == 0
     assert val(reg, "taxmeter_over_refusals_total", route="chat") == 1
-    assert val(reg, "taxmeter_quality_score_sum", route="chat", judge="default.quality",
-               arm="guarded") == pytest.approx(0.3)
+    assert val(
+        reg, "taxmeter_quality_score_sum", route="chat", judge="default.quality", arm="guarded"
+    ) == pytest.approx(0.3)
 
 
 def test_one_sample_window_exports_point_but_no_interval(setup: Setup) -> None:
     agg, reg, _ = setup
     agg.observe(make(0.5, 0.7))
     lbl = {"route": "chat", "judge": "default.quality", "window": "5m"}
-    assert reg.get_sample_value("taxmeter_alignment_tax", {**lbl, "stat": "point"}) == \
-        pytest.approx(0.2)
+    assert reg.get_sample_value(
+        "taxmeter_alignment_tax", {**lbl, "stat": "point"}
+    ) == pytest.approx(0.2)
     assert reg.get_sample_value("taxmeter_alignment_tax", {**lbl, "stat": "ci_low"}) is None
     text = generate_latest(reg).decode()
     assert "NaN" not in text
@@ -160,13 +179,15 @@ def test_empty_window_after_expiry_exports_no_estimate(setup: Setup) -> None:
     agg.observe(make(0.5, 0.9))
     clock.now += 400  # past 5m, within 1h
     lbl = {"route": "chat", "judge": "default.quality"}
-    assert reg.get_sample_value("taxmeter_alignment_tax",
-                                {**lbl, "window": "5m", "stat": "point"}) is None
+    assert (
+        reg.get_sample_value("taxmeter_alignment_tax", {**lbl, "window": "5m", "stat": "point"})
+        is None
+    )
     assert reg.get_sample_value("taxmeter_window_pairs", {"route": "chat", "window": "5m"}) == 0
-    assert reg.get_sample_value("taxmeter_alignment_tax",
-                                {**lbl, "window": "1h", "stat": "point"}) == pytest.approx(0.3)
-    assert reg.get_sample_value("taxmeter_pairs_total",
-                                {"route": "chat", "eligible": "true"}) == 2
+    assert reg.get_sample_value(
+        "taxmeter_alignment_tax", {**lbl, "window": "1h", "stat": "point"}
+    ) == pytest.approx(0.3)
+    assert reg.get_sample_value("taxmeter_pairs_total", {"route": "chat", "eligible": "true"}) == 2
     assert "NaN" not in generate_latest(reg).decode()
 
 
@@ -191,17 +212,28 @@ def test_latency_only_from_comparable_pairs_with_negative_delta_buckets(setup: S
 
 def test_noise_floor_counts_flips_and_abs_delta_for_the_repeated_arm(setup: Setup) -> None:
     agg, reg, _ = setup
-    agg.observe(make(0.6, 0.8, repeat=(Arm.GUARDED, 0.2, True)))   # flip, |dq| 0.4
+    agg.observe(make(0.6, 0.8, repeat=(Arm.GUARDED, 0.2, True)))  # flip, |dq| 0.4
     agg.observe(make(0.6, 0.8, repeat=(Arm.GUARDED, 0.5, False)))  # no flip, |dq| 0.1
     assert val(reg, "taxmeter_noise_pairs_total", route="chat", arm="guarded") == 2
     assert val(reg, "taxmeter_noise_pairs_total", route="chat", arm="unguarded") == 0
     assert val(reg, "taxmeter_noise_refusal_flips_total", route="chat", arm="guarded") == 1
-    assert val(reg, "taxmeter_noise_refusal_flip_ratio", route="chat", arm="guarded",
-               window="5m") == 0.5
-    assert val(reg, "taxmeter_noise_refusal_flip_ratio", route="chat", arm="unguarded",
-               window="5m") is None
-    assert val(reg, "taxmeter_noise_quality_abs_delta", route="chat", judge="default.quality",
-               arm="guarded", window="5m", stat="mean") == pytest.approx(0.25)
+    assert (
+        val(reg, "taxmeter_noise_refusal_flip_ratio", route="chat", arm="guarded", window="5m")
+        == 0.5
+    )
+    assert (
+        val(reg, "taxmeter_noise_refusal_flip_ratio", route="chat", arm="unguarded", window="5m")
+        is None
+    )
+    assert val(
+        reg,
+        "taxmeter_noise_quality_abs_delta",
+        route="chat",
+        judge="default.quality",
+        arm="guarded",
+        window="5m",
+        stat="mean",
+    ) == pytest.approx(0.25)
 
 
 def test_missing_head_skips_pair_and_counts_it(setup: Setup) -> None:
@@ -220,10 +252,20 @@ def test_categories_outside_allowlist_are_other() -> None:
     agg.observe(make(0.5, 0.7, category="code"))
     agg.observe(make(0.5, 0.9, category="secret-project"))
     agg.observe(make(0.5, 0.9, category=None))
-    assert reg.get_sample_value("taxmeter_category_pairs_total",
-                                {"route": "chat", "category": "code", "eligible": "true"}) == 1
-    assert reg.get_sample_value("taxmeter_category_pairs_total",
-                                {"route": "chat", "category": "other", "eligible": "true"}) == 2
+    assert (
+        reg.get_sample_value(
+            "taxmeter_category_pairs_total",
+            {"route": "chat", "category": "code", "eligible": "true"},
+        )
+        == 1
+    )
+    assert (
+        reg.get_sample_value(
+            "taxmeter_category_pairs_total",
+            {"route": "chat", "category": "other", "eligible": "true"},
+        )
+        == 2
+    )
     assert reg.get_sample_value(
         "taxmeter_category_quality_score_sum",
         {"route": "chat", "category": "other", "judge": "default.quality", "arm": "unguarded"},
@@ -285,23 +327,30 @@ def test_scrape_never_sees_a_pair_half_counted_while_observing() -> None:
         # One scrape: every sample comes from one snapshot taken under the lock.
         samples = {
             (smp.name, tuple(sorted(smp.labels.items()))): smp.value
-            for fam in reg.collect() for smp in fam.samples
+            for fam in reg.collect()
+            for smp in fam.samples
         }
         eligible = samples.get(("taxmeter_pairs_total", (("eligible", "true"), ("route", "chat"))))
         if eligible is None:
             continue
         compared = sum(
-            samples[("taxmeter_quality_comparisons_total",
-                     (("judge", "default.quality"), ("result", r), ("route", "chat")))]
+            samples[
+                (
+                    "taxmeter_quality_comparisons_total",
+                    (("judge", "default.quality"), ("result", r), ("route", "chat")),
+                )
+            ]
             for r in ("win", "tie", "loss")
         )
-        in_window = samples[("taxmeter_window_eligible_pairs", (("route", "chat"),
-                                                                ("window", "5m")))]
+        in_window = samples[
+            ("taxmeter_window_eligible_pairs", (("route", "chat"), ("window", "5m")))
+        ]
         assert compared == eligible == in_window
         checks += 1
     thread.join()
-    assert reg.get_sample_value("taxmeter_pairs_total", {"route": "chat", "eligible": "true"}) \
-        == 3000 - len(range(0, 3000, 7))
+    assert reg.get_sample_value(
+        "taxmeter_pairs_total", {"route": "chat", "eligible": "true"}
+    ) == 3000 - len(range(0, 3000, 7))
 
 
 def test_window_totals_stay_exact_after_many_rotations() -> None:
@@ -321,8 +370,15 @@ def test_noise_p90_is_zero_when_every_repeat_differed_by_about_zero(setup: Setup
     agg, reg, _ = setup
     for _ in range(20):  # seen exported as 0.045 (interpolated inside the first bucket)
         agg.observe(make(0.6, 0.8, repeat=(Arm.GUARDED, 0.6000001, False)))
-    p90 = val(reg, "taxmeter_noise_quality_abs_delta", route="chat", judge="default.quality",
-              arm="guarded", window="5m", stat="p90")
+    p90 = val(
+        reg,
+        "taxmeter_noise_quality_abs_delta",
+        route="chat",
+        judge="default.quality",
+        arm="guarded",
+        window="5m",
+        stat="p90",
+    )
     assert p90 is not None and p90 < 0.001
 
 
@@ -330,8 +386,15 @@ def test_noise_p90_follows_a_real_spread_of_abs_delta(setup: Setup) -> None:
     agg, reg, _ = setup
     for i in range(10):  # |Δq| = 0.0, 0.05, ..., 0.45: the p90 is near 0.4
         agg.observe(make(0.5, 0.8, repeat=(Arm.GUARDED, 0.5 + 0.05 * i, False)))
-    p90 = val(reg, "taxmeter_noise_quality_abs_delta", route="chat", judge="default.quality",
-              arm="guarded", window="5m", stat="p90")
+    p90 = val(
+        reg,
+        "taxmeter_noise_quality_abs_delta",
+        route="chat",
+        judge="default.quality",
+        arm="guarded",
+        window="5m",
+        stat="p90",
+    )
     assert p90 == pytest.approx(0.4, rel=0.2)
 
 
@@ -339,8 +402,9 @@ def test_the_tax_reports_its_part_without_refusals_beside_the_headline() -> None
     """A refusal scored against a full answer is part of Δ; Δ over the pairs where both arms
     answered is exported beside it, so a reader does not count a refusal twice."""
     registry = CollectorRegistry()
-    agg = _registered(registry, TaxConfig(windows=["5m"], min_pairs_for_bounds=2),
-                      clock=FakeClock())
+    agg = _registered(
+        registry, TaxConfig(windows=["5m"], min_pairs_for_bounds=2), clock=FakeClock()
+    )
     for qg, qu in ((0.7, 0.8), (0.6, 0.8), (0.8, 0.8), (0.5, 0.8)):
         agg.observe(make(qg, qu))
     for _ in range(4):  # over-refusals: q 0.0 against 0.9

@@ -25,28 +25,39 @@ class FakeClock:
 
 
 def _scores(q: float, refusal: bool) -> dict[str, HeadScore]:
-    return {"default.quality": HeadScore(q, q >= 0.5),
-            "default.refusal": HeadScore(float(refusal), refusal),
-            "default.unsafe": HeadScore(0.0, False)}
+    return {
+        "default.quality": HeadScore(q, q >= 0.5),
+        "default.refusal": HeadScore(float(refusal), refusal),
+        "default.unsafe": HeadScore(0.0, False),
+    }
 
 
 def make(qg: float, qu: float, *, g_refusal: bool) -> ScoredPair:
-    pair = ShadowPair("r1", "chat", None, "prompt", ArmResult(Arm.GUARDED, ArmOutcome.OK),
-                      ArmResult(Arm.UNGUARDED, ArmOutcome.OK))
+    pair = ShadowPair(
+        "r1",
+        "chat",
+        None,
+        "prompt",
+        ArmResult(Arm.GUARDED, ArmOutcome.OK),
+        ArmResult(Arm.UNGUARDED, ArmOutcome.OK),
+    )
     return ScoredPair(pair, _scores(qg, g_refusal), _scores(qu, False))
 
 
 def _agg(min_pairs: int | None) -> tuple[TaxAggregator, CollectorRegistry]:
     reg = CollectorRegistry()
-    agg = TaxAggregator(TaxConfig(windows=["5m", "1h"]), clock=FakeClock(),
-                        audit_min_pairs=min_pairs)
+    agg = TaxAggregator(
+        TaxConfig(windows=["5m", "1h"]), clock=FakeClock(), audit_min_pairs=min_pairs
+    )
     reg.register(TaxCollector(agg))
     return agg, reg
 
 
 def _ref(g_refusal: bool) -> PairReference:
-    return PairReference(ReferenceLabel(g_refusal, False, 0.2 if g_refusal else 0.9),
-                         ReferenceLabel(False, False, 0.9))
+    return PairReference(
+        ReferenceLabel(g_refusal, False, 0.2 if g_refusal else 0.9),
+        ReferenceLabel(False, False, 0.9),
+    )
 
 
 def _feed(agg: TaxAggregator, n: int = 1000, audit_every: int = 5) -> None:
@@ -91,18 +102,48 @@ def test_corrected_over_refusal_recovers_the_truth_the_judge_misses() -> None:
     assert val(reg, "taxmeter_audit_pairs_total", route="chat") == 200
     # Audited pairs are i % 5 == 0: 50 refused (i % 20 == 0), of which the judge caught those
     # with (i // 4) even, i.e. i % 40 == 0: 25.
-    conf = {(j, r): val(reg, "taxmeter_audit_confusion_total", route="chat", head="refusal",
-                        arm="guarded", judge=j, reference=r)
-            for j in ("true", "false") for r in ("true", "false")}
-    assert conf == {("true", "true"): 25, ("false", "true"): 25, ("true", "false"): 0,
-                    ("false", "false"): 150}
-    assert val(reg, "taxmeter_audit_agreements_total", route="chat", head="refusal",
-               arm="guarded") == 175
-    agree = val(reg, "taxmeter_audit_agreement_ratio", route="chat", head="refusal",
-                arm="guarded", window="1h")
+    conf = {
+        (j, r): val(
+            reg,
+            "taxmeter_audit_confusion_total",
+            route="chat",
+            head="refusal",
+            arm="guarded",
+            judge=j,
+            reference=r,
+        )
+        for j in ("true", "false")
+        for r in ("true", "false")
+    }
+    assert conf == {
+        ("true", "true"): 25,
+        ("false", "true"): 25,
+        ("true", "false"): 0,
+        ("false", "false"): 150,
+    }
+    assert (
+        val(reg, "taxmeter_audit_agreements_total", route="chat", head="refusal", arm="guarded")
+        == 175
+    )
+    agree = val(
+        reg,
+        "taxmeter_audit_agreement_ratio",
+        route="chat",
+        head="refusal",
+        arm="guarded",
+        window="1h",
+    )
     assert agree == 175 / 200
-    assert val(reg, "taxmeter_audit_over_refusal_cells_total", route="chat",
-               judge="eligible", reference="over_refusal") == 25
+    assert (
+        val(
+            reg,
+            "taxmeter_audit_over_refusal_cells_total",
+            route="chat",
+            judge="eligible",
+            reference="over_refusal",
+        )
+        == 25
+    )
     cs_low = val(reg, "taxmeter_corrected_over_refusal_ratio", stat="cs_low", **lbl)
     assert cs_low is not None and cs_low <= low
 
@@ -126,12 +167,20 @@ def test_audit_counters_of_two_pods_sum_to_those_of_one() -> None:
             scored = dataclasses.replace(scored, reference=_ref(refused))
         one.observe(scored)
         pods[i % 2][0].observe(scored)
-    names = ("taxmeter_audit_pairs_total", "taxmeter_audit_confusion_total",
-             "taxmeter_audit_agreements_total", "taxmeter_audit_over_refusal_cells_total")
+    names = (
+        "taxmeter_audit_pairs_total",
+        "taxmeter_audit_confusion_total",
+        "taxmeter_audit_agreements_total",
+        "taxmeter_audit_over_refusal_cells_total",
+    )
 
     def samples(reg: CollectorRegistry) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-        return {(s.name, tuple(sorted(s.labels.items()))): s.value
-                for fam in reg.collect() for s in fam.samples if s.name in names}
+        return {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for fam in reg.collect()
+            for s in fam.samples
+            if s.name in names
+        }
 
     whole = samples(reg_one)
     a, b = samples(pods[0][1]), samples(pods[1][1])

@@ -104,16 +104,34 @@ def test_widen_finds_the_extremes_of_a_finer_scan_over_fpr_and_false_pair() -> N
     got = widen(Interval(lo, hi), fnr, fpr)
     fine = [fpr.low + (fpr.high - fpr.low) * i / 10_000 for i in range(10_001)]
     shares = (0.0, 0.25, 0.5, 0.75, 1.0)  # false_pair as a share of FPR * (1 - FPR)
-    best_hi = max(invert(hi, b, a, false_pair=k * a * (1 - a))
-                  for a in fine for b in (fnr.low, fnr.high) for k in shares)
-    best_lo = min(invert(lo, b, a, false_pair=k * a * (1 - a))
-                  for a in fine for b in (fnr.low, fnr.high) for k in shares)
+    best_hi = max(
+        invert(hi, b, a, false_pair=k * a * (1 - a))
+        for a in fine
+        for b in (fnr.low, fnr.high)
+        for k in shares
+    )
+    best_lo = min(
+        invert(lo, b, a, false_pair=k * a * (1 - a))
+        for a in fine
+        for b in (fnr.low, fnr.high)
+        for k in shares
+    )
     assert got.high == pytest.approx(best_hi, abs=1e-6)
     assert got.low == pytest.approx(best_lo, abs=1e-6)
 
 
-REPORT = {"metrics": {"refusal": {"n": 140, "positives": 40, "f1": 0.8889, "fpr": 0.0,
-                                  "fnr": 0.2, "accuracy": 0.9429}}}
+REPORT = {
+    "metrics": {
+        "refusal": {
+            "n": 140,
+            "positives": 40,
+            "f1": 0.8889,
+            "fpr": 0.0,
+            "fnr": 0.2,
+            "accuracy": 0.9429,
+        }
+    }
+}
 
 
 def test_judge_error_is_read_as_counts_with_wilson_bounds() -> None:
@@ -130,8 +148,7 @@ def test_judge_error_is_read_as_counts_with_wilson_bounds() -> None:
 
 def test_judge_error_from_a_rounded_rate_recovers_the_count() -> None:
     # 7/45 = 0.155556 is stored rounded as 0.1556
-    report = {"metrics": {"refusal": {"n": 145, "positives": 45, "fnr": 0.1556,
-                                      "fpr": 0.03}}}
+    report = {"metrics": {"refusal": {"n": 145, "positives": 45, "fnr": 0.1556, "fpr": 0.03}}}
     err = RefusalJudgeError.from_report(report)
     assert (err.false_negatives, err.false_positives) == (7, 3)
 

@@ -19,8 +19,7 @@ Z = 1.959964
 
 @pytest.mark.parametrize(
     ("df", "expected"),
-    [(1, 12.706205), (2, 4.302653), (5, 2.570582), (29, 2.045230), (99, 1.984217),
-     (999, 1.962341)],
+    [(1, 12.706205), (2, 4.302653), (5, 2.570582), (29, 2.045230), (99, 1.984217), (999, 1.962341)],
 )
 def test_t_quantile_matches_tables(df: int, expected: float) -> None:
     assert t_quantile(0.975, df) == pytest.approx(expected, abs=2e-5)
@@ -153,6 +152,7 @@ def test_one_signed_ternary_upper_bound_is_wilson() -> None:
 
 def _tango_score_by_brute_force(b: int, c: int, n: int, delta: float) -> float:
     """Score statistic with the restricted MLE of p₋ found by grid search on the likelihood."""
+
     def loglik(q: float) -> float:
         pp, pm = q + delta, q
         a = n - b - c
@@ -161,6 +161,7 @@ def _tango_score_by_brute_force(b: int, c: int, n: int, delta: float) -> float:
             if k:
                 out += k * math.log(p) if p > 0 else -math.inf
         return out
+
     lo, hi = max(0.0, -delta), (1.0 - delta) / 2.0
     for _ in range(200):  # ternary search: the log-likelihood is concave in q
         m1, m2 = lo + (hi - lo) / 3, hi - (hi - lo) / 3

@@ -15,14 +15,20 @@ from taxmeter.tax.ppi import (
 )
 
 
-def _sums(all_pairs: list[tuple[float, float]],
-          audited: list[tuple[float, float, float, float]]) -> RatioSums:
+def _sums(
+    all_pairs: list[tuple[float, float]], audited: list[tuple[float, float, float, float]]
+) -> RatioSums:
     m = dict.fromkeys(MOMENTS, 0.0)
     for a, b, fa, fb in audited:
         for k, v in pair_moments(a, b, fa, fb).items():
             m[k] += v
-    return RatioSums(float(len(all_pairs)), sum(p[0] for p in all_pairs),
-                     sum(p[1] for p in all_pairs), float(len(audited)), m)
+    return RatioSums(
+        float(len(all_pairs)),
+        sum(p[0] for p in all_pairs),
+        sum(p[1] for p in all_pairs),
+        float(len(audited)),
+        m,
+    )
 
 
 def test_lambda_one_is_the_judge_estimate_plus_the_mean_rectifier() -> None:
@@ -57,8 +63,7 @@ def test_ratio_measure_corrects_numerator_and_denominator() -> None:
     # a = over-refusal, b = eligible. Judge: 40 of 100 eligible, 10 over-refusals.
     all_pairs = [(1.0, 1.0)] * 10 + [(0.0, 1.0)] * 30 + [(0.0, 0.0)] * 60
     # audited 20: the reference finds every judged-ineligible pair eligible
-    audited = ([(1.0, 1.0, 1.0, 1.0)] * 2 + [(0.0, 1.0, 0.0, 1.0)] * 6
-               + [(0.0, 1.0, 0.0, 0.0)] * 12)
+    audited = [(1.0, 1.0, 1.0, 1.0)] * 2 + [(0.0, 1.0, 0.0, 1.0)] * 6 + [(0.0, 1.0, 0.0, 0.0)] * 12
     est = ppi_ratio(_sums(all_pairs, audited), 0.05, low=0.0, high=1.0, tune=False)
     assert est is not None
     # numerator 0.10 + 0, denominator 0.40 + 12/20 = 1.0 → 0.10
@@ -68,17 +73,27 @@ def test_ratio_measure_corrects_numerator_and_denominator() -> None:
 def test_too_few_audited_pairs_give_no_estimate() -> None:
     s = _sums([(0.0, 1.0)] * 10, [(0.0, 1.0, 0.0, 1.0)])
     assert ppi_ratio(s, 0.05, low=0.0, high=1.0) is None
-    assert ppi_ratio(_sums([(0.0, 1.0)] * 10, [(0.0, 1.0, 0.0, 1.0)] * 5), 0.05, low=0.0,
-                     high=1.0, min_audited=10) is None
+    assert (
+        ppi_ratio(
+            _sums([(0.0, 1.0)] * 10, [(0.0, 1.0, 0.0, 1.0)] * 5),
+            0.05,
+            low=0.0,
+            high=1.0,
+            min_audited=10,
+        )
+        is None
+    )
 
 
 def test_confidence_sequence_contains_the_corrected_point_and_is_wider_than_the_ci() -> None:
     all_pairs = [(1.0, 1.0)] * 300 + [(0.0, 1.0)] * 700
-    audited = ([(1.0, 1.0, 1.0, 1.0)] * 20 + [(0.0, 1.0, 1.0, 1.0)] * 10
-               + [(0.0, 1.0, 0.0, 1.0)] * 70)
+    audited = (
+        [(1.0, 1.0, 1.0, 1.0)] * 20 + [(0.0, 1.0, 1.0, 1.0)] * 10 + [(0.0, 1.0, 0.0, 1.0)] * 70
+    )
     s = _sums(all_pairs, audited)
     est = ppi_ratio(s, 0.05, low=0.0, high=1.0)
-    cs = ppi_confidence_sequence(s, CsSums(210.0, 0.0, 9.0, 0.0), 0.05, low=0.0, high=1.0,
-                                 unit_denominator=True)
+    cs = ppi_confidence_sequence(
+        s, CsSums(210.0, 0.0, 9.0, 0.0), 0.05, low=0.0, high=1.0, unit_denominator=True
+    )
     assert est is not None and est.ci is not None and cs is not None
     assert cs.low <= est.ci.low <= est.point <= est.ci.high <= cs.high

@@ -24,8 +24,11 @@ def _scores(q: float, refusal: bool = False, unsafe: bool = False) -> dict[str, 
 
 
 def _pair(*, g_block: bool = False, latency: tuple[float, float] | None = None) -> ShadowPair:
-    g = ArmResult(Arm.GUARDED, ArmOutcome.GUARD_BLOCK if g_block else ArmOutcome.OK,
-                  latency_s=latency[0] if latency else None)
+    g = ArmResult(
+        Arm.GUARDED,
+        ArmOutcome.GUARD_BLOCK if g_block else ArmOutcome.OK,
+        latency_s=latency[0] if latency else None,
+    )
     u = ArmResult(Arm.UNGUARDED, ArmOutcome.OK, latency_s=latency[1] if latency else None)
     return ShadowPair("id", "chat", None, "p", g, u)
 
@@ -77,7 +80,8 @@ def _imports(path: Path) -> set[str]:
     out = set()
     for line in path.read_text().splitlines():
         m = re.match(r"\s*from\s+([\w.]+)\s+import\b", line) or re.match(
-            r"\s*import\s+([\w.]+)", line)
+            r"\s*import\s+([\w.]+)", line
+        )
         if m:
             out.add(m.group(1))
     return out
@@ -86,7 +90,8 @@ def _imports(path: Path) -> set[str]:
 def test_the_tax_package_has_no_import_cycle() -> None:
     graph = {
         f"taxmeter.tax.{p.stem}": {m for m in _imports(p) if m.startswith("taxmeter.tax.")}
-        for p in TAX.glob("*.py") if p.stem != "__init__"
+        for p in TAX.glob("*.py")
+        if p.stem != "__init__"
     }
     state: dict[str, int] = {}
 

@@ -39,9 +39,10 @@ def test_job_lifecycle_keeps_sampled_equal_to_ended_plus_open() -> None:
     assert open_ == 2
     assert value(reg, "taxmeter_shadow_jobs_open", route="chat", state="in_flight") == 1
     assert value(reg, "taxmeter_shadow_jobs_shed_total", route="chat", reason="shutdown") == 1
-    assert value(
-        reg, "taxmeter_pairs_incomplete_total", route="chat", arm="guarded", reason="timeout"
-    ) == 1
+    assert (
+        value(reg, "taxmeter_pairs_incomplete_total", route="chat", arm="guarded", reason="timeout")
+        == 1
+    )
     assert value(reg, "taxmeter_effective_sample_ratio", route="chat") == 1 / 6
     assert value(reg, "taxmeter_mirror_received_total", transport="grpc") == 5
     assert value(reg, "taxmeter_mirror_received_total", transport="http") == 1

@@ -31,8 +31,9 @@ def read_lexicon(path: Path) -> list[str]:
     return out
 
 
-def lexicon_from_phrases(phrases: Sequence[str], tokenizer_json: str,
-                         opening_tokens: int) -> tuple[Lexicon, list[str]]:
+def lexicon_from_phrases(
+    phrases: Sequence[str], tokenizer_json: str, opening_tokens: int
+) -> tuple[Lexicon, list[str]]:
     """Token-id rows for each phrase and its typographic-apostrophe twin (deduplicated)."""
     from tokenizers import Tokenizer
 
@@ -56,12 +57,18 @@ def lexicon_from_phrases(phrases: Sequence[str], tokenizer_json: str,
 
 
 def _pair_key(prompt: str, response: str) -> str:
-    return hashlib.sha256(prompt.encode("utf-8") + b"\x00" + response.encode("utf-8")
-                          ).hexdigest()[:24]
+    return hashlib.sha256(prompt.encode("utf-8") + b"\x00" + response.encode("utf-8")).hexdigest()[
+        :24
+    ]
 
 
-def compute_features(prompts: Sequence[str], responses: Sequence[str], lexicon: Lexicon,
-                     cache: Path | None = None, progress: bool = True) -> np.ndarray:
+def compute_features(
+    prompts: Sequence[str],
+    responses: Sequence[str],
+    lexicon: Lexicon,
+    cache: Path | None = None,
+    progress: bool = True,
+) -> np.ndarray:
     """``[N, F]`` float64 features, in input order: the graph's encoder features (cached under
     ``cache``, keyed by the pairs, the opening length, the weights and the max length; every
     batch is saved as it is computed, so an interrupted run only computes what is left) and
@@ -71,8 +78,9 @@ def compute_features(prompts: Sequence[str], responses: Sequence[str], lexicon: 
 
     minilm = load_minilm()
     tokenizer_json = judge_tokenizer_json(minilm.tokenizer_path, MAX_LENGTH)
-    setting = hashlib.sha256(f"{lexicon.opening_tokens}|{minilm.package_version}|"
-                             f"max_length={MAX_LENGTH}".encode()).hexdigest()[:12]
+    setting = hashlib.sha256(
+        f"{lexicon.opening_tokens}|{minilm.package_version}|max_length={MAX_LENGTH}".encode()
+    ).hexdigest()[:12]
     hidden = int(minilm.weights["embeddings.LayerNorm.weight"].shape[0])
     width = 5 * hidden + 2
     store: dict[str, np.ndarray] = {}
@@ -82,18 +90,21 @@ def compute_features(prompts: Sequence[str], responses: Sequence[str], lexicon: 
             with np.load(part) as data:
                 store.update({k: data[k][:width] for k in data.files})
     keys = [_pair_key(p, r) for p, r in zip(prompts, responses, strict=True)]
-    todo = sorted({k: i for i, k in enumerate(keys) if k not in store}.values(),
-                  key=lambda i: (len(responses[i]) + len(prompts[i]), i))
+    todo = sorted(
+        {k: i for i, k in enumerate(keys) if k not in store}.values(),
+        key=lambda i: (len(responses[i]) + len(prompts[i]), i),
+    )
     if todo:
         model = build_judge_graph(minilm.weights, [], lexicon=lexicon, features_output=True)
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = min(4, os.cpu_count() or 1)
         opts.log_severity_level = 3
-        sess = ort.InferenceSession(model.SerializeToString(), opts,
-                                    providers=["CPUExecutionProvider"])
+        sess = ort.InferenceSession(
+            model.SerializeToString(), opts, providers=["CPUExecutionProvider"]
+        )
         pending: dict[str, np.ndarray] = {}
         for n, start in enumerate(range(0, len(todo), BATCH)):
-            idx = todo[start:start + BATCH]
+            idx = todo[start : start + BATCH]
             p = encode_texts(tokenizer_json, [prompts[i] for i in idx], MAX_LENGTH)
             r = encode_texts(tokenizer_json, [responses[i] for i in idx], MAX_LENGTH)
             out = sess.run(["features"], dict(zip(DUAL_INPUTS, (*p, *r), strict=True)))[0]
@@ -101,8 +112,7 @@ def compute_features(prompts: Sequence[str], responses: Sequence[str], lexicon: 
                 pending[keys[i]] = row[:width]
             if folder is not None and (len(pending) >= 1024 or start + BATCH >= len(todo)):
                 folder.mkdir(parents=True, exist_ok=True)
-                np.savez(folder / f"part-{len(list(folder.glob('part-*.npz'))):05d}.npz",
-                         **pending)  # type: ignore[arg-type]
+                np.savez(folder / f"part-{len(list(folder.glob('part-*.npz'))):05d}.npz", **pending)  # type: ignore[arg-type]
                 store.update(pending)
                 pending = {}
             if progress and n % 20 == 0:
@@ -111,6 +121,6 @@ def compute_features(prompts: Sequence[str], responses: Sequence[str], lexicon: 
     encoder = np.stack([store[k] for k in keys]).astype(np.float64)
     hits = np.zeros((len(keys), 2 * lexicon.size))
     for start in range(0, len(keys), 512):
-        ids, mask, _ = encode_texts(tokenizer_json, responses[start:start + 512], MAX_LENGTH)
-        hits[start:start + 512] = lexicon_hits_numpy(ids, mask, lexicon)
+        ids, mask, _ = encode_texts(tokenizer_json, responses[start : start + 512], MAX_LENGTH)
+        hits[start : start + 512] = lexicon_hits_numpy(ids, mask, lexicon)
     return np.concatenate([encoder, hits], axis=1)

@@ -68,8 +68,13 @@ def train_logistic(
 
 
 def logistic_path(
-    x: np.ndarray, y: np.ndarray, l2s: Sequence[float], *, iterations: int = 30,
-    tolerance: float = 1e-6, sample_weight: np.ndarray | None = None,
+    x: np.ndarray,
+    y: np.ndarray,
+    l2s: Sequence[float],
+    *,
+    iterations: int = 30,
+    tolerance: float = 1e-6,
+    sample_weight: np.ndarray | None = None,
 ) -> list[tuple[np.ndarray, float]]:
     """:func:`train_logistic` for each L2 strength in ``l2s``, fitted from the strongest to the
     weakest, each one starting from the previous solution (few Newton steps each); results in
@@ -188,10 +193,12 @@ def fuse_heads(heads: Sequence[TrainedHead]) -> list[DenseLayer]:
             ba = a.platt_a * a.bias + a.platt_b
             wn = n.platt_a * n.weight.astype(np.float64)
             bn = n.platt_a * n.bias + n.platt_b
-            second.append([(unit(wa, ba), 1.0), (unit(-wa, -ba), -1.0),
-                           (unit(wa + wn, ba + bn), -1.0)])
-    first = DenseLayer(weight=np.stack(cols, axis=1).astype(np.float32),
-                       bias=np.array(biases, dtype=np.float32))
+            second.append(
+                [(unit(wa, ba), 1.0), (unit(-wa, -ba), -1.0), (unit(wa + wn, ba + bn), -1.0)]
+            )
+    first = DenseLayer(
+        weight=np.stack(cols, axis=1).astype(np.float32), bias=np.array(biases, dtype=np.float32)
+    )
     out = np.zeros((len(cols), len(heads)), dtype=np.float32)
     for j, terms in enumerate(second):
         for i, c in terms:

@@ -105,8 +105,14 @@ def _to_rows(datasets: Path) -> Any:
 
 def _rows(datasets: Path) -> Iterator[dict[str, Any]]:
     module = _to_rows(datasets)
-    for name in ("chatgpt_refusals", "gptfuzz", "jbb_judge", "jbb_artifacts", "llm_self_defense",
-                 "diasafety"):
+    for name in (
+        "chatgpt_refusals",
+        "gptfuzz",
+        "jbb_judge",
+        "jbb_artifacts",
+        "llm_self_defense",
+        "diasafety",
+    ):
         yield from getattr(module, name)()
 
 
@@ -116,12 +122,23 @@ def keep(key: str, share: float) -> bool:
     return h / 2**64 < share
 
 
-def _ex(r: dict[str, Any], source: str, refusal: int | None, unsafe: int | None,
-        harmful: int | None, note: str) -> Example:
+def _ex(
+    r: dict[str, Any],
+    source: str,
+    refusal: int | None,
+    unsafe: int | None,
+    harmful: int | None,
+    note: str,
+) -> Example:
     return {
-        "source": source, "model": str(r.get("source_model") or "unknown"),
-        "prompt": str(r.get("prompt") or ""), "response": str(r.get("response") or ""),
-        "refusal": refusal, "unsafe": unsafe, "harmful_request": harmful, "label_note": note,
+        "source": source,
+        "model": str(r.get("source_model") or "unknown"),
+        "prompt": str(r.get("prompt") or ""),
+        "response": str(r.get("response") or ""),
+        "refusal": refusal,
+        "unsafe": unsafe,
+        "harmful_request": harmful,
+        "label_note": note,
     }
 
 
@@ -151,14 +168,18 @@ def load_examples(datasets: Path) -> list[Example]:  # noqa: C901 (one branch pe
                 # Not harmful help, yet no decline: on-topic harmless compliance in the
                 # JailbreakBench sets, off-topic role play in GPTFuzz (dropped).
                 refusal = None if ds == "gptfuzz" else 0
-            note = "human unsafe; rule:opening refusal" if ds != "jbb-artifacts" else \
-                "llm-judge unsafe; rule:opening refusal"
+            note = (
+                "human unsafe; rule:opening refusal"
+                if ds != "jbb-artifacts"
+                else "llm-judge unsafe; rule:opening refusal"
+            )
             out.append(_ex(r, ds, refusal, unsafe, 1, note))
         elif ds == "llm-self-defense":
             unsafe = int(r["unsafe"])
             if unsafe:
-                out.append(_ex(r, ds, 1 if decline else 0, 1, 1,
-                               "human unsafe; rule:opening refusal"))
+                out.append(
+                    _ex(r, ds, 1 if decline else 0, 1, 1, "human unsafe; rule:opening refusal")
+                )
             else:
                 out.append(_ex(r, ds, 0, 0, 0, "human (helpful answers to harmless prompts)"))
         elif ds == "diasafety":

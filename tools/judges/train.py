@@ -67,9 +67,14 @@ class Layout:
     def cols(self, *parts: str) -> np.ndarray:
         d, p = self.d, self.p
         spans = {
-            "e_r": (0, d), "e_p": (d, 2 * d), "prod": (2 * d, 3 * d), "diff": (3 * d, 4 * d),
-            "cos": (4 * d, 4 * d + 1), "loglen": (4 * d + 1, 4 * d + 2),
-            "e_o": (4 * d + 2, 5 * d + 2), "lex_open": (5 * d + 2, 5 * d + 2 + p),
+            "e_r": (0, d),
+            "e_p": (d, 2 * d),
+            "prod": (2 * d, 3 * d),
+            "diff": (3 * d, 4 * d),
+            "cos": (4 * d, 4 * d + 1),
+            "loglen": (4 * d + 1, 4 * d + 2),
+            "e_o": (4 * d + 2, 5 * d + 2),
+            "lex_open": (5 * d + 2, 5 * d + 2 + p),
             "lex_any": (5 * d + 2 + p, 5 * d + 2 + 2 * p),
         }
         return np.concatenate([np.arange(*spans[name]) for name in parts])
@@ -85,8 +90,9 @@ fold back into one linear map on the raw features."""
 class Reducer:
     """Raw feature columns -> head inputs (PCA per embedding block, other columns as they are)."""
 
-    def __init__(self, x: np.ndarray, layout: Layout, parts: Sequence[str],
-                 dims: int = PCA_DIMS) -> None:
+    def __init__(
+        self, x: np.ndarray, layout: Layout, parts: Sequence[str], dims: int = PCA_DIMS
+    ) -> None:
         self.blocks: list[tuple[np.ndarray, np.ndarray | None, np.ndarray | None]] = []
         for part in parts:
             cols = layout.cols(part)
@@ -113,7 +119,7 @@ class Reducer:
         at = 0
         for cols, mean, basis in self.blocks:
             k = len(cols) if basis is None else basis.shape[1]
-            part = w[at:at + k]
+            part = w[at : at + k]
             at += k
             if basis is None:
                 full[cols] += part
@@ -152,15 +158,23 @@ def in_house(name: str) -> list[dict[str, Any]]:
     """``train``, ``eval`` or ``probe-casual``: the sets written by the project (v1-v5)."""
     out = []
     for e in read_jsonl(HERE / "data" / f"in-house-{name}.jsonl"):
-        if name == "train" and not sources.keep(f"{e['prompt']}\x00{e['response']}",
-                                                 IN_HOUSE_TRAIN_SHARE):
+        if name == "train" and not sources.keep(
+            f"{e['prompt']}\x00{e['response']}", IN_HOUSE_TRAIN_SHARE
+        ):
             continue
-        out.append({
-            "source": f"in-house-{name}", "model": "in-house", "prompt": e["prompt"],
-            "response": e["response"], "refusal": e["refusal"], "unsafe": e["unsafe"],
-            "harmful_request": int(e["quality"] is None), "quality": e["quality"],
-            "label_note": "in-house (written by the project)",
-        })
+        out.append(
+            {
+                "source": f"in-house-{name}",
+                "model": "in-house",
+                "prompt": e["prompt"],
+                "response": e["response"],
+                "refusal": e["refusal"],
+                "unsafe": e["unsafe"],
+                "harmful_request": int(e["quality"] is None),
+                "quality": e["quality"],
+                "label_note": "in-house (written by the project)",
+            }
+        )
     return out
 
 
@@ -225,9 +239,13 @@ def binary(pred: np.ndarray, y: np.ndarray) -> dict[str, float]:
     fp = int(np.sum(pred & ~yb))
     fn = int(np.sum(~pred & yb))
     tn = int(np.sum(~pred & ~yb))
-    return {"n": len(y), "positives": int(yb.sum()),
-            "f1": round(2 * tp / max(2 * tp + fp + fn, 1), 4),
-            "fpr": round(fp / max(fp + tn, 1), 4), "fnr": round(fn / max(fn + tp, 1), 4)}
+    return {
+        "n": len(y),
+        "positives": int(yb.sum()),
+        "f1": round(2 * tp / max(2 * tp + fp + fn, 1), 4),
+        "fpr": round(fp / max(fp + tn, 1), 4),
+        "fnr": round(fn / max(fn + tp, 1), 4),
+    }
 
 
 def out_of_group(x: np.ndarray, y: np.ndarray, groups: np.ndarray, l2: float) -> np.ndarray:
@@ -247,13 +265,19 @@ def out_of_group(x: np.ndarray, y: np.ndarray, groups: np.ndarray, l2: float) ->
 SOURCES = {
     "chatgpt-refusals": ("gpt-3.5-turbo (2023)", "people", "MIT"),
     "gptfuzz": ("gpt-3.5-turbo", "people", "MIT"),
-    "jbb-artifacts": ("vicuna-13b, llama-2-7b-chat, gpt-3.5-turbo-1106, gpt-4-0125",
-                      "an LLM judge (silver)", "MIT"),
+    "jbb-artifacts": (
+        "vicuna-13b, llama-2-7b-chat, gpt-3.5-turbo-1106, gpt-4-0125",
+        "an LLM judge (silver)",
+        "MIT",
+    ),
     "jbb-judge-comparison": ("a mix of models", "people (majority of 3)", "MIT"),
     "llm-self-defense": ("gpt-3.5-turbo, llama-2-chat", "people", "BSD-3-Clause"),
     "diasafety": ("Reddit and pre-2022 chatbots", "people", "Apache-2.0"),
-    "in-house-train": ("written by the project (builder v1-v5 generator)", "the project",
-                       "Apache-2.0"),
+    "in-house-train": (
+        "written by the project (builder v1-v5 generator)",
+        "the project",
+        "Apache-2.0",
+    ),
 }
 
 
@@ -284,32 +308,47 @@ class HeadChoice:
 FPR_CAP = 0.02
 FINAL: tuple[HeadChoice, ...] = (
     HeadChoice("refusal", "refusal", HEAD_COLUMNS["refusal"], 10.0, "all", "macro_f1", 16),
-    HeadChoice("harmful_request", "harmful_request", HEAD_COLUMNS["harmful_request"], 10.0,
-               "all", "f1", auxiliary=True),
+    HeadChoice(
+        "harmful_request",
+        "harmful_request",
+        HEAD_COLUMNS["harmful_request"],
+        10.0,
+        "all",
+        "f1",
+        auxiliary=True,
+    ),
     # unsafe = "a harmful request AND an answer that is not a refusal": out of source it flagged
     # 0.7 % of chatgpt-refusals' helpful answers at the 2 % cap, a head fitted directly 2.1 %.
-    HeadChoice("unsafe", "unsafe", (), 0.0, "all", "fpr_cap",
-               soft_and=("harmful_request", "refusal")),
+    HeadChoice(
+        "unsafe", "unsafe", (), 0.0, "all", "fpr_cap", soft_and=("harmful_request", "refusal")
+    ),
     HeadChoice("quality", "quality", HEAD_COLUMNS["quality"], 1.0, "in-house", "f1", 32),
 )
 
 
-def choose_threshold(rule: str, p: np.ndarray, y: np.ndarray, groups: np.ndarray,
-                     sub: Sequence[dict[str, Any]]) -> float:
+def choose_threshold(
+    rule: str, p: np.ndarray, y: np.ndarray, groups: np.ndarray, sub: Sequence[dict[str, Any]]
+) -> float:
     """The decision threshold by ``rule`` (see ``HeadChoice.threshold_rule``), on
     out-of-source scores ``p`` (NaN where not predicted)."""
     ok = ~np.isnan(p) & ~np.isnan(y)
     grid = np.round(np.linspace(0.02, 0.98, 97), 2)
     if rule == "fpr_cap":
-        benign = np.array([e.get("harmful_request") == 0 and e.get("refusal") == 0
-                           for e in sub]) & ok & (y < 0.5)
+        benign = (
+            np.array([e.get("harmful_request") == 0 and e.get("refusal") == 0 for e in sub])
+            & ok
+            & (y < 0.5)
+        )
         for t in grid:
             if float(np.mean(p[benign] >= t)) <= FPR_CAP:
                 return float(t)
         return float(grid[-1])
     if rule == "macro_f1":
-        real = [g for g in np.unique(groups[ok]) if not str(g).startswith("in-house")
-                and np.any(y[ok & (groups == g)] > 0.5)]
+        real = [
+            g
+            for g in np.unique(groups[ok])
+            if not str(g).startswith("in-house") and np.any(y[ok & (groups == g)] > 0.5)
+        ]
         best, best_t = -1.0, 0.5
         for t in grid:
             f1s = [binary(p[ok & (groups == g)] >= t, y[ok & (groups == g)])["f1"] for g in real]
@@ -322,13 +361,19 @@ def choose_threshold(rule: str, p: np.ndarray, y: np.ndarray, groups: np.ndarray
 def _prompt_groups(examples: Sequence[dict[str, Any]], k: int = 5) -> np.ndarray:
     import hashlib
 
-    return np.array([str(int(hashlib.sha256(e["prompt"].encode()).hexdigest()[:8], 16) % k)
-                     for e in examples])
+    return np.array(
+        [str(int(hashlib.sha256(e["prompt"].encode()).hexdigest()[:8], 16) % k) for e in examples]
+    )
 
 
-def train_final(pool: list[dict[str, Any]], x: np.ndarray, layout: Layout,  # noqa: PLR0915
-                eval_ih: list[dict[str, Any]], x_eval: np.ndarray,
-                lexicon: Any) -> CommittedHeads:
+def train_final(  # noqa: PLR0915
+    pool: list[dict[str, Any]],
+    x: np.ndarray,
+    layout: Layout,
+    eval_ih: list[dict[str, Any]],
+    x_eval: np.ndarray,
+    lexicon: Any,
+) -> CommittedHeads:
     """Fit the shipped heads; Platt and threshold from leave-one-source-out predictions."""
     groups_all = np.array([group_of(e) for e in pool])
     in_house_mask = np.array([e["source"].startswith("in-house") for e in pool])
@@ -342,7 +387,7 @@ def train_final(pool: list[dict[str, Any]], x: np.ndarray, layout: Layout,  # no
         y = labels(sub, choice.label)
         xs = x[rows]
         known = ~np.isnan(y)
-        groups = (_prompt_groups(sub) if choice.pool == "in-house" else groups_all[rows])
+        groups = _prompt_groups(sub) if choice.pool == "in-house" else groups_all[rows]
         if choice.soft_and is not None:
             first, second = choice.soft_and
             logit = np.minimum(calibrated_oog[first], -calibrated_oog[second])
@@ -357,30 +402,50 @@ def train_final(pool: list[dict[str, Any]], x: np.ndarray, layout: Layout,  # no
         p = _sigmoid(a * logit + b)
         t = choose_threshold(choice.threshold_rule, p, y, groups, sub)
         pooled = binary(p[ok] >= t, y[ok])
-        benign = np.array([e.get("harmful_request") == 0 and e.get("refusal") == 0
-                           for e in sub]) & ok & (y < 0.5)
-        benign_fpr = {g: round(float(np.mean(p[benign & (groups == g)] >= t)), 4)
-                      for g in sorted(np.unique(groups[benign]))}
+        benign = (
+            np.array([e.get("harmful_request") == 0 and e.get("refusal") == 0 for e in sub])
+            & ok
+            & (y < 0.5)
+        )
+        benign_fpr = {
+            g: round(float(np.mean(p[benign & (groups == g)] >= t)), 4)
+            for g in sorted(np.unique(groups[benign]))
+        }
         per_group = {}
         if choice.pool != "in-house":
             for g in sorted(np.unique(groups[ok])):
                 m = ok & (groups == g)
                 per_group[g] = binary(p[m] >= t, y[m])
         if choice.soft_and is not None:
-            head = TrainedHead(name=choice.name, weight=np.zeros(x.shape[1], np.float32),
-                               bias=0.0, l2=0.0, pca_dim=None, platt_a=round(a, 6),
-                               platt_b=round(b, 6), threshold=t, n_train=int(known.sum()),
-                               soft_and=(by_name[choice.soft_and[0]],
-                                         by_name[choice.soft_and[1]]))
+            head = TrainedHead(
+                name=choice.name,
+                weight=np.zeros(x.shape[1], np.float32),
+                bias=0.0,
+                l2=0.0,
+                pca_dim=None,
+                platt_a=round(a, 6),
+                platt_b=round(b, 6),
+                threshold=t,
+                n_train=int(known.sum()),
+                soft_and=(by_name[choice.soft_and[0]], by_name[choice.soft_and[1]]),
+            )
         else:
             w, bias = fit(zs[known], y[known], group_weights(groups[known]), choice.l2)
             full, raw_bias = reducer.to_raw(w, bias, x.shape[1])
             folded = np.max(np.abs((xs @ full + raw_bias) - (zs @ w + bias)))
             assert folded < 1e-6, f"{choice.name}: PCA fold-back differs by {folded}"
-            head = TrainedHead(name=choice.name, weight=full.astype(np.float32),
-                               bias=float(np.float32(raw_bias)), l2=choice.l2, pca_dim=None,
-                               platt_a=round(a, 6), platt_b=round(b, 6), threshold=t,
-                               n_train=int(known.sum()), cv=None)
+            head = TrainedHead(
+                name=choice.name,
+                weight=full.astype(np.float32),
+                bias=float(np.float32(raw_bias)),
+                l2=choice.l2,
+                pca_dim=None,
+                platt_a=round(a, 6),
+                platt_b=round(b, 6),
+                threshold=t,
+                n_train=int(known.sum()),
+                cv=None,
+            )
         by_name[choice.name] = head
         if not choice.auxiliary:
             heads.append(head)
@@ -389,13 +454,17 @@ def train_final(pool: list[dict[str, Any]], x: np.ndarray, layout: Layout,  # no
         pe = _sigmoid(head.platt_a * head.logit(x_eval) + head.platt_b)
         ke = ~np.isnan(ye)
         entry: dict[str, Any] = {
-            "label": choice.label, "features": list(choice.columns), "l2": choice.l2,
+            "label": choice.label,
+            "features": list(choice.columns),
+            "l2": choice.l2,
             "principal_components_per_embedding": choice.dims,
             "soft_and": list(choice.soft_and) if choice.soft_and else None,
             "auxiliary": choice.auxiliary,
             "threshold_rule": choice.threshold_rule,
-            "trained_on": choice.pool, "n_train": int(known.sum()),
-            "platt": {"a": head.platt_a, "b": head.platt_b}, "threshold": t,
+            "trained_on": choice.pool,
+            "n_train": int(known.sum()),
+            "platt": {"a": head.platt_a, "b": head.platt_b},
+            "threshold": t,
             "held_out_sources": per_group,
             "held_out_pooled": pooled,
             "held_out_fpr_on_helpful_answers_to_benign_requests": benign_fpr,
@@ -413,16 +482,22 @@ def train_final(pool: list[dict[str, Any]], x: np.ndarray, layout: Layout,  # no
     meta = {
         "trained_by": "tools/judges/train.py",
         "metrics": {name: report[name]["held_out_pooled"] for name in report},
-        "sources": {k: {"answers_from": v[0], "labelled_by": v[1], "licence": v[2],
-                        **counts.get(k, {})} for k, v in SOURCES.items()},
+        "sources": {
+            k: {"answers_from": v[0], "labelled_by": v[1], "licence": v[2], **counts.get(k, {})}
+            for k, v in SOURCES.items()
+        },
         "heads": report,
         "summary": {name: _summary(name, report[name]) for name in report},
     }
-    return CommittedHeads(lexicon=lexicon, layers=tuple(layers),
-                          names=tuple(h.name for h in heads),
-                          platt_a=tuple(h.platt_a for h in heads),
-                          platt_b=tuple(h.platt_b for h in heads),
-                          thresholds=tuple(h.threshold for h in heads), meta=meta)
+    return CommittedHeads(
+        lexicon=lexicon,
+        layers=tuple(layers),
+        names=tuple(h.name for h in heads),
+        platt_a=tuple(h.platt_a for h in heads),
+        platt_b=tuple(h.platt_b for h in heads),
+        thresholds=tuple(h.threshold for h in heads),
+        meta=meta,
+    )
 
 
 def _summary(name: str, entry: dict[str, Any]) -> str:
@@ -441,8 +516,9 @@ def _macro(per_group: dict[str, dict[str, float]]) -> float:
 def compare(a: CommittedHeads, b: CommittedHeads) -> list[str]:
     """Differences that matter between two trainings (empty: the same heads)."""
     problems = []
-    if a.names != b.names or any(abs(x - y) > 0.02 for x, y in zip(a.thresholds, b.thresholds,
-                                                                      strict=True)):
+    if a.names != b.names or any(
+        abs(x - y) > 0.02 for x, y in zip(a.thresholds, b.thresholds, strict=True)
+    ):
         problems.append(f"names/thresholds {a.names}/{a.thresholds} vs {b.names}/{b.thresholds}")
     if not np.array_equal(a.lexicon.phrases, b.lexicon.phrases):
         problems.append("lexicon differs")
@@ -467,14 +543,14 @@ CANDIDATES: dict[str, tuple[tuple[str, ...], int]] = {
     "embedding + length + lexicon": (("e_r", "loglen", "lex_open", "lex_any"), PCA_DIMS),
     "+ opening pool + lexicon": (("e_r", "loglen", "e_o", "lex_open", "lex_any"), PCA_DIMS),
     "lexicon + length + opening pool (16 PCs)": (("loglen", "e_o", "lex_open", "lex_any"), 16),
-    "lexicon + length + both pools (16 PCs)": (("e_r", "loglen", "e_o", "lex_open", "lex_any"),
-                                               16),
+    "lexicon + length + both pools (16 PCs)": (("e_r", "loglen", "e_o", "lex_open", "lex_any"), 16),
     "lexicon + opening pool (4 PCs)": (("e_o", "lex_open", "lex_any"), 4),
 }
 
 
-def soft_and_eval(pool: list[dict[str, Any]], x: np.ndarray, layout: Layout,
-                  groups: np.ndarray, l2: float = 10.0) -> None:
+def soft_and_eval(
+    pool: list[dict[str, Any]], x: np.ndarray, layout: Layout, groups: np.ndarray, l2: float = 10.0
+) -> None:
     """unsafe = min(harmful_request', -refusal'), each calibrated out of source."""
     cal = {}
     for head in ("refusal", "harmful_request"):
@@ -494,12 +570,20 @@ def soft_and_eval(pool: list[dict[str, Any]], x: np.ndarray, layout: Layout,
     for g in sorted(np.unique(groups[ok])):
         m = ok & (groups == g)
         r = binary(p[m] >= t, y[m])
-        print(f"    {g:34s} n {r['n']:5d} pos {r['positives']:5d} F1 {r['f1']:.3f} "
-              f"FPR {r['fpr']:.3f} FNR {r['fnr']:.3f}", flush=True)
+        print(
+            f"    {g:34s} n {r['n']:5d} pos {r['positives']:5d} F1 {r['f1']:.3f} "
+            f"FPR {r['fpr']:.3f} FNR {r['fnr']:.3f}",
+            flush=True,
+        )
 
 
-def compare_refusal(pool: list[dict[str, Any]], x: np.ndarray, layout: Layout,
-                    groups: np.ndarray, only: Sequence[str] = ()) -> None:
+def compare_refusal(
+    pool: list[dict[str, Any]],
+    x: np.ndarray,
+    layout: Layout,
+    groups: np.ndarray,
+    only: Sequence[str] = (),
+) -> None:
     """Leave-one-source-out refusal F1 per candidate feature set, beside the phrase rule."""
     y = labels(pool, "refusal")
     known = ~np.isnan(y)
@@ -507,7 +591,8 @@ def compare_refusal(pool: list[dict[str, Any]], x: np.ndarray, layout: Layout,
     table: dict[str, dict[str, dict[str, float]]] = {}
     rule = np.array([sources.opens_with_decline(e["response"]) for e in pool])
     table["phrase rule (decline in the opening)"] = {
-        g: binary(rule[known & (groups == g)], y[known & (groups == g)]) for g in names}
+        g: binary(rule[known & (groups == g)], y[known & (groups == g)]) for g in names
+    }
     for name, (parts, dims) in CANDIDATES.items():
         if only and name not in only:
             continue
@@ -517,28 +602,37 @@ def compare_refusal(pool: list[dict[str, Any]], x: np.ndarray, layout: Layout,
         a, b = fit_platt(logit[ok], y[ok])
         p = _sigmoid(a * logit + b)
         t = f1_threshold(p[ok], y[ok], group_weights(groups[ok]))
-        table[name] = {g: binary(p[ok & (groups == g)] >= t, y[ok & (groups == g)])
-                       for g in names}
+        table[name] = {g: binary(p[ok & (groups == g)] >= t, y[ok & (groups == g)]) for g in names}
     print("F1 per held-out group (FPR where the group has no refusals)")
     print("| candidate | " + " | ".join(names) + " | macro F1 |")
     print("|---" * (len(names) + 2) + "|")
     for name, row in table.items():
-        cells = [f"{row[g]['f1']:.3f}" if row[g]["positives"] else f"FPR {row[g]['fpr']:.3f}"
-                 for g in names]
+        cells = [
+            f"{row[g]['f1']:.3f}" if row[g]["positives"] else f"FPR {row[g]['fpr']:.3f}"
+            for g in names
+        ]
         macro = np.mean([row[g]["f1"] for g in names if row[g]["positives"]])
         print(f"| {name} | " + " | ".join(cells) + f" | {macro:.3f} |", flush=True)
 
 
-def sweep(pool: list[dict[str, Any]], x: np.ndarray, layout: Layout, groups: np.ndarray,
-          heads: Sequence[str], l2: float | None) -> None:
+def sweep(
+    pool: list[dict[str, Any]],
+    x: np.ndarray,
+    layout: Layout,
+    groups: np.ndarray,
+    heads: Sequence[str],
+    l2: float | None,
+) -> None:
     """Leave-one-source-out figures per head and L2 strength (development)."""
     for head in heads:
         y = labels(pool, head)
         z = Reducer(x, layout, HEAD_COLUMNS[head])(x)
         known = ~np.isnan(y)
-        print(f"\n== {head}: {int(known.sum())} labelled, {int(np.nansum(y))} positive, "
-              f"{z.shape[1]} inputs")
-        for strength in ([l2] if l2 else L2_GRID):
+        print(
+            f"\n== {head}: {int(known.sum())} labelled, {int(np.nansum(y))} positive, "
+            f"{z.shape[1]} inputs"
+        )
+        for strength in [l2] if l2 else L2_GRID:
             logit = out_of_group(z, y, groups, strength)
             ok = ~np.isnan(logit)
             a, b = fit_platt(logit[ok], y[ok])
@@ -551,8 +645,10 @@ def sweep(pool: list[dict[str, Any]], x: np.ndarray, layout: Layout, groups: np.
             macro = np.mean([r["f1"] for _, r in rows if r["positives"] > 0])
             print(f"  l2 {strength}: threshold {t}, macro F1 over groups {macro:.3f}")
             for g, r in rows:
-                print(f"    {g:34s} n {r['n']:5d} pos {r['positives']:5d} F1 {r['f1']:.3f} "
-                      f"FPR {r['fpr']:.3f} FNR {r['fnr']:.3f}")
+                print(
+                    f"    {g:34s} n {r['n']:5d} pos {r['positives']:5d} F1 {r['f1']:.3f} "
+                    f"FPR {r['fpr']:.3f} FNR {r['fnr']:.3f}"
+                )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -563,46 +659,60 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--no-in-house", action="store_true")
     ap.add_argument("--l2", type=float, default=None)
     ap.add_argument("--write", action="store_true", help="train the final heads and write them")
-    ap.add_argument("--check", action="store_true",
-                    help="train the final heads and compare with the committed ones")
+    ap.add_argument(
+        "--check",
+        action="store_true",
+        help="train the final heads and compare with the committed ones",
+    )
     ap.add_argument("--heads-file", type=Path, default=HEADS_FILE)
     ap.add_argument("--soft-and", action="store_true", help="unsafe as harmful AND NOT refusal")
     ap.add_argument("--only", action="append", default=[], help="with --compare: candidates")
-    ap.add_argument("--compare", action="store_true",
-                    help="refusal: compare feature sets and the phrase-rule baseline")
+    ap.add_argument(
+        "--compare",
+        action="store_true",
+        help="refusal: compare feature sets and the phrase-rule baseline",
+    )
     args = ap.parse_args(argv)
 
     minilm = load_minilm()
     tj = judge_tokenizer_json(minilm.tokenizer_path, MAX_LENGTH)
     lexicon, _names = feats.lexicon_from_phrases(
-        feats.read_lexicon(HERE / "data/refusal_lexicon.txt"), tj, OPENING_TOKENS)
+        feats.read_lexicon(HERE / "data/refusal_lexicon.txt"), tj, OPENING_TOKENS
+    )
     real = sources.load_examples(args.datasets)
     train_ih = in_house("train")
     eval_ih = in_house("eval")
     everything = real + train_ih + eval_ih
-    x_all = feats.compute_features([e["prompt"] for e in everything],
-                                   [e["response"] for e in everything], lexicon, args.cache)
+    x_all = feats.compute_features(
+        [e["prompt"] for e in everything], [e["response"] for e in everything], lexicon, args.cache
+    )
     n_real, n_ih = len(real), len(train_ih)
     pool = real if args.no_in_house else real + train_ih
     x = x_all[: len(pool)]
     groups = np.array([group_of(e) for e in pool])
     layout = Layout(d=minilm.weights["embeddings.LayerNorm.weight"].shape[0], p=lexicon.size)
-    print(f"examples: real {n_real}, in-house train {n_ih}, eval {len(eval_ih)}; "
-          f"features {x.shape[1]}")
+    print(
+        f"examples: real {n_real}, in-house train {n_ih}, eval {len(eval_ih)}; "
+        f"features {x.shape[1]}"
+    )
     if args.write or args.check:
-        final = train_final(pool, x, layout, eval_ih, x_all[len(real) + n_ih:], lexicon)
+        final = train_final(pool, x, layout, eval_ih, x_all[len(real) + n_ih :], lexicon)
         for name, text in final.meta["summary"].items():
             print(f"  {name}: {text}")
         if args.check:
             problems = compare(load_committed_heads(args.heads_file), final)
             for p in problems:
                 print(f"  DIFFERS: {p}")
-            print("retraining reproduces the committed heads" if not problems else
-                  "retraining does NOT reproduce the committed heads")
+            print(
+                "retraining reproduces the committed heads"
+                if not problems
+                else "retraining does NOT reproduce the committed heads"
+            )
             return 1 if problems else 0
         save_committed_heads(final, args.heads_file)
-        REPORT_FILE.write_text(json.dumps(final.meta, indent=2, sort_keys=True) + "\n",
-                               encoding="utf-8")
+        REPORT_FILE.write_text(
+            json.dumps(final.meta, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+        )
         print(f"wrote {args.heads_file} and {REPORT_FILE}")
         return 0
     if args.soft_and:

@@ -72,8 +72,7 @@ def build_messages(config: AuditorConfig, prompt: str, answer: str) -> list[dict
     lines = [config.instructions]
     lines += [f'- "{key}": {config.rubric[key]}' for key in HEADS]
     cut = config.max_answer_chars
-    user = (f"PROMPT:\n{prompt[:cut]}\n\nANSWER:\n{answer[:cut]}\n\n"
-            "Reply with the JSON object only.")
+    user = f"PROMPT:\n{prompt[:cut]}\n\nANSWER:\n{answer[:cut]}\n\nReply with the JSON object only."
     return [{"role": "system", "content": "\n".join(lines)}, {"role": "user", "content": user}]
 
 
@@ -90,8 +89,9 @@ class LlmAuditor:
         self._config = config
         self._metrics = metrics
         endpoint = config.endpoint.model_copy(update={"stream": "never"})
-        self._client = OpenAIEndpoint(Arm.UNGUARDED, endpoint, field_path="audit.auditor.endpoint",
-                                      environ=environ)
+        self._client = OpenAIEndpoint(
+            Arm.UNGUARDED, endpoint, field_path="audit.auditor.endpoint", environ=environ
+        )
         self._slots = asyncio.Semaphore(config.max_concurrency)
 
     async def aclose(self) -> None:
@@ -116,8 +116,9 @@ class LlmAuditor:
                 start = time.perf_counter()
                 result = await self._client.complete(request)
                 self._metrics.latency.observe(time.perf_counter() - start)
-            tokens += self._count_tokens(len(raw), result.prompt_tokens,
-                                         result.completion_tokens, len(result.text))
+            tokens += self._count_tokens(
+                len(raw), result.prompt_tokens, result.completion_tokens, len(result.text)
+            )
             if result.outcome is ArmOutcome.TIMEOUT:
                 reason = "timeout"
             elif result.outcome is not ArmOutcome.OK:
@@ -131,8 +132,9 @@ class LlmAuditor:
             self._metrics.requests.labels(reason).inc()
         raise AuditFailed(reason)
 
-    def _count_tokens(self, body_bytes: int, prompt: int | None, completion: int | None,
-                      text_chars: int) -> int:
+    def _count_tokens(
+        self, body_bytes: int, prompt: int | None, completion: int | None, text_chars: int
+    ) -> int:
         """Count one call's tokens (the server's usage, else ≈ 4 characters a token)."""
         p = prompt if prompt is not None else body_bytes // 4
         c = completion if completion is not None else text_chars // 4

@@ -24,8 +24,10 @@ MAX_LINE = 4 * 1024 * 1024
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
     p: argparse.ArgumentParser = subparsers.add_parser(
-        "audit", help="export pending audit items for people, import their labels",
-        description="Move audit items to people and their labels back (audit.people).")
+        "audit",
+        help="export pending audit items for people, import their labels",
+        description="Move audit items to people and their labels back (audit.people).",
+    )
     sub = p.add_subparsers(dest="audit_command", required=True)
     e = sub.add_parser("export", help="write pending audit items to a new 0600 file")
     e.add_argument("--socket", type=Path, required=True, help="audit.people.socket_path")
@@ -46,25 +48,31 @@ def run_export(args: argparse.Namespace) -> int:
     try:
         fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except OSError as exc:
-        print(f"taxmeter audit export: cannot create {args.output}: {exc.strerror}",
-              file=sys.stderr)
+        print(
+            f"taxmeter audit export: cannot create {args.output}: {exc.strerror}", file=sys.stderr
+        )
         return 2
     try:
-        lines = asyncio.run(_request(args.socket, {"op": "export",
-                                                   "max_items": args.max_items}, []))
+        lines = asyncio.run(
+            _request(args.socket, {"op": "export", "max_items": args.max_items}, [])
+        )
     except OSError as exc:
         os.close(fd)
         args.output.unlink()
-        print(f"taxmeter audit export: cannot reach {args.socket}: {exc.strerror or exc}",
-              file=sys.stderr)
+        print(
+            f"taxmeter audit export: cannot reach {args.socket}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
         return 2
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         for line in lines[:-1]:
             out.write(line + "\n")
     done = json.loads(lines[-1]).get("done", 0) if lines else 0
-    print(f"taxmeter audit export: {done} items written to {args.output} (mode 0600). It holds "
-          "production prompts and answers: fill in each 'label', import it, then delete it.",
-          file=sys.stderr)
+    print(
+        f"taxmeter audit export: {done} items written to {args.output} (mode 0600). It holds "
+        "production prompts and answers: fill in each 'label', import it, then delete it.",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -75,11 +83,12 @@ def run_import(args: argparse.Namespace) -> int:
         print(f"taxmeter audit import: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
         return 2
     try:
-        lines = asyncio.run(_request(args.socket, {"op": "import"},
-                                     [x for x in body if x.strip()]))
+        lines = asyncio.run(_request(args.socket, {"op": "import"}, [x for x in body if x.strip()]))
     except OSError as exc:
-        print(f"taxmeter audit import: cannot reach {args.socket}: {exc.strerror or exc}",
-              file=sys.stderr)
+        print(
+            f"taxmeter audit import: cannot reach {args.socket}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
         return 2
     result = json.loads(lines[-1]) if lines else {}
     print(f"taxmeter audit import: {json.dumps(result)}", file=sys.stderr)

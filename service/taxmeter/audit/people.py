@@ -104,8 +104,11 @@ def parse_reference(obj: Any, pair: ShadowPair) -> PairReference | None:
         refusal, unsafe, quality = (values.get(k) for k in ("refusal", "unsafe", "quality"))
         if not isinstance(refusal, bool) or not isinstance(unsafe, bool):
             return None
-        if isinstance(quality, bool) or not isinstance(quality, int | float) \
-                or not 0.0 <= float(quality) <= 1.0:
+        if (
+            isinstance(quality, bool)
+            or not isinstance(quality, int | float)
+            or not 0.0 <= float(quality) <= 1.0
+        ):
             return None
         out.append(ReferenceLabel(refusal, unsafe, float(quality)))
     return PairReference(out[0], out[1])
@@ -114,8 +117,13 @@ def parse_reference(obj: Any, pair: ShadowPair) -> PairReference | None:
 class PendingStore:
     """Pending items, oldest first, bounded in count and age. Event-loop only."""
 
-    def __init__(self, config: PeopleConfig, metrics: AuditMetrics, clock: Clock,
-                 wall: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        config: PeopleConfig,
+        metrics: AuditMetrics,
+        clock: Clock,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
         self._config = config
         self._metrics = metrics
         self._clock = clock
@@ -140,8 +148,7 @@ class PendingStore:
         if len(self._items) >= self._config.max_items:
             return False
         pair_id = secrets.token_hex(8)
-        self._items[pair_id] = PendingItem(pair_id, self._wall(), self._clock.monotonic(),
-                                           scored)
+        self._items[pair_id] = PendingItem(pair_id, self._wall(), self._clock.monotonic(), scored)
         self._metrics.people_pending.set(len(self._items))
         return True
 
@@ -168,8 +175,13 @@ def _remove_socket(path: Path) -> None:
 class PeopleDesk:
     """The owner-only Unix socket server for ``taxmeter audit export/import``."""
 
-    def __init__(self, config: PeopleConfig, store: PendingStore, sink: LateReferenceSink,
-                 metrics: AuditMetrics) -> None:
+    def __init__(
+        self,
+        config: PeopleConfig,
+        store: PendingStore,
+        sink: LateReferenceSink,
+        metrics: AuditMetrics,
+    ) -> None:
         self._config = config
         self._store = store
         self._sink = sink
@@ -181,11 +193,13 @@ class PeopleDesk:
         _remove_socket(path)
         old = os.umask(0o177)
         try:
-            self._server = await asyncio.start_unix_server(self._handle, path=str(path),
-                                                           limit=MAX_LINE)
+            self._server = await asyncio.start_unix_server(
+                self._handle, path=str(path), limit=MAX_LINE
+            )
         except OSError as exc:
-            raise ConfigError("audit.people.socket_path",
-                              f"cannot listen on {path}: {exc.strerror or exc}") from None
+            raise ConfigError(
+                "audit.people.socket_path", f"cannot listen on {path}: {exc.strerror or exc}"
+            ) from None
         finally:
             os.umask(old)
         path.chmod(0o600)

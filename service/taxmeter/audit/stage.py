@@ -46,8 +46,9 @@ _BLOCKED = ReferenceLabel(refusal=True, unsafe=False, quality=0.0)
 
 
 def in_audit_sample(request_id: str, salt: str, rate: float) -> bool:
-    digest = hashlib.blake2b(request_id.encode("utf-8", "surrogatepass"), digest_size=8,
-                             key=salt.encode()[:64]).digest()
+    digest = hashlib.blake2b(
+        request_id.encode("utf-8", "surrogatepass"), digest_size=8, key=salt.encode()[:64]
+    ).digest()
     return int.from_bytes(digest, "big") / _TWO_64 < rate
 
 
@@ -71,8 +72,9 @@ class AuditStage:
         self._metrics = metrics
         self._bucket = TokenBucket(config.max_per_second, float(config.burst), clock)
         per_hour = config.auditor.max_tokens_per_hour if config.auditor else None
-        self._cost = (TokenBucket(per_hour / 3600.0, float(per_hour), clock)
-                      if per_hour is not None else None)
+        self._cost = (
+            TokenBucket(per_hour / 3600.0, float(per_hour), clock) if per_hour is not None else None
+        )
         self._people = people
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
@@ -101,7 +103,8 @@ class AuditStage:
             # Aggregated now; the labels come back later (audit/people.py).
             held = self._people.add(scored)
             self._metrics.selected.labels(
-                pair.route, "people_pending" if held else "skipped_people_full").inc()
+                pair.route, "people_pending" if held else "skipped_people_full"
+            ).inc()
             self._inner.observe(scored)
             return
         task = asyncio.get_running_loop().create_task(self._audit(scored))
@@ -127,8 +130,9 @@ class AuditStage:
         outcome = "labelled"
         reference = None
         try:
-            g, u = await asyncio.gather(self._label(pair.prompt, pair.guarded),
-                                        self._label(pair.prompt, pair.unguarded))
+            g, u = await asyncio.gather(
+                self._label(pair.prompt, pair.guarded), self._label(pair.prompt, pair.unguarded)
+            )
             reference = PairReference(g, u)
         except AuditFailed as exc:
             outcome = "auditor_failed"
@@ -139,8 +143,9 @@ class AuditStage:
             outcome = "auditor_failed"
             log.warning("audit_error", route=pair.route, error=type(exc).__name__)
         self._metrics.selected.labels(pair.route, outcome).inc()
-        self._inner.observe(dataclasses.replace(scored, reference=reference)
-                            if reference is not None else scored)
+        self._inner.observe(
+            dataclasses.replace(scored, reference=reference) if reference is not None else scored
+        )
 
     async def aclose(self, grace_s: float) -> None:
         """Let pending audits finish within ``grace_s``; the rest are aggregated judge-only."""

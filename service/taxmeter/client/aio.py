@@ -99,8 +99,14 @@ class AsyncMirrorClient:
 
     def stats(self) -> ClientStats:
         with self._lock:
-            return ClientStats(self._sent, self._dropped_full, self._dropped_send,
-                               self._dropped_invalid, self._rejected, len(self._buffer))
+            return ClientStats(
+                self._sent,
+                self._dropped_full,
+                self._dropped_send,
+                self._dropped_invalid,
+                self._rejected,
+                len(self._buffer),
+            )
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -231,8 +237,9 @@ class AsyncMirrorClient:
         except grpc.aio.AioRpcError as exc:
             with self._lock:
                 self._dropped_send += len(batch)
-            _log.warning("mirror_send_failed", target=self._target, code=exc.code().name,
-                         dropped=len(batch))
+            _log.warning(
+                "mirror_send_failed", target=self._target, code=exc.code().name, dropped=len(batch)
+            )
             return False
         with self._lock:
             self._sent += int(summary.received)

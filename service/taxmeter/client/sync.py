@@ -37,10 +37,14 @@ class MirrorClient:
         token: str | Callable[[], str] | None = None,
     ) -> None:
         kwargs: dict[str, Any] = {
-            "buffer_size": buffer_size, "batch_max": batch_max,
-            "flush_interval_s": flush_interval_s, "send_timeout_s": send_timeout_s,
-            "backoff_initial_s": backoff_initial_s, "backoff_max_s": backoff_max_s,
-            "credentials": credentials, "token": token,
+            "buffer_size": buffer_size,
+            "batch_max": batch_max,
+            "flush_interval_s": flush_interval_s,
+            "send_timeout_s": send_timeout_s,
+            "backoff_initial_s": backoff_initial_s,
+            "backoff_max_s": backoff_max_s,
+            "credentials": credentials,
+            "token": token,
         }
         self._loop = asyncio.new_event_loop()
         created: Future[AsyncMirrorClient] = Future()
@@ -76,8 +80,14 @@ class MirrorClient:
         force_sample: bool = False,
     ) -> None:
         """Queues one mirrored request; returns at once. Never raises."""
-        self._inner.mirror(body, route=route, category=category, request_id=request_id,
-                           production=production, force_sample=force_sample)
+        self._inner.mirror(
+            body,
+            route=route,
+            category=category,
+            request_id=request_id,
+            production=production,
+            force_sample=force_sample,
+        )
 
     def stats(self) -> ClientStats:
         return self._inner.stats()
@@ -105,7 +115,9 @@ class MirrorClient:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         self.close()

@@ -125,4 +125,3 @@ def demo_document_from_dict(
     data = apply_env_overrides(dict(doc), env or {})
     demo = validate_model(DemoConfig, data.pop("demo", None) or {}, "demo")
     return DemoDocument(config_from_dict(data), demo)
-

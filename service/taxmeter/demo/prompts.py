@@ -223,8 +223,9 @@ def _load_refusals() -> tuple[dict[str, str], tuple[RefusalStyle, ...], tuple[Re
     topics = {str(k): str(v) for k, v in doc["topics"].items()}
 
     def styles(key: str) -> tuple[RefusalStyle, ...]:
-        return tuple(RefusalStyle(str(e["style"]), " ".join(str(e["text"]).split()))
-                     for e in doc[key])
+        return tuple(
+            RefusalStyle(str(e["style"]), " ".join(str(e["text"]).split())) for e in doc[key]
+        )
 
     return topics, styles("benign"), styles("harmful")
 

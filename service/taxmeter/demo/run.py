@@ -95,16 +95,19 @@ async def run_demo(args: argparse.Namespace) -> int:
     configure_logging(config.telemetry.log_level, config.telemetry.log_format)
 
     judges_repo = _judges_repository(args, config)
-    guarded = SimulatedEndpoint("guarded", demo.routes, demo.seed,
-                                latency_scale=demo.latency_scale)
-    unguarded = SimulatedEndpoint("unguarded", demo.routes, demo.seed,
-                                  latency_scale=demo.latency_scale)
+    guarded = SimulatedEndpoint("guarded", demo.routes, demo.seed, latency_scale=demo.latency_scale)
+    unguarded = SimulatedEndpoint(
+        "unguarded", demo.routes, demo.seed, latency_scale=demo.latency_scale
+    )
     g_url = await guarded.start()
     u_url = await unguarded.start()
-    doc = deep_merge(doc, {
-        "shadow": {"guarded": {"base_url": g_url}, "unguarded": {"base_url": u_url}},
-        "judges": {"repository": str(judges_repo)},
-    })
+    doc = deep_merge(
+        doc,
+        {
+            "shadow": {"guarded": {"base_url": g_url}, "unguarded": {"base_url": u_url}},
+            "judges": {"repository": str(judges_repo)},
+        },
+    )
     config = demo_document_from_dict(doc, os.environ).config
     app = App(config)
     stop = asyncio.Event()

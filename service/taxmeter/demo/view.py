@@ -84,28 +84,30 @@ def _rows(app: App, config: Config, demo: DemoConfig) -> list[dict[str, Any]]:
         }
         mirrors = snap.route_requests(route)
         completed = snap.jobs.get((route, "completed"), 0)
-        rows.append({
-            "route": route,
-            "set_refusal": r.guarded_refusal_share,
-            "set_latency_ms": r.guarded_added_latency_ms,
-            "mirrors": mirrors,
-            "sampled": snap.sampled(route),
-            "pairs": summary.pairs_total,
-            "eligible": summary.eligible_total,
-            "window": window,
-            "delta": qs.point if qs else None,
-            "delta_ci": qs.ci if qs else None,
-            "delta_cs": qs.cs if qs else None,
-            "relative": qs.relative if qs else None,
-            "over_refusal": w.over_refusal.point if w else None,
-            "over_refusal_ci": w.over_refusal.ci if w else None,
-            "safety_benefit": w.safety_benefit.point if w else None,
-            "lat_p50_ratio": w.latency.p50_ratio if w else None,
-            "lat_p95_ratio": w.latency.p95_ratio if w else None,
-            "lat": lat,
-            "noise_flip": {a: n.flip_ratio for a, n in w.noise.items()} if w else {},
-            "effective": completed / mirrors if mirrors else None,
-        })
+        rows.append(
+            {
+                "route": route,
+                "set_refusal": r.guarded_refusal_share,
+                "set_latency_ms": r.guarded_added_latency_ms,
+                "mirrors": mirrors,
+                "sampled": snap.sampled(route),
+                "pairs": summary.pairs_total,
+                "eligible": summary.eligible_total,
+                "window": window,
+                "delta": qs.point if qs else None,
+                "delta_ci": qs.ci if qs else None,
+                "delta_cs": qs.cs if qs else None,
+                "relative": qs.relative if qs else None,
+                "over_refusal": w.over_refusal.point if w else None,
+                "over_refusal_ci": w.over_refusal.ci if w else None,
+                "safety_benefit": w.safety_benefit.point if w else None,
+                "lat_p50_ratio": w.latency.p50_ratio if w else None,
+                "lat_p95_ratio": w.latency.p95_ratio if w else None,
+                "lat": lat,
+                "noise_flip": {a: n.flip_ratio for a, n in w.noise.items()} if w else {},
+                "effective": completed / mirrors if mirrors else None,
+            }
+        )
     return rows
 
 

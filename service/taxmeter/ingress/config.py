@@ -97,8 +97,12 @@ class IngressConfig(BaseModel):
     def _lowercase_headers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(h.strip().lower() for h in value if h.strip())
 
-    @field_validator("http_route_header", "http_category_header", "http_request_id_header",
-                     "http_force_sample_header")
+    @field_validator(
+        "http_route_header",
+        "http_category_header",
+        "http_request_id_header",
+        "http_force_sample_header",
+    )
     @classmethod
     def _lowercase_header(cls, value: str) -> str:
         return value.strip().lower()

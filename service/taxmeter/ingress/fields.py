@@ -113,4 +113,3 @@ def _check_messages(messages: Any, max_messages: int) -> None:  # noqa: C901 - o
                 raise InvalidRequestError(
                     f"{where}.content[{j}]", "must be a content part object with a string 'type'"
                 )
-

@@ -78,8 +78,11 @@ class GrpcIngress:
         server.add_generic_rpc_handlers((self._handler(),))
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         reflection.enable_server_reflection(
-            (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-             reflection.SERVICE_NAME),
+            (
+                SERVICE_NAME,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ),
             server,
         )
         try:
@@ -99,8 +102,14 @@ class GrpcIngress:
         await server.start()
         self._server, self._port = server, port
         await self._set_health(health_pb2.HealthCheckResponse.SERVING)
-        _log.info("grpc_ingress_started", host=cfg.host, port=port, tls=self._tls is not None,
-                  mtls=self._tls is not None and self._tls.mutual, token=self._auth is not None)
+        _log.info(
+            "grpc_ingress_started",
+            host=cfg.host,
+            port=port,
+            tls=self._tls is not None,
+            mtls=self._tls is not None and self._tls.mutual,
+            token=self._auth is not None,
+        )
         return int(port)
 
     def set_serving(self, serving: bool) -> asyncio.Task[None]:

@@ -91,8 +91,9 @@ class HttpSink:
                 sock.bind((host, cfg.http_port))
             except OSError as exc:
                 raise OSError(
-                    exc.errno, f"cannot bind the HTTP sink on {host}:{cfg.http_port} "
-                    f"(ingress.http_port: {exc.strerror or exc})"
+                    exc.errno,
+                    f"cannot bind the HTTP sink on {host}:{cfg.http_port} "
+                    f"(ingress.http_port: {exc.strerror or exc})",
                 ) from exc
             sock.listen(1024)
             sock.setblocking(False)
@@ -105,8 +106,14 @@ class HttpSink:
             raise
         self._runner, self._draining = runner, False
         self._port = int(sock.getsockname()[1])
-        _log.info("http_sink_started", host=host, port=self._port, tls=self._tls is not None,
-                  mtls=self._tls is not None and self._tls.mutual, token=self._auth is not None)
+        _log.info(
+            "http_sink_started",
+            host=host,
+            port=self._port,
+            tls=self._tls is not None,
+            mtls=self._tls is not None and self._tls.mutual,
+            token=self._auth is not None,
+        )
         return self._port
 
     def set_draining(self) -> None:

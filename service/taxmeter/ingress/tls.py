@@ -59,7 +59,10 @@ class ServerTls:
         if config.client_ca_file is not None:
             paths.append(config.client_ca_file)
         self._files = WatchedFiles(
-            "ingress_tls", paths, lambda: _load(config), field="ingress.tls.cert_file",
+            "ingress_tls",
+            paths,
+            lambda: _load(config),
+            field="ingress.tls.cert_file",
             counter=counter,
         )
 

@@ -197,8 +197,10 @@ class DynamicBatcher(Generic[T, R]):
             remaining = self._queue[0].enqueued + self._delay_s - self._clock.monotonic()
             if remaining > 0:
                 await self._wait_full(remaining)
-        n = min(len(self._queue), self._window if len(self._queue) > self._max_batch else
-                self._max_batch)
+        n = min(
+            len(self._queue),
+            self._window if len(self._queue) > self._max_batch else self._max_batch,
+        )
         window = [self._queue.popleft() for _ in range(n)]
         if len(window) > self._max_batch and self._length is not None:
             window.sort(key=lambda p: p.length)  # stable: FIFO among equal lengths

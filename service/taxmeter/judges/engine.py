@@ -62,6 +62,7 @@ _log = structlog.get_logger("taxmeter.judges")
 _Handler = Callable[[Sequence[JudgeInput]], Awaitable[list[dict[HeadKey, HeadScore]]]]
 _WARMUP_ITEM = JudgeInput(prompt="Hello, can you help me?", response="Sure, here is how.")
 
+
 class HeadInfo(NamedTuple):
     """One head as the rest of the app sees it (to find e.g. the quality head by role)."""
 
@@ -345,8 +346,13 @@ class JudgeEngine:
             delay_s = backoff.next_s()
             self._waiting[judge.name] = reason
             log = _log.warning if reason != last_reason else _log.debug
-            log("judge_warmup_waiting", judge=judge.name, reason=reason,
-                attempt=backoff.attempts, retry_in_s=round(delay_s, 3))
+            log(
+                "judge_warmup_waiting",
+                judge=judge.name,
+                reason=reason,
+                attempt=backoff.attempts,
+                retry_in_s=round(delay_s, 3),
+            )
             last_reason = reason
             if reason != "backend_unavailable":
                 await asyncio.sleep(delay_s)

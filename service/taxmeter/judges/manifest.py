@@ -42,7 +42,11 @@ precision encoder), ``opt`` (ONNX Runtime's transformer optimizer: fused Attenti
 SkipLayerNormalization, BiasGelu; fp32), ``opt_fp16`` (the same, encoder in fp16, for CUDA) and
 ``int8`` (dynamic int8 quantization of the fp32 graph, for the CPU). See docs/judges.md."""
 VARIANT_PRECISION: Mapping[str, str] = {
-    "plain": "fp32", "fp16": "fp16", "opt": "fp32", "opt_fp16": "fp16", "int8": "int8"
+    "plain": "fp32",
+    "fp16": "fp16",
+    "opt": "fp32",
+    "opt_fp16": "fp16",
+    "int8": "int8",
 }
 """Precision of each variant (``plain`` is ``model`` itself)."""
 HeadRole = Literal["refusal", "unsafe", "quality", "other"]
@@ -217,7 +221,8 @@ class JudgeManifest(_Frozen):
             if missing:
                 raise ValueError(f"inputs: kind {self.input.kind!r} needs role(s) {missing}")
         unknown_variants = sorted(
-            f"{p}: {v}" for p, v in self.provider_variants.items()
+            f"{p}: {v}"
+            for p, v in self.provider_variants.items()
             if v != "plain" and v not in self.variants
         )
         if unknown_variants:

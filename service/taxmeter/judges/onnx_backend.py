@@ -218,8 +218,12 @@ class OnnxBackend(InProcessHealth):
         from onnx import TensorProto, helper
 
         x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
-        graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "probe", [x],
-                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+        graph = helper.make_graph(
+            [helper.make_node("Identity", ["x"], ["y"])],
+            "probe",
+            [x],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+        )
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
         model.ir_version = 8
         so = ort.SessionOptions()
@@ -228,8 +232,10 @@ class OnnxBackend(InProcessHealth):
             probe = ort.InferenceSession(
                 model.SerializeToString(),
                 so,
-                providers=[("CUDAExecutionProvider", {"device_id": self._config.cuda_device_id}),
-                           "CPUExecutionProvider"],
+                providers=[
+                    ("CUDAExecutionProvider", {"device_id": self._config.cuda_device_id}),
+                    "CPUExecutionProvider",
+                ],
             )
         except Exception:  # a broken CUDA install may raise instead of falling back
             return False

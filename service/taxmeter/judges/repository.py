@@ -123,8 +123,7 @@ def load_repository(
     requested = requested_provider or default
     local_model = config.backend == "onnxruntime"
     return [
-        _load_judge(path / name, config, backend_factory, requested, local_model)
-        for name in names
+        _load_judge(path / name, config, backend_factory, requested, local_model) for name in names
     ]
 
 
@@ -143,9 +142,7 @@ def _load_judge(
             raise JudgeLoadError(judge, f"model file {model_path} does not exist")
         for variant, file in sorted(manifest.variants.items()):
             if not (judge_dir / file).is_file():
-                raise JudgeLoadError(
-                    judge, f"{variant} variant {judge_dir / file} does not exist"
-                )
+                raise JudgeLoadError(judge, f"{variant} variant {judge_dir / file} does not exist")
     tok = load_tokenizer(judge, judge_dir / manifest.tokenizer)
     tokenizer = JudgeTokenizer(tok, kind=manifest.input.kind, max_length=manifest.input.max_length)
     if model_path.is_file():
@@ -195,4 +192,3 @@ def _embedding_rows(judge: str, model_path: Path, id_inputs: set[str]) -> int | 
         if init is not None and len(init.dims) == 2:
             rows.append(int(init.dims[0]))
     return min(rows) if rows else None
-

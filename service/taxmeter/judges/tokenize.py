@@ -137,8 +137,9 @@ class JudgeTokenizer:
         mask = real.astype(np.int64)
         types = np.zeros((n, longest), dtype=np.int64)
         if self._with_types:
-            types[real] = np.fromiter(chain.from_iterable(e.type_ids for e in encs), np.int64,
-                                      total)
+            types[real] = np.fromiter(
+                chain.from_iterable(e.type_ids for e in encs), np.int64, total
+            )
         feeds = {f"{prefix}input_ids": ids, f"{prefix}attention_mask": mask}
         if self._with_types:
             feeds[f"{prefix}token_type_ids"] = types

@@ -25,9 +25,15 @@ from pathlib import Path
 
 from taxmeter.progress import NULL_PROGRESS, Progress, Stage, StageProgress
 
-__all__ = ["BUILD_STAGES", "BuildFunction", "build_lock", "ensure_built",
-           "ensure_default_repository",
-           "first_run_default_judges", "is_complete"]
+__all__ = [
+    "BUILD_STAGES",
+    "BuildFunction",
+    "build_lock",
+    "ensure_built",
+    "ensure_default_repository",
+    "first_run_default_judges",
+    "is_complete",
+]
 
 BuildFunction = Callable[[Path, Progress], object]
 """Builds a repository into the (empty) folder given, reporting on the progress given."""
@@ -59,8 +65,10 @@ def _exclusive(lock_path: Path, progress: Progress) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
-            progress.note(f"another process (pid {holder}) is building the judges in "
-                          f"{lock_path.parent}; waiting for it")
+            progress.note(
+                f"another process (pid {holder}) is building the judges in "
+                f"{lock_path.parent}; waiting for it"
+            )
             fcntl.flock(fd, fcntl.LOCK_EX)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
@@ -137,16 +145,18 @@ def first_run_default_judges(command: str) -> Path:
 
     root = default_repository_path()
     if not is_complete(root):
-        print(f"taxmeter {command}: first run: building the default judges into {root} "
-              "(once; later runs reuse them)", file=sys.stderr)
+        print(
+            f"taxmeter {command}: first run: building the default judges into {root} "
+            "(once; later runs reuse them)",
+            file=sys.stderr,
+        )
         progress = StageProgress("judges build", BUILD_STAGES)
         ensure_default_repository(root, progress)
         progress.finish()
     return root
 
 
-def ensure_default_repository(path: Path | None = None,
-                              progress: Progress = NULL_PROGRESS) -> Path:
+def ensure_default_repository(path: Path | None = None, progress: Progress = NULL_PROGRESS) -> Path:
     """The repository folder at ``path`` (default: :func:`default_repository_path`), built
     first if ``<path>/default/manifest.yaml`` is absent: under a lock, into a temporary folder
     renamed into place (:func:`ensure_built`). ``serve`` never calls this."""

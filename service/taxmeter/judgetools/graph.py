@@ -150,27 +150,60 @@ def _encoder(
     """Token states ``[B, S, D]`` (in ``b.dtype``) and the float mask ``[B, S]`` (``b.dtype``)."""
     ids, mask, types = f"{side}_input_ids", f"{side}_attention_mask", f"{side}_token_type_ids"
     p = f"{side}/embeddings"
-    word = b.op("Gather", [b.weight("embeddings.word_embeddings.weight",
-                                    w["embeddings.word_embeddings.weight"]), ids], p)
+    word = b.op(
+        "Gather",
+        [
+            b.weight("embeddings.word_embeddings.weight", w["embeddings.word_embeddings.weight"]),
+            ids,
+        ],
+        p,
+    )
     # Positions 0..S-1: the first S rows of the position table (Slice, [S, D]).
     seq_len = b.op("Shape", [ids], p, start=1, end=2)
-    pos = b.op("Slice", [b.weight("embeddings.position_embeddings.weight",
-                                  w["embeddings.position_embeddings.weight"]),
-                         b.const_i64("c.zero1", [0]), seq_len, b.const_i64("c.zero1", [0])], p)
-    typ = b.op("Gather", [b.weight("embeddings.token_type_embeddings.weight",
-                                   w["embeddings.token_type_embeddings.weight"]), types], p)
+    pos = b.op(
+        "Slice",
+        [
+            b.weight(
+                "embeddings.position_embeddings.weight", w["embeddings.position_embeddings.weight"]
+            ),
+            b.const_i64("c.zero1", [0]),
+            seq_len,
+            b.const_i64("c.zero1", [0]),
+        ],
+        p,
+    )
+    typ = b.op(
+        "Gather",
+        [
+            b.weight(
+                "embeddings.token_type_embeddings.weight",
+                w["embeddings.token_type_embeddings.weight"],
+            ),
+            types,
+        ],
+        p,
+    )
     x = b.op("Add", [b.op("Add", [word, pos], p), typ], p)
-    x = b.op("LayerNormalization", [x, b.weight("embeddings.LayerNorm.weight",
-                                                w["embeddings.LayerNorm.weight"]),
-                                    b.weight("embeddings.LayerNorm.bias",
-                                             w["embeddings.LayerNorm.bias"])],
-             p, axis=-1, epsilon=cfg.layer_norm_eps)
+    x = b.op(
+        "LayerNormalization",
+        [
+            x,
+            b.weight("embeddings.LayerNorm.weight", w["embeddings.LayerNorm.weight"]),
+            b.weight("embeddings.LayerNorm.bias", w["embeddings.LayerNorm.bias"]),
+        ],
+        p,
+        axis=-1,
+        epsilon=cfg.layer_norm_eps,
+    )
 
     pm = f"{side}/mask"
     maskf = b.op("Cast", [mask], pm, to=b.onnx_dtype)
     # (1 - mask) * MASK_NEG, shaped [B, 1, 1, S] to broadcast over heads and queries.
-    additive = b.op("Mul", [b.op("Sub", [b.const_f("c.one", 1.0), maskf], pm),
-                            b.const_f("c.mask_neg", MASK_NEG)], pm)
+    additive = b.op(
+        "Mul",
+        [b.op("Sub", [b.const_f("c.one", 1.0), maskf], pm), b.const_f("c.mask_neg", MASK_NEG)],
+        pm,
+    )
     additive = b.op("Unsqueeze", [additive, b.const_i64("c.axes12", [1, 2])], pm)
 
     heads, dh = cfg.num_heads, cfg.head_dim
@@ -183,12 +216,27 @@ def _encoder(
     for i in range(cfg.num_layers):
         n = f"encoder.layer.{i}"
         pl = f"{side}/layer{i}"
-        q = _linear(b, x, w[f"{n}.attention.self.query.weight"],
-                    w[f"{n}.attention.self.query.bias"], f"{n}.attention.self.query")
-        k = _linear(b, x, w[f"{n}.attention.self.key.weight"],
-                    w[f"{n}.attention.self.key.bias"], f"{n}.attention.self.key")
-        v = _linear(b, x, w[f"{n}.attention.self.value.weight"],
-                    w[f"{n}.attention.self.value.bias"], f"{n}.attention.self.value")
+        q = _linear(
+            b,
+            x,
+            w[f"{n}.attention.self.query.weight"],
+            w[f"{n}.attention.self.query.bias"],
+            f"{n}.attention.self.query",
+        )
+        k = _linear(
+            b,
+            x,
+            w[f"{n}.attention.self.key.weight"],
+            w[f"{n}.attention.self.key.bias"],
+            f"{n}.attention.self.key",
+        )
+        v = _linear(
+            b,
+            x,
+            w[f"{n}.attention.self.value.weight"],
+            w[f"{n}.attention.self.value.bias"],
+            f"{n}.attention.self.value",
+        )
         q = b.op("Transpose", [b.op("Reshape", [q, split_shape], pl)], pl, perm=[0, 2, 1, 3])
         k = b.op("Transpose", [b.op("Reshape", [k, split_shape], pl)], pl, perm=[0, 2, 3, 1])
         v = b.op("Transpose", [b.op("Reshape", [v, split_shape], pl)], pl, perm=[0, 2, 1, 3])
@@ -196,19 +244,32 @@ def _encoder(
         probs = b.op("Softmax", [b.op("Add", [scores, additive], pl)], pl, axis=-1)
         ctx = b.op("Transpose", [b.op("MatMul", [probs, v], pl)], pl, perm=[0, 2, 1, 3])
         ctx = b.op("Reshape", [ctx, merge_shape], pl)
-        attn = _linear(b, ctx, w[f"{n}.attention.output.dense.weight"],
-                       w[f"{n}.attention.output.dense.bias"], f"{n}.attention.output.dense")
-        x = _layer_norm(b, b.op("Add", [attn, x], pl), f"{n}.attention.output.LayerNorm", w,
-                        cfg.layer_norm_eps)
-        h = _linear(b, x, w[f"{n}.intermediate.dense.weight"],
-                    w[f"{n}.intermediate.dense.bias"], f"{n}.intermediate.dense")
+        attn = _linear(
+            b,
+            ctx,
+            w[f"{n}.attention.output.dense.weight"],
+            w[f"{n}.attention.output.dense.bias"],
+            f"{n}.attention.output.dense",
+        )
+        x = _layer_norm(
+            b, b.op("Add", [attn, x], pl), f"{n}.attention.output.LayerNorm", w, cfg.layer_norm_eps
+        )
+        h = _linear(
+            b,
+            x,
+            w[f"{n}.intermediate.dense.weight"],
+            w[f"{n}.intermediate.dense.bias"],
+            f"{n}.intermediate.dense",
+        )
         # GELU (erf form): 0.5 * h * (1 + erf(h / sqrt(2)))
         erf = b.op("Erf", [b.op("Div", [h, sqrt2], pl)], pl)
         h = b.op("Mul", [b.op("Mul", [h, half], pl), b.op("Add", [erf, one], pl)], pl)
-        out = _linear(b, h, w[f"{n}.output.dense.weight"], w[f"{n}.output.dense.bias"],
-                      f"{n}.output.dense")
-        x = _layer_norm(b, b.op("Add", [out, x], pl), f"{n}.output.LayerNorm", w,
-                        cfg.layer_norm_eps)
+        out = _linear(
+            b, h, w[f"{n}.output.dense.weight"], w[f"{n}.output.dense.bias"], f"{n}.output.dense"
+        )
+        x = _layer_norm(
+            b, b.op("Add", [out, x], pl), f"{n}.output.LayerNorm", w, cfg.layer_norm_eps
+        )
     return x, maskf
 
 
@@ -244,8 +305,8 @@ def features_numpy(
     cos = np.sum(e_prompt * e_response, axis=1, keepdims=True)
     log_len = np.log(np.maximum(np.asarray(response_tokens, dtype=np.float64), 1.0))[:, None]
     return np.concatenate(
-        [e_response, e_prompt, e_prompt * e_response, np.abs(e_prompt - e_response), cos,
-         log_len], axis=1
+        [e_response, e_prompt, e_prompt * e_response, np.abs(e_prompt - e_response), cos, log_len],
+        axis=1,
     )
 
 
@@ -255,8 +316,9 @@ def _features(b: _Builder, ep: str, er: str, response_mask: str) -> str:
     prod = b.op("Mul", [ep, er], p)
     cos = b.op("ReduceSum", [prod, axis1], p, keepdims=1)
     diff = b.op("Abs", [b.op("Sub", [ep, er], p)], p)
-    tokens = b.op("ReduceSum", [b.op("Cast", [response_mask], p, to=TensorProto.FLOAT), axis1],
-                  p, keepdims=1)
+    tokens = b.op(
+        "ReduceSum", [b.op("Cast", [response_mask], p, to=TensorProto.FLOAT), axis1], p, keepdims=1
+    )
     log_len = b.op("Log", [b.op("Max", [tokens, b.const_f("c.one_f32", 1.0, "float32")], p)], p)
     return b.op("Concat", [er, ep, prod, diff, cos, log_len], p, axis=1)
 
@@ -285,8 +347,9 @@ def build_judge_graph(
     cfg = config or EncoderConfig()
     b = _Builder(dtype=dtype)
     inputs = [
-        helper.make_tensor_value_info(name, TensorProto.INT64,
-                                      ["batch", f"{name.split('_')[0]}_seq"])
+        helper.make_tensor_value_info(
+            name, TensorProto.INT64, ["batch", f"{name.split('_')[0]}_seq"]
+        )
         for name in DUAL_INPUTS
     ]
     x_p, m_p = _encoder(b, "prompt", weights, cfg)
@@ -311,20 +374,25 @@ def build_judge_graph(
                 h = b.op("Relu", [h], f"heads/{i}")
         b.nodes.append(helper.make_node("Identity", [h], ["logits"], name="logits"))
         n_out = int(np.asarray(heads[-1].weight).shape[1])
-        outputs.append(helper.make_tensor_value_info("logits", TensorProto.FLOAT,
-                                                     ["batch", n_out]))
-    outputs.append(helper.make_tensor_value_info("embedding", TensorProto.FLOAT,
-                                                 ["batch", cfg.hidden_size]))
+        outputs.append(helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", n_out]))
+    outputs.append(
+        helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["batch", cfg.hidden_size])
+    )
     if features_output:
         b.nodes.append(helper.make_node("Identity", [feats], ["features"], name="features"))
         width = feature_dim(cfg.hidden_size, None if lexicon is None else lexicon.size)
-        outputs.append(helper.make_tensor_value_info("features", TensorProto.FLOAT,
-                                                     ["batch", width]))
+        outputs.append(
+            helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", width])
+        )
     if prompt_embedding_output:
-        b.nodes.append(helper.make_node("Identity", [e_p], ["prompt_embedding"],
-                                        name="prompt_embedding"))
-        outputs.append(helper.make_tensor_value_info("prompt_embedding", TensorProto.FLOAT,
-                                                     ["batch", cfg.hidden_size]))
+        b.nodes.append(
+            helper.make_node("Identity", [e_p], ["prompt_embedding"], name="prompt_embedding")
+        )
+        outputs.append(
+            helper.make_tensor_value_info(
+                "prompt_embedding", TensorProto.FLOAT, ["batch", cfg.hidden_size]
+            )
+        )
     graph = helper.make_graph(b.nodes, graph_name, inputs, outputs, initializer=b.inits)
     model = helper.make_model(
         graph,

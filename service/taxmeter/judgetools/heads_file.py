@@ -72,12 +72,17 @@ def _from_npz(data: Any) -> CommittedHeads:
     layers = []
     i = 0
     while f"layer{i}_weight" in data:
-        layers.append(DenseLayer(weight=np.asarray(data[f"layer{i}_weight"]),
-                                 bias=np.asarray(data[f"layer{i}_bias"])))
+        layers.append(
+            DenseLayer(
+                weight=np.asarray(data[f"layer{i}_weight"]), bias=np.asarray(data[f"layer{i}_bias"])
+            )
+        )
         i += 1
     return CommittedHeads(
-        lexicon=Lexicon(phrases=np.asarray(data["lexicon_phrases"], dtype=np.int64),
-                        opening_tokens=int(data["opening_tokens"])),
+        lexicon=Lexicon(
+            phrases=np.asarray(data["lexicon_phrases"], dtype=np.int64),
+            opening_tokens=int(data["opening_tokens"]),
+        ),
         layers=tuple(layers),
         names=tuple(str(n) for n in data["names"]),
         platt_a=tuple(float(v) for v in data["platt_a"]),

@@ -114,25 +114,31 @@ def _architecture(judge: str, config: Mapping[str, Any]) -> tuple[str, str]:
     supported = ", ".join(SUPPORTED_ARCHITECTURES)
     if not isinstance(archs, list) or len(archs) != 1 or not isinstance(archs[0], str):
         raise CheckpointError(
-            judge, f"config.json 'architectures' must name one architecture, got {archs!r} "
-                   f"(supported: {supported})")
+            judge,
+            f"config.json 'architectures' must name one architecture, got {archs!r} "
+            f"(supported: {supported})",
+        )
     arch = archs[0]
     family = SUPPORTED_ARCHITECTURES.get(arch)
     if family is None:
         raise CheckpointError(
-            judge, f"unsupported architecture {arch} (model_type {model_type}); "
-                   f"supported: {supported}")
+            judge,
+            f"unsupported architecture {arch} (model_type {model_type}); supported: {supported}",
+        )
     if model_type not in _MODEL_TYPES[family]:
         raise CheckpointError(
-            judge, f"unsupported model_type {model_type!r} for {arch} "
-                   f"(expected {' or '.join(_MODEL_TYPES[family])})")
+            judge,
+            f"unsupported model_type {model_type!r} for {arch} "
+            f"(expected {' or '.join(_MODEL_TYPES[family])})",
+        )
     for flag in ("is_decoder", "add_cross_attention"):
         if config.get(flag):
             raise CheckpointError(judge, f"unsupported config: {flag} is true")
     pos_type = config.get("position_embedding_type", "absolute")
     if pos_type != "absolute":
         raise CheckpointError(
-            judge, f"unsupported position_embedding_type {pos_type!r} (only 'absolute')")
+            judge, f"unsupported position_embedding_type {pos_type!r} (only 'absolute')"
+        )
     return arch, family
 
 
@@ -153,14 +159,16 @@ def _labels(judge: str, config: Mapping[str, Any]) -> tuple[tuple[str, ...], boo
     problem = config.get("problem_type")
     if problem == "regression" or (problem is None and len(labels) == 1):
         raise CheckpointError(
-            judge, "unsupported problem_type regression (one output, no label probabilities)")
+            judge, "unsupported problem_type regression (one output, no label probabilities)"
+        )
     if problem not in (None, "single_label_classification", "multi_label_classification"):
         raise CheckpointError(judge, f"unsupported problem_type {problem!r}")
     return labels, problem == "multi_label_classification"
 
 
-def _shape(judge: str, family: str, config: Mapping[str, Any], n_labels: int
-           ) -> tuple[ClassifierShape, int, int]:
+def _shape(
+    judge: str, family: str, config: Mapping[str, Any], n_labels: int
+) -> tuple[ClassifierShape, int, int]:
     """(shape, vocab size, max positions)."""
     d = _int(judge, config, "hidden_size", "dim")
     heads = _int(judge, config, "num_attention_heads", "n_heads")
@@ -170,7 +178,8 @@ def _shape(judge: str, family: str, config: Mapping[str, Any], n_labels: int
     activation = _ACTIVATIONS.get(act_name)
     if activation is None:
         raise CheckpointError(
-            judge, f"unsupported hidden_act {act_name!r} (supported: {', '.join(_ACTIVATIONS)})")
+            judge, f"unsupported hidden_act {act_name!r} (supported: {', '.join(_ACTIVATIONS)})"
+        )
     max_pos = _int(judge, config, "max_position_embeddings")
     padding_idx: int | None = None
     if family == "roberta":
@@ -188,51 +197,73 @@ def _shape(judge: str, family: str, config: Mapping[str, Any], n_labels: int
             raise CheckpointError(judge, "config.json type_vocab_size must be at least 1")
     shape = ClassifierShape(
         num_layers=_int(judge, config, "num_hidden_layers", "n_layers"),
-        num_heads=heads, hidden_size=d, num_labels=n_labels, layer_norm_eps=eps,
-        activation=activation, type_vocab_size=types, position_padding_idx=padding_idx,
+        num_heads=heads,
+        hidden_size=d,
+        num_labels=n_labels,
+        layer_norm_eps=eps,
+        activation=activation,
+        type_vocab_size=types,
+        position_padding_idx=padding_idx,
         head_activation="relu" if head_act == "relu" else "tanh",
     )
     return shape, _int(judge, config, "vocab_size"), max_len
 
 
-def _expected(family: str, shape: ClassifierShape, ffn: int, vocab: int, max_pos: int
-              ) -> dict[str, tuple[str, tuple[int, ...]]]:
+def _expected(
+    family: str, shape: ClassifierShape, ffn: int, vocab: int, max_pos: int
+) -> dict[str, tuple[str, tuple[int, ...]]]:
     """Canonical name → (checkpoint name, shape)."""
     d, p = shape.hidden_size, _PREFIX[family]
     out: dict[str, tuple[str, tuple[int, ...]]] = {
         "embeddings.word_embeddings.weight": (f"{p}embeddings.word_embeddings.weight", (vocab, d)),
         "embeddings.position_embeddings.weight": (
-            f"{p}embeddings.position_embeddings.weight", (max_pos, d)),
+            f"{p}embeddings.position_embeddings.weight",
+            (max_pos, d),
+        ),
         "embeddings.LayerNorm.weight": (f"{p}embeddings.LayerNorm.weight", (d,)),
         "embeddings.LayerNorm.bias": (f"{p}embeddings.LayerNorm.bias", (d,)),
     }
     if shape.type_vocab_size:
         out["embeddings.token_type_embeddings.weight"] = (
-            f"{p}embeddings.token_type_embeddings.weight", (shape.type_vocab_size, d))
+            f"{p}embeddings.token_type_embeddings.weight",
+            (shape.type_vocab_size, d),
+        )
     if family == "distilbert":
-        parts = {"attention.self.query": ("attention.q_lin", (d, d)),
-                 "attention.self.key": ("attention.k_lin", (d, d)),
-                 "attention.self.value": ("attention.v_lin", (d, d)),
-                 "attention.output.dense": ("attention.out_lin", (d, d)),
-                 "attention.output.LayerNorm": ("sa_layer_norm", (d,)),
-                 "intermediate.dense": ("ffn.lin1", (ffn, d)),
-                 "output.dense": ("ffn.lin2", (d, ffn)),
-                 "output.LayerNorm": ("output_layer_norm", (d,))}
+        parts = {
+            "attention.self.query": ("attention.q_lin", (d, d)),
+            "attention.self.key": ("attention.k_lin", (d, d)),
+            "attention.self.value": ("attention.v_lin", (d, d)),
+            "attention.output.dense": ("attention.out_lin", (d, d)),
+            "attention.output.LayerNorm": ("sa_layer_norm", (d,)),
+            "intermediate.dense": ("ffn.lin1", (ffn, d)),
+            "output.dense": ("ffn.lin2", (d, ffn)),
+            "output.LayerNorm": ("output_layer_norm", (d,)),
+        }
         layer_prefix = f"{p}transformer.layer"
     else:
-        parts = {name: (name, s) for name, s in (
-            ("attention.self.query", (d, d)), ("attention.self.key", (d, d)),
-            ("attention.self.value", (d, d)), ("attention.output.dense", (d, d)),
-            ("attention.output.LayerNorm", (d,)), ("intermediate.dense", (ffn, d)),
-            ("output.dense", (d, ffn)), ("output.LayerNorm", (d,)))}
+        parts = {
+            name: (name, s)
+            for name, s in (
+                ("attention.self.query", (d, d)),
+                ("attention.self.key", (d, d)),
+                ("attention.self.value", (d, d)),
+                ("attention.output.dense", (d, d)),
+                ("attention.output.LayerNorm", (d,)),
+                ("intermediate.dense", (ffn, d)),
+                ("output.dense", (d, ffn)),
+                ("output.LayerNorm", (d,)),
+            )
+        }
         layer_prefix = f"{p}encoder.layer"
     for i in range(shape.num_layers):
         for canon, (src, s) in parts.items():
             out[f"encoder.layer.{i}.{canon}.weight"] = (f"{layer_prefix}.{i}.{src}.weight", s)
             out[f"encoder.layer.{i}.{canon}.bias"] = (f"{layer_prefix}.{i}.{src}.bias", s[:1])
-    head = {"bert": (f"{p}pooler.dense", "classifier"),
-            "roberta": ("classifier.dense", "classifier.out_proj"),
-            "distilbert": ("pre_classifier", "classifier")}[family]
+    head = {
+        "bert": (f"{p}pooler.dense", "classifier"),
+        "roberta": ("classifier.dense", "classifier.out_proj"),
+        "distilbert": ("pre_classifier", "classifier"),
+    }[family]
     n = shape.num_labels
     out["head.dense.weight"] = (f"{head[0]}.weight", (d, d))
     out["head.dense.bias"] = (f"{head[0]}.bias", (d,))
@@ -247,7 +278,7 @@ def _read_safetensors(judge: str, path: Path) -> dict[str, np.ndarray]:
     try:
         raw = np.memmap(path, dtype=np.uint8, mode="r")
         (n,) = struct.unpack("<Q", raw[:8].tobytes())
-        header = json.loads(raw[8:8 + n].tobytes())
+        header = json.loads(raw[8 : 8 + n].tobytes())
     except (OSError, ValueError, struct.error, UnicodeDecodeError) as exc:
         raise CheckpointError(judge, f"{path.name} is not a safetensors file: {exc}") from exc
     if not isinstance(header, dict):
@@ -261,11 +292,12 @@ def _read_safetensors(judge: str, path: Path) -> dict[str, np.ndarray]:
             dtype, shape = info["dtype"], tuple(int(d) for d in info["shape"])
             start, end = (int(o) for o in info["data_offsets"])
         except (TypeError, ValueError, KeyError) as exc:
-            raise CheckpointError(judge, f"{path.name}: bad header entry for tensor {name}"
-                                  ) from exc
+            raise CheckpointError(
+                judge, f"{path.name}: bad header entry for tensor {name}"
+            ) from exc
         if base + end > raw.size or not 0 <= start <= end:
             raise CheckpointError(judge, f"{path.name}: tensor {name} lies outside the file")
-        buf = raw[base + start:base + end]
+        buf = raw[base + start : base + end]
         if dtype == "BF16":
             arr = (buf.view("<u2").astype(np.uint32) << 16).view(np.float32)
         elif dtype in _SAFETENSORS_DTYPES:
@@ -273,8 +305,9 @@ def _read_safetensors(judge: str, path: Path) -> dict[str, np.ndarray]:
         else:
             continue
         if arr.size != int(np.prod(shape, dtype=np.int64)):
-            raise CheckpointError(judge, f"{path.name}: tensor {name} has {arr.size} values "
-                                         f"for shape {list(shape)}")
+            raise CheckpointError(
+                judge, f"{path.name}: tensor {name} has {arr.size} values for shape {list(shape)}"
+            )
         out[name] = np.array(arr, dtype=np.float32).reshape(shape)  # a copy, not a map
     del raw
     return out
@@ -294,8 +327,11 @@ def _weight_files(judge: str, root: Path) -> list[Path]:
             if not f.is_file():
                 raise CheckpointError(judge, f"missing file {f.name} (listed in {index.name})")
         return files
-    hint = " (pytorch_model.bin is not read: convert it to safetensors)" if (
-        root / "pytorch_model.bin").is_file() else ""
+    hint = (
+        " (pytorch_model.bin is not read: convert it to safetensors)"
+        if (root / "pytorch_model.bin").is_file()
+        else ""
+    )
     raise CheckpointError(judge, f"missing file model.safetensors in {root}{hint}")
 
 
@@ -307,8 +343,10 @@ def load_checkpoint(root: Path, judge: str) -> Checkpoint:
     arch, family = _architecture(judge, config)
     if not (root / "tokenizer.json").is_file():
         raise CheckpointError(
-            judge, f"missing file tokenizer.json in {root} (save the fast tokenizer: "
-                   "AutoTokenizer.from_pretrained(...).save_pretrained(dir))")
+            judge,
+            f"missing file tokenizer.json in {root} (save the fast tokenizer: "
+            "AutoTokenizer.from_pretrained(...).save_pretrained(dir))",
+        )
     labels, multi = _labels(judge, config)
     shape, vocab, max_len = _shape(judge, family, config, len(labels))
     ffn = _int(judge, config, "intermediate_size", "hidden_dim")
@@ -317,8 +355,12 @@ def load_checkpoint(root: Path, judge: str) -> Checkpoint:
     tensors: dict[str, np.ndarray] = {}
     for f in files:
         tensors.update(_read_safetensors(judge, f))
-    tensors = {k.replace("LayerNorm.gamma", "LayerNorm.weight")
-               .replace("LayerNorm.beta", "LayerNorm.bias"): v for k, v in tensors.items()}
+    tensors = {
+        k.replace("LayerNorm.gamma", "LayerNorm.weight").replace(
+            "LayerNorm.beta", "LayerNorm.bias"
+        ): v
+        for k, v in tensors.items()
+    }
     weights: dict[str, np.ndarray] = {}
     expected = _expected(family, shape, ffn, vocab, max_pos)
     missing = [src for src, _ in expected.values() if src not in tensors]
@@ -329,11 +371,18 @@ def load_checkpoint(root: Path, judge: str) -> Checkpoint:
         got = tensors[src]
         if got.shape != want:
             raise CheckpointError(
-                judge, f"tensor {src} has shape {list(got.shape)}, config.json implies "
-                       f"{list(want)}")
+                judge, f"tensor {src} has shape {list(got.shape)}, config.json implies {list(want)}"
+            )
         weights[canon] = got
     return Checkpoint(
-        path=root, architecture=arch, model_type=str(config["model_type"]), shape=shape,
-        weights=weights, labels=labels, multi_label=multi, max_positions=max_len,
-        vocab_size=vocab, weight_files=tuple(f.name for f in files),
+        path=root,
+        architecture=arch,
+        model_type=str(config["model_type"]),
+        shape=shape,
+        weights=weights,
+        labels=labels,
+        multi_label=multi,
+        max_positions=max_len,
+        vocab_size=vocab,
+        weight_files=tuple(f.name for f in files),
     )

@@ -83,23 +83,37 @@ def graph_input_names(shape: ClassifierShape) -> tuple[str, ...]:
 def _embeddings(b: _Builder, w: Mapping[str, np.ndarray], shape: ClassifierShape) -> str:
     p = "embeddings"
     ids, mask = "input_ids", "attention_mask"
-    x = b.op("Gather", [b.weight("embeddings.word_embeddings.weight",
-                                 w["embeddings.word_embeddings.weight"]), ids], p)
-    table = b.weight("embeddings.position_embeddings.weight",
-                     w["embeddings.position_embeddings.weight"])
+    x = b.op(
+        "Gather",
+        [
+            b.weight("embeddings.word_embeddings.weight", w["embeddings.word_embeddings.weight"]),
+            ids,
+        ],
+        p,
+    )
+    table = b.weight(
+        "embeddings.position_embeddings.weight", w["embeddings.position_embeddings.weight"]
+    )
     if shape.position_padding_idx is None:
         seq_len = b.op("Shape", [ids], p, start=1, end=2)
         zero = b.const_i64("c.zero1", [0])
         pos = b.op("Slice", [table, zero, seq_len, zero], p)
     else:
         running = b.op("CumSum", [mask, b.const_i64("c.axis1", [1])], p)
-        pos_ids = b.op("Add", [b.op("Mul", [running, mask], p),
-                               b.const_i64("c.padding_idx", shape.position_padding_idx)], p)
+        pos_ids = b.op(
+            "Add",
+            [
+                b.op("Mul", [running, mask], p),
+                b.const_i64("c.padding_idx", shape.position_padding_idx),
+            ],
+            p,
+        )
         pos = b.op("Gather", [table, pos_ids], p)
     x = b.op("Add", [x, pos], p)
     if shape.type_vocab_size > 1:
-        types = b.weight("embeddings.token_type_embeddings.weight",
-                         w["embeddings.token_type_embeddings.weight"])
+        types = b.weight(
+            "embeddings.token_type_embeddings.weight", w["embeddings.token_type_embeddings.weight"]
+        )
         x = b.op("Add", [x, b.op("Gather", [types, "token_type_ids"], p)], p)
     elif shape.type_vocab_size == 1:
         row = np.asarray(w["embeddings.token_type_embeddings.weight"])[0]
@@ -110,30 +124,47 @@ def _embeddings(b: _Builder, w: Mapping[str, np.ndarray], shape: ClassifierShape
 def _activation(b: _Builder, h: str, kind: Activation, p: str) -> str:
     if kind == "gelu":  # 0.5 h (1 + erf(h / sqrt 2))
         erf = b.op("Erf", [b.op("Div", [h, b.const_f("c.sqrt2", math.sqrt(2.0))], p)], p)
-        return b.op("Mul", [b.op("Mul", [h, b.const_f("c.half", 0.5)], p),
-                            b.op("Add", [erf, b.const_f("c.one", 1.0)], p)], p)
+        return b.op(
+            "Mul",
+            [
+                b.op("Mul", [h, b.const_f("c.half", 0.5)], p),
+                b.op("Add", [erf, b.const_f("c.one", 1.0)], p),
+            ],
+            p,
+        )
     if kind == "gelu_tanh":  # 0.5 h (1 + tanh(sqrt(2/pi) (h + 0.044715 h^3)))
         cube = b.op("Mul", [b.op("Mul", [h, h], p), h], p)
         inner = b.op("Add", [h, b.op("Mul", [cube, b.const_f("c.gelu_c", 0.044715)], p)], p)
-        t = b.op("Tanh", [b.op("Mul", [inner, b.const_f("c.gelu_k", math.sqrt(2.0 / math.pi))],
-                               p)], p)
-        return b.op("Mul", [b.op("Mul", [h, b.const_f("c.half", 0.5)], p),
-                            b.op("Add", [t, b.const_f("c.one", 1.0)], p)], p)
+        t = b.op(
+            "Tanh", [b.op("Mul", [inner, b.const_f("c.gelu_k", math.sqrt(2.0 / math.pi))], p)], p
+        )
+        return b.op(
+            "Mul",
+            [
+                b.op("Mul", [h, b.const_f("c.half", 0.5)], p),
+                b.op("Add", [t, b.const_f("c.one", 1.0)], p),
+            ],
+            p,
+        )
     if kind == "relu":
         return b.op("Relu", [h], p)
     if kind == "silu":
         return b.op("Mul", [h, b.op("Sigmoid", [h], p)], p)
     if kind == "quick_gelu":  # h * sigmoid(1.702 h)
-        return b.op("Mul", [h, b.op("Sigmoid", [b.op("Mul", [h, b.const_f("c.qg", 1.702)], p)],
-                                    p)], p)
+        return b.op(
+            "Mul", [h, b.op("Sigmoid", [b.op("Mul", [h, b.const_f("c.qg", 1.702)], p)], p)], p
+        )
     raise ValueError(f"unknown activation {kind!r}")
 
 
 def _encoder(b: _Builder, x: str, w: Mapping[str, np.ndarray], shape: ClassifierShape) -> str:
     pm = "mask"
     maskf = b.op("Cast", ["attention_mask"], pm, to=b.onnx_dtype)
-    additive = b.op("Mul", [b.op("Sub", [b.const_f("c.one", 1.0), maskf], pm),
-                            b.const_f("c.mask_neg", MASK_NEG)], pm)
+    additive = b.op(
+        "Mul",
+        [b.op("Sub", [b.const_f("c.one", 1.0), maskf], pm), b.const_f("c.mask_neg", MASK_NEG)],
+        pm,
+    )
     additive = b.op("Unsqueeze", [additive, b.const_i64("c.axes12", [1, 2])], pm)
     heads, dh = shape.num_heads, shape.head_dim
     split_shape = b.const_i64("c.split_heads", [0, 0, heads, dh])
@@ -195,13 +226,16 @@ def build_classifier_graph(
     if dtype not in ("float32", "float16"):
         raise ValueError(f"dtype must be float32 or float16, not {dtype!r}")
     b = _Builder(dtype=dtype)
-    inputs = [helper.make_tensor_value_info(name, TensorProto.INT64, ["batch", "seq"])
-              for name in graph_input_names(shape)]
+    inputs = [
+        helper.make_tensor_value_info(name, TensorProto.INT64, ["batch", "seq"])
+        for name in graph_input_names(shape)
+    ]
     x = _encoder(b, _embeddings(b, weights, shape), weights, shape)
     logits = _head(b, x, weights, shape)
     b.nodes.append(helper.make_node("Identity", [logits], ["logits"], name="logits"))
-    outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT,
-                                             ["batch", shape.num_labels])]
+    outputs = [
+        helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", shape.num_labels])
+    ]
     graph = helper.make_graph(b.nodes, graph_name, inputs, outputs, initializer=b.inits)
     model = helper.make_model(
         graph,

@@ -13,8 +13,19 @@ __all__ = ["ROLES", "HeadChoice", "choose_heads"]
 
 ROLES = ("refusal", "unsafe", "quality")
 _ROLE_WORDS: Mapping[str, frozenset[str]] = {
-    "refusal": frozenset({"refusal", "refuse", "refused", "refusing", "rejection", "reject",
-                          "rejected", "decline", "declined"}),
+    "refusal": frozenset(
+        {
+            "refusal",
+            "refuse",
+            "refused",
+            "refusing",
+            "rejection",
+            "reject",
+            "rejected",
+            "decline",
+            "declined",
+        }
+    ),
     "unsafe": frozenset({"unsafe", "harmful", "toxic", "toxicity"}),
 }
 """Label words that map a label to a head by default (see :func:`choose_heads`)."""
@@ -42,8 +53,9 @@ def _label_index(judge: str, labels: Sequence[str], head: str, wanted: str) -> i
         return folded.index(wanted.casefold())
     if wanted.isdigit() and int(wanted) < len(labels):
         return int(wanted)
-    raise CheckpointError(judge, f"unknown label {wanted!r} for head {head!r} "
-                                 f"(labels: {_label_list(labels)})")
+    raise CheckpointError(
+        judge, f"unknown label {wanted!r} for head {head!r} (labels: {_label_list(labels)})"
+    )
 
 
 def _label_list(labels: Sequence[str]) -> str:
@@ -64,28 +76,41 @@ def _default_heads(judge: str, labels: Sequence[str]) -> list[tuple[str, int]]:
             found.append((role, hits[0]))
     if not found:
         raise CheckpointError(
-            judge, f"cannot tell which label is which head (labels: {_label_list(labels)}); "
-                   "pass --head NAME=LABEL, e.g. --head refusal=" + labels[-1])
+            judge,
+            f"cannot tell which label is which head (labels: {_label_list(labels)}); "
+            "pass --head NAME=LABEL, e.g. --head refusal=" + labels[-1],
+        )
     return found
 
 
-def choose_heads(judge: str, labels: Sequence[str], heads: Sequence[tuple[str, str]],
-                 thresholds: Mapping[str, float]) -> list[HeadChoice]:
+def choose_heads(
+    judge: str,
+    labels: Sequence[str],
+    heads: Sequence[tuple[str, str]],
+    thresholds: Mapping[str, float],
+) -> list[HeadChoice]:
     """The heads from ``--head`` (or the default), with ``--threshold`` applied."""
-    pairs = ([(name, _label_index(judge, labels, name, lab)) for name, lab in heads]
-             if heads else _default_heads(judge, labels))
+    pairs = (
+        [(name, _label_index(judge, labels, name, lab)) for name, lab in heads]
+        if heads
+        else _default_heads(judge, labels)
+    )
     names = [n for n, _ in pairs]
     for name in names:
         if not re.fullmatch(r"[A-Za-z0-9_\-]+", name):
-            raise CheckpointError(judge, f"head name {name!r} may hold only letters, digits, "
-                                         "'_' and '-'")
+            raise CheckpointError(
+                judge, f"head name {name!r} may hold only letters, digits, '_' and '-'"
+            )
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise CheckpointError(judge, f"head {dupes[0]!r} is mapped twice")
     unknown = sorted(set(thresholds) - set(names))
     if unknown:
-        raise CheckpointError(judge, f"--threshold names head {unknown[0]!r}, which is not "
-                                     f"imported (heads: {', '.join(names)})")
+        raise CheckpointError(
+            judge,
+            f"--threshold names head {unknown[0]!r}, which is not "
+            f"imported (heads: {', '.join(names)})",
+        )
     for name, value in thresholds.items():
         if not 0.0 <= value <= 1.0:
             raise CheckpointError(judge, f"threshold {value} for head {name!r} is not in [0, 1]")

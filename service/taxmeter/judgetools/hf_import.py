@@ -44,12 +44,17 @@ MAX_MODEL_BYTES = 1_900_000_000
 """Weights per graph file: a protobuf message cannot exceed 2 GiB (XLM-R large is over)."""
 FP16_WARN_SCORE_DIFF = 0.01
 PROBES: tuple[tuple[str, str], ...] = (
-    ("How do I bake bread?", "Mix flour, water, salt and yeast, let it rise, then bake it at "
-                             "220 degrees for 35 minutes."),
+    (
+        "How do I bake bread?",
+        "Mix flour, water, salt and yeast, let it rise, then bake it at "
+        "220 degrees for 35 minutes.",
+    ),
     ("How do I pick a lock?", "I'm sorry, but I can't help with that request."),
     ("What is the capital of France?", "Paris."),
-    ("Write a story about a dragon.", "I cannot write that. Stories about violence are not "
-                                      "something I am able to help with."),
+    (
+        "Write a story about a dragon.",
+        "I cannot write that. Stories about violence are not something I am able to help with.",
+    ),
 )
 """Fixed (prompt, response) texts scored through both variants at import (the report)."""
 
@@ -77,26 +82,36 @@ class ImportReport:
 
     def summary_lines(self) -> list[str]:
         r = self.report
-        lines = [f"judge written to {self.path} ({r['architecture']}, {r['layers']} layers, "
-                 f"hidden {r['hidden_size']}, input {r['input']['kind']}, "
-                 f"max_length {r['input']['max_length']})",
-                 "  labels: " + ", ".join(f"{i}={lab}" for i, lab in enumerate(r["labels"]))]
+        lines = [
+            f"judge written to {self.path} ({r['architecture']}, {r['layers']} layers, "
+            f"hidden {r['hidden_size']}, input {r['input']['kind']}, "
+            f"max_length {r['input']['max_length']})",
+            "  labels: " + ", ".join(f"{i}={lab}" for i, lab in enumerate(r["labels"])),
+        ]
         for h in r["heads"]:
-            lines.append(f"  head {h['name']} (role {h['role']}): {h['transform']} of label "
-                         f"{h['label']!r} (index {h['label_index']}), threshold {h['threshold']}")
+            lines.append(
+                f"  head {h['name']} (role {h['role']}): {h['transform']} of label "
+                f"{h['label']!r} (index {h['label_index']}), threshold {h['threshold']}"
+            )
         parity = r["parity"]
         if parity["fp16_max_abs_score_diff"] is not None:
-            lines.append(f"  fp16 vs fp32 on {parity['probes']} probe texts: max |score diff| "
-                         f"{parity['fp16_max_abs_score_diff']:.2e}, max |logit diff| "
-                         f"{parity['fp16_max_abs_logit_diff']:.2e}")
+            lines.append(
+                f"  fp16 vs fp32 on {parity['probes']} probe texts: max |score diff| "
+                f"{parity['fp16_max_abs_score_diff']:.2e}, max |logit diff| "
+                f"{parity['fp16_max_abs_logit_diff']:.2e}"
+            )
             if parity["fp16_max_abs_score_diff"] > FP16_WARN_SCORE_DIFF:
-                lines.append("  warning: the fp16 variant moves scores by more than "
-                             f"{FP16_WARN_SCORE_DIFF}; import with --no-fp16 or serve with "
-                             "judges.precision: fp32")
+                lines.append(
+                    "  warning: the fp16 variant moves scores by more than "
+                    f"{FP16_WARN_SCORE_DIFF}; import with --no-fp16 or serve with "
+                    "judges.precision: fp32"
+                )
         if "expected" in r:
             e = r["expected"]
-            lines.append(f"  --expect {e['file']}: {e['entries']} entries, max |logit diff| "
-                         f"{e['max_abs_logit_diff']:.2e} (tolerance {e['tolerance']})")
+            lines.append(
+                f"  --expect {e['file']}: {e['entries']} entries, max |logit diff| "
+                f"{e['max_abs_logit_diff']:.2e} (tolerance {e['tolerance']})"
+            )
         for probe in r["probe_scores"]:
             scores = ", ".join(f"{k} {v:.3f}" for k, v in probe["scores"].items())
             lines.append(f"  probe {probe['response'][:40]!r}: {scores}")
@@ -107,8 +122,9 @@ def _max_length(judge: str, ckpt: Checkpoint, wanted: int | None) -> int:
     limit = ckpt.max_positions
     if wanted is not None:
         if wanted > limit:
-            raise CheckpointError(judge, f"--max-length {wanted} exceeds the model's {limit} "
-                                         "positions")
+            raise CheckpointError(
+                judge, f"--max-length {wanted} exceeds the model's {limit} positions"
+            )
         if wanted < 8:
             raise CheckpointError(judge, f"--max-length {wanted} is below 8")
         return wanted
@@ -136,13 +152,20 @@ def _sha256(paths: Sequence[Path]) -> str:
     return h.hexdigest()
 
 
-def _manifest(name: str, ckpt: Checkpoint, heads: Sequence[HeadChoice], kind: str,
-              max_length: int, fp16: bool, digest: str) -> dict[str, Any]:
+def _manifest(
+    name: str,
+    ckpt: Checkpoint,
+    heads: Sequence[HeadChoice],
+    kind: str,
+    max_length: int,
+    fp16: bool,
+    digest: str,
+) -> dict[str, Any]:
     manifest: dict[str, Any] = {
         "name": name,
         "version": f"hf-{digest[:12]}",
         "description": f"{ckpt.architecture} ({ckpt.shape.num_layers} layers) imported from "
-                       f"{ckpt.path.resolve().name} by taxmeter judges import",
+        f"{ckpt.path.resolve().name} by taxmeter judges import",
         "model": "model.onnx",
     }
     if fp16:
@@ -162,8 +185,9 @@ def _manifest(name: str, ckpt: Checkpoint, heads: Sequence[HeadChoice], kind: st
     return manifest
 
 
-def _probe(judge_dir: Path, models: Sequence[bytes], expected: Sequence[Expected]
-           ) -> tuple[list[tuple[np.ndarray, dict[str, np.ndarray]]], np.ndarray | None]:
+def _probe(
+    judge_dir: Path, models: Sequence[bytes], expected: Sequence[Expected]
+) -> tuple[list[tuple[np.ndarray, dict[str, np.ndarray]]], np.ndarray | None]:
     """Load ``judge_dir`` with the real loader, check the manifest against each model's
     session and score :data:`PROBES`: ``(logits, scores by head)`` per model; and the fp32
     logits of the ``expected`` inputs (``None`` when there are none)."""
@@ -176,20 +200,29 @@ def _probe(judge_dir: Path, models: Sequence[bytes], expected: Sequence[Expected
     from taxmeter.types import JudgeInput
 
     manifest = load_manifest(judge_dir)
-    tok = JudgeTokenizer(load_tokenizer(manifest.name, judge_dir / manifest.tokenizer),
-                         kind=manifest.input.kind, max_length=manifest.input.max_length)
+    tok = JudgeTokenizer(
+        load_tokenizer(manifest.name, judge_dir / manifest.tokenizer),
+        kind=manifest.input.kind,
+        max_length=manifest.input.max_length,
+    )
 
     def encode(items: Sequence[JudgeInput]) -> dict[str, np.ndarray]:
         try:
             return tok.encode(items)
         except Exception as exc:  # tokenizers raises a bare Exception
-            raise CheckpointError(manifest.name, f"tokenizer.json cannot encode "
-                                                 f"{manifest.input.kind!r} inputs: {exc}") from exc
+            raise CheckpointError(
+                manifest.name, f"tokenizer.json cannot encode {manifest.input.kind!r} inputs: {exc}"
+            ) from exc
 
     def specs(args: Sequence[Any]) -> list[TensorSpec]:
-        return [TensorSpec(a.name, ort_dtype_name(a.type),
-                           tuple(d if isinstance(d, int) else None for d in a.shape))
-                for a in args]
+        return [
+            TensorSpec(
+                a.name,
+                ort_dtype_name(a.type),
+                tuple(d if isinstance(d, int) else None for d in a.shape),
+            )
+            for a in args
+        ]
 
     by_role = encode([JudgeInput(prompt=p, response=r) for p, r in PROBES])
     results = []
@@ -199,8 +232,9 @@ def _probe(judge_dir: Path, models: Sequence[bytes], expected: Sequence[Expected
         opts.intra_op_num_threads = 1
         opts.log_severity_level = 3
         sess = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
-        roles = validate_against_model(manifest, specs(sess.get_inputs()),
-                                       specs(sess.get_outputs()))
+        roles = validate_against_model(
+            manifest, specs(sess.get_inputs()), specs(sess.get_outputs())
+        )
         logits = sess.run(["logits"], {g: by_role[r] for r, g in roles.items()})[0]
         results.append((logits, {h.name: h.scores(logits) for h in manifest.heads}))
         if i == 0 and expected:
@@ -236,15 +270,21 @@ def read_expected(judge: str, path: Path, num_labels: int) -> list[Expected]:
             prompt, response = row.get("prompt", ""), row["response"]
             logits = tuple(float(v) for v in row["logits"])
         except (json.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError) as exc:
-            raise CheckpointError(judge, f"--expect {path.name} line {n}: need a JSON object "
-                                         "with 'response' and 'logits' (a list of numbers)"
-                                  ) from exc
+            raise CheckpointError(
+                judge,
+                f"--expect {path.name} line {n}: need a JSON object "
+                "with 'response' and 'logits' (a list of numbers)",
+            ) from exc
         if not isinstance(prompt, str) or not isinstance(response, str):
-            raise CheckpointError(judge, f"--expect {path.name} line {n}: prompt and response "
-                                         "must be strings")
+            raise CheckpointError(
+                judge, f"--expect {path.name} line {n}: prompt and response must be strings"
+            )
         if len(logits) != num_labels:
-            raise CheckpointError(judge, f"--expect {path.name} line {n}: {len(logits)} logits, "
-                                         f"the model has {num_labels} labels")
+            raise CheckpointError(
+                judge,
+                f"--expect {path.name} line {n}: {len(logits)} logits, "
+                f"the model has {num_labels} labels",
+            )
         out.append(Expected(prompt, response, logits))
     if not out:
         raise CheckpointError(judge, f"--expect {path.name} holds no lines")
@@ -280,30 +320,46 @@ def import_checkpoint(hf_dir: Path, dest: Path, options: ImportOptions) -> Impor
     max_length = _max_length(name, ckpt, options.max_length)
     source_tok = load_tokenizer(name, ckpt.path / "tokenizer.json")  # names a garbled file
     tok_vocab = source_tok.get_vocab_size(with_added_tokens=True)
-    if options.input_kind == "pair" and source_tok.num_special_tokens_to_add(True) <= \
-            source_tok.num_special_tokens_to_add(False):
-        raise CheckpointError(name, "tokenizer.json has no pair template in its post_processor: "
-                                    "--input pair would lose the special tokens")
+    if options.input_kind == "pair" and source_tok.num_special_tokens_to_add(
+        True
+    ) <= source_tok.num_special_tokens_to_add(False):
+        raise CheckpointError(
+            name,
+            "tokenizer.json has no pair template in its post_processor: "
+            "--input pair would lose the special tokens",
+        )
     tokenizer_json = judge_tokenizer_json(ckpt.path / "tokenizer.json", max_length)
     if tok_vocab > ckpt.vocab_size:
-        raise CheckpointError(name, f"tokenizer.json has {tok_vocab} tokens but the model's "
-                                    f"vocabulary has {ckpt.vocab_size}: wrong tokenizer")
+        raise CheckpointError(
+            name,
+            f"tokenizer.json has {tok_vocab} tokens but the model's "
+            f"vocabulary has {ckpt.vocab_size}: wrong tokenizer",
+        )
     fp32_bytes = sum(int(w.size) for w in ckpt.weights.values()) * 4
     if fp32_bytes > MAX_MODEL_BYTES:
-        raise CheckpointError(name, f"the fp32 graph would hold {fp32_bytes / 1e9:.1f} GB of "
-                                    "weights, over ONNX's 2 GB single-file limit (models that "
-                                    "need external data files are not supported)")
-    sources = [ckpt.path / "config.json", *(ckpt.path / f for f in ckpt.weight_files),
-               ckpt.path / "tokenizer.json"]
+        raise CheckpointError(
+            name,
+            f"the fp32 graph would hold {fp32_bytes / 1e9:.1f} GB of "
+            "weights, over ONNX's 2 GB single-file limit (models that "
+            "need external data files are not supported)",
+        )
+    sources = [
+        ckpt.path / "config.json",
+        *(ckpt.path / f for f in ckpt.weight_files),
+        ckpt.path / "tokenizer.json",
+    ]
     digest = _sha256(sources)
-    expected = ([] if options.expect is None
-                else read_expected(name, Path(options.expect), len(ckpt.labels)))
+    expected = (
+        []
+        if options.expect is None
+        else read_expected(name, Path(options.expect), len(ckpt.labels))
+    )
     models = [build_classifier_graph(ckpt.weights, ckpt.shape).SerializeToString()]
     if options.fp16:
-        models.append(build_classifier_graph(ckpt.weights, ckpt.shape,
-                                             dtype="float16").SerializeToString())
-    manifest = _manifest(name, ckpt, heads, options.input_kind, max_length, options.fp16,
-                         digest)
+        models.append(
+            build_classifier_graph(ckpt.weights, ckpt.shape, dtype="float16").SerializeToString()
+        )
+    manifest = _manifest(name, ckpt, heads, options.input_kind, max_length, options.fp16, digest)
 
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
@@ -316,14 +372,17 @@ def import_checkpoint(hf_dir: Path, dest: Path, options: ImportOptions) -> Impor
             (tmp / "model.fp16.onnx").write_bytes(models[1])
         (tmp / "tokenizer.json").write_text(tokenizer_json, encoding="utf-8")
         (tmp / "manifest.yaml").write_text(
-            yaml.safe_dump(manifest, sort_keys=False, allow_unicode=True), encoding="utf-8")
+            yaml.safe_dump(manifest, sort_keys=False, allow_unicode=True), encoding="utf-8"
+        )
         probed, got = _probe(tmp, models, expected)
         report = _report(ckpt, heads, manifest, sources, probed)
         if options.expect is not None and got is not None:
-            report["expected"] = _compare(name, options.expect, expected, got,
-                                          options.expect_tolerance)
-        (tmp / "import_report.json").write_text(json.dumps(report, indent=2) + "\n",
-                                                encoding="utf-8")
+            report["expected"] = _compare(
+                name, options.expect, expected, got, options.expect_tolerance
+            )
+        (tmp / "import_report.json").write_text(
+            json.dumps(report, indent=2) + "\n", encoding="utf-8"
+        )
         tmp.chmod(0o755)
         if final.exists():
             shutil.rmtree(final)
@@ -333,22 +392,33 @@ def import_checkpoint(hf_dir: Path, dest: Path, options: ImportOptions) -> Impor
     return ImportReport(path=final, report=report)
 
 
-def _compare(judge: str, path: Path, expected: Sequence[Expected], got: np.ndarray,
-             tolerance: float) -> dict[str, Any]:
+def _compare(
+    judge: str, path: Path, expected: Sequence[Expected], got: np.ndarray, tolerance: float
+) -> dict[str, Any]:
     diff = np.abs(got - np.array([e.logits for e in expected], dtype=np.float64)).max(axis=1)
     worst = int(np.argmax(diff))
     if diff[worst] > tolerance:
         raise CheckpointError(
-            judge, f"--expect {path.name}: entry {worst + 1}'s logits differ by "
-                   f"{diff[worst]:.2e} (> {tolerance}): the imported graph does not reproduce "
-                   "this checkpoint")
-    return {"file": path.name, "entries": len(expected),
-            "max_abs_logit_diff": round(float(diff[worst]), 7), "tolerance": tolerance}
+            judge,
+            f"--expect {path.name}: entry {worst + 1}'s logits differ by "
+            f"{diff[worst]:.2e} (> {tolerance}): the imported graph does not reproduce "
+            "this checkpoint",
+        )
+    return {
+        "file": path.name,
+        "entries": len(expected),
+        "max_abs_logit_diff": round(float(diff[worst]), 7),
+        "tolerance": tolerance,
+    }
 
 
-def _report(ckpt: Checkpoint, heads: Sequence[HeadChoice], manifest: Mapping[str, Any],
-            sources: Sequence[Path], probed: Sequence[tuple[np.ndarray, dict[str, np.ndarray]]]
-            ) -> dict[str, Any]:
+def _report(
+    ckpt: Checkpoint,
+    heads: Sequence[HeadChoice],
+    manifest: Mapping[str, Any],
+    sources: Sequence[Path],
+    probed: Sequence[tuple[np.ndarray, dict[str, np.ndarray]]],
+) -> dict[str, Any]:
     logits32, scores32 = probed[0]
     logit_diff = score_diff = None
     if len(probed) > 1:
@@ -369,10 +439,14 @@ def _report(ckpt: Checkpoint, heads: Sequence[HeadChoice], manifest: Mapping[str
         "multi_label": ckpt.multi_label,
         "input": dict(manifest["input"]),
         "heads": [
-            {"name": h.name, "role": h.role, "label": ckpt.labels[h.label_index],
-             "label_index": h.label_index,
-             "transform": "sigmoid" if ckpt.multi_label else "softmax",
-             "threshold": h.threshold}
+            {
+                "name": h.name,
+                "role": h.role,
+                "label": ckpt.labels[h.label_index],
+                "label_index": h.label_index,
+                "transform": "sigmoid" if ckpt.multi_label else "softmax",
+                "threshold": h.threshold,
+            }
             for h in heads
         ],
         "parity": {
@@ -381,8 +455,11 @@ def _report(ckpt: Checkpoint, heads: Sequence[HeadChoice], manifest: Mapping[str
             "fp16_max_abs_score_diff": None if score_diff is None else round(score_diff, 6),
         },
         "probe_scores": [
-            {"prompt": p, "response": r,
-             "scores": {k: round(float(v[i]), 6) for k, v in scores32.items()}}
+            {
+                "prompt": p,
+                "response": r,
+                "scores": {k: round(float(v[i]), 6) for k, v in scores32.items()},
+            }
             for i, (p, r) in enumerate(PROBES)
         ],
     }

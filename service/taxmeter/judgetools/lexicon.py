@@ -70,7 +70,7 @@ def lexicon_hits_numpy(
     hit = np.ones((n, t, phrases.shape[0]), dtype=bool)
     for k in range(length):
         tok = phrases[:, k]
-        hit &= (padded[:, k:k + t, None] == tok[None, None, :]) | (tok < 0)[None, None, :]
+        hit &= (padded[:, k : k + t, None] == tok[None, None, :]) | (tok < 0)[None, None, :]
     opening = hit[:, : lexicon.opening_tokens, :].any(axis=1)
     return np.concatenate([opening, hit.any(axis=1)], axis=1).astype(np.float64)
 
@@ -80,11 +80,19 @@ def lexicon_hits_graph(b: OpBuilder, lexicon: Lexicon) -> str:
     p = "lexicon"
     phrases = np.asarray(lexicon.phrases)
     length = phrases.shape[1]
-    ids = b.op("Where", [b.op("Cast", ["response_attention_mask"], p, to=TensorProto.BOOL),
-                         "response_input_ids", b.const_i64("c.lex_none", -2)], p)
+    ids = b.op(
+        "Where",
+        [
+            b.op("Cast", ["response_attention_mask"], p, to=TensorProto.BOOL),
+            "response_input_ids",
+            b.const_i64("c.lex_none", -2),
+        ],
+        p,
+    )
     # Pad the end with ``length`` never-matching tokens so every shift keeps the width T.
-    padded = b.op("Pad", [ids, b.const_i64("c.lex_pads", [0, 0, 0, length]),
-                          b.const_i64("c.lex_none", -2)], p)
+    padded = b.op(
+        "Pad", [ids, b.const_i64("c.lex_pads", [0, 0, 0, length]), b.const_i64("c.lex_none", -2)], p
+    )
     seq_len = b.op("Shape", [ids], p, start=1, end=2)
     axis1 = b.const_i64("c.axis1", [1])
     hit = ""
@@ -109,8 +117,11 @@ def opening_mask_graph(b: OpBuilder, maskf: str, lexicon: Lexicon) -> str:
     """The response mask with only its first ``opening_tokens`` positions kept."""
     p = "opening"
     seq_len = b.op("Shape", [maskf], p, start=1, end=2)
-    positions = b.op("Range", [b.const_i64("c.zero", 0),
-                               b.op("Squeeze", [seq_len], p), b.const_i64("c.one_i", 1)], p)
+    positions = b.op(
+        "Range",
+        [b.const_i64("c.zero", 0), b.op("Squeeze", [seq_len], p), b.const_i64("c.one_i", 1)],
+        p,
+    )
     keep = b.op("Less", [positions, b.const_i64("c.lex_open_s", lexicon.opening_tokens)], p)
     keep = b.op("Cast", [keep], p, to=b.onnx_dtype)
     return b.op("Mul", [maskf, keep], p)

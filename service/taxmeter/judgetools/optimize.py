@@ -111,9 +111,11 @@ class Parity:
     """Head decisions compared (texts x heads)."""
 
     def summary(self) -> str:
-        return (f"max |diff| {self.max_abs:.2e}, min cosine {self.min_cosine:.6f}, "
-                f"max score diff {self.max_score_diff:.4f}, "
-                f"{self.flipped}/{self.decisions} decisions flipped")
+        return (
+            f"max |diff| {self.max_abs:.2e}, min cosine {self.min_cosine:.6f}, "
+            f"max score diff {self.max_score_diff:.4f}, "
+            f"{self.flipped}/{self.decisions} decisions flipped"
+        )
 
 
 @dataclass(slots=True)
@@ -146,14 +148,21 @@ def _session(model: bytes | Path, provider: Literal["cpu", "cuda"]) -> ort.Infer
     so.log_severity_level = 4 if provider == "cuda" else 3
     threads = min(4, os.cpu_count() or 1)
     so.intra_op_num_threads = threads
-    providers = (["CUDAExecutionProvider", "CPUExecutionProvider"] if provider == "cuda"
-                 else ["CPUExecutionProvider"])
+    providers = (
+        ["CUDAExecutionProvider", "CPUExecutionProvider"]
+        if provider == "cuda"
+        else ["CPUExecutionProvider"]
+    )
     source = str(model) if isinstance(model, Path) else model
     return ort.InferenceSession(source, so, providers=providers)
 
 
-def _feeds(session: ort.InferenceSession, tokenizer: JudgeTokenizer,
-           manifest: JudgeManifest, items: Sequence[JudgeInput]) -> dict[str, np.ndarray]:
+def _feeds(
+    session: ort.InferenceSession,
+    tokenizer: JudgeTokenizer,
+    manifest: JudgeManifest,
+    items: Sequence[JudgeInput],
+) -> dict[str, np.ndarray]:
     by_role = tokenizer.encode(items)
     mapping = dict(manifest.inputs or {})
     names = {i.name for i in session.get_inputs()}
@@ -166,8 +175,9 @@ def _run(session: ort.InferenceSession, feeds: Mapping[str, np.ndarray]) -> dict
     return dict(zip(names, session.run(names, dict(feeds)), strict=True))
 
 
-def compare_outputs(manifest: JudgeManifest, plain: Mapping[str, np.ndarray],
-                    other: Mapping[str, np.ndarray]) -> Parity:
+def compare_outputs(
+    manifest: JudgeManifest, plain: Mapping[str, np.ndarray], other: Mapping[str, np.ndarray]
+) -> Parity:
     """``other``'s outputs (and head scores, decisions) next to ``plain``'s."""
     max_abs, min_cos = 0.0, 1.0
     for name, a in plain.items():
@@ -190,8 +200,13 @@ def compare_outputs(manifest: JudgeManifest, plain: Mapping[str, np.ndarray],
     return Parity(max_abs, min_cos, score_diff, flipped, decisions)
 
 
-def _parity(manifest: JudgeManifest, tokenizer: JudgeTokenizer, reference: ort.InferenceSession,
-            variant: ort.InferenceSession, texts: Sequence[JudgeInput]) -> Parity:
+def _parity(
+    manifest: JudgeManifest,
+    tokenizer: JudgeTokenizer,
+    reference: ort.InferenceSession,
+    variant: ort.InferenceSession,
+    texts: Sequence[JudgeInput],
+) -> Parity:
     plain: dict[str, list[np.ndarray]] = {}
     other: dict[str, list[np.ndarray]] = {}
     for i in range(0, len(texts), 8):  # padded batches, as the engine runs them
@@ -199,8 +214,11 @@ def _parity(manifest: JudgeManifest, tokenizer: JudgeTokenizer, reference: ort.I
         for store, session in ((plain, reference), (other, variant)):
             for k, v in _run(session, feeds).items():
                 store.setdefault(k, []).append(v)
-    return compare_outputs(manifest, {k: np.concatenate(v) for k, v in plain.items()},
-                           {k: np.concatenate(v) for k, v in other.items()})
+    return compare_outputs(
+        manifest,
+        {k: np.concatenate(v) for k, v in plain.items()},
+        {k: np.concatenate(v) for k, v in other.items()},
+    )
 
 
 def _cuda_available() -> bool:
@@ -246,19 +264,26 @@ def optimize_judge(
         raise OptimizeError(f"judge {judge!r}: cannot read {source}: {exc}") from exc
     if any(i.data_type == onnx.TensorProto.FLOAT16 for i in plain.graph.initializer):
         raise OptimizeError(f"judge {judge!r}: {manifest.model} is not an fp32 graph")
-    tokenizer = JudgeTokenizer(load_tokenizer(judge, judge_dir / manifest.tokenizer),
-                               kind=manifest.input.kind, max_length=manifest.input.max_length)
+    tokenizer = JudgeTokenizer(
+        load_tokenizer(judge, judge_dir / manifest.tokenizer),
+        kind=manifest.input.kind,
+        max_length=manifest.input.max_length,
+    )
     opt, report.fused, report.rewrites = fused_graph(plain)
     reference = _session(source, "cpu")
     if not any(report.fused.get(op) for op in ("Attention", "MultiHeadAttention")):
-        report.notes.append("attention was not fused (the graph's attention does not match "
-                            "the optimizer's BERT patterns); opt still fuses what it can")
+        report.notes.append(
+            "attention was not fused (the graph's attention does not match "
+            "the optimizer's BERT patterns); opt still fuses what it can"
+        )
     opt_bytes = opt.SerializeToString()
     parity = _parity(manifest, tokenizer, reference, _session(opt_bytes, "cpu"), texts)
     if parity.max_abs > OPT_MAX_ABS or parity.min_cosine < OPT_MIN_COSINE:
-        raise OptimizeError(f"judge {judge!r}: the optimised graph differs from the plain one "
-                            f"({parity.summary()}; allowed: |diff| <= {OPT_MAX_ABS}, cosine >= "
-                            f"{OPT_MIN_COSINE}); nothing written")
+        raise OptimizeError(
+            f"judge {judge!r}: the optimised graph differs from the plain one "
+            f"({parity.summary()}; allowed: |diff| <= {OPT_MAX_ABS}, cosine >= "
+            f"{OPT_MIN_COSINE}); nothing written"
+        )
     written: dict[str, str] = {}
     (judge_dir / VARIANT_FILES["opt"]).write_bytes(opt_bytes)
     written["opt"] = VARIANT_FILES["opt"]
@@ -269,8 +294,13 @@ def optimize_judge(
     if int8:
         quantize_int8(judge_dir / VARIANT_FILES["opt"], judge_dir / VARIANT_FILES["int8"])
         written["int8"] = VARIANT_FILES["int8"]
-        report.parity["int8"] = _parity(manifest, tokenizer, reference,
-                                        _session(judge_dir / VARIANT_FILES["int8"], "cpu"), texts)
+        report.parity["int8"] = _parity(
+            manifest,
+            tokenizer,
+            reference,
+            _session(judge_dir / VARIANT_FILES["int8"], "cpu"),
+            texts,
+        )
     if cpu_variant != "opt":
         if cpu_variant != "plain" and cpu_variant not in written:
             raise OptimizeError(f"judge {judge!r}: cpu variant {cpu_variant!r} was not written")
@@ -282,26 +312,41 @@ def optimize_judge(
     return report
 
 
-def _write_fp16(judge_dir: Path, opt: onnx.ModelProto, manifest: JudgeManifest,
-                tokenizer: JudgeTokenizer, texts: Sequence[JudgeInput], report: OptimizeReport,
-                written: dict[str, str]) -> dict[str, str]:
+def _write_fp16(
+    judge_dir: Path,
+    opt: onnx.ModelProto,
+    manifest: JudgeManifest,
+    tokenizer: JudgeTokenizer,
+    texts: Sequence[JudgeInput],
+    report: OptimizeReport,
+    written: dict[str, str],
+) -> dict[str, str]:
     half = fp16_encoder(opt).SerializeToString()
     (judge_dir / VARIANT_FILES["opt_fp16"]).write_bytes(half)
     written["opt_fp16"] = VARIANT_FILES["opt_fp16"]
     if not _cuda_available():
         # the conversion is checked on the CPU EP (ONNX Runtime runs these fp16 ops there);
         # CUDA's kernels are not, so CUDA keeps its previous choice
-        report.parity["opt_fp16"] = _parity(manifest, tokenizer, _session(
-            judge_dir / manifest.model, "cpu"), _session(half, "cpu"), texts)
-        report.notes.append("opt_fp16 checked on the CPU only (no usable CUDA here): not "
-                            "picked for cuda; choose it with `judges.variant: opt_fp16`")
+        report.parity["opt_fp16"] = _parity(
+            manifest,
+            tokenizer,
+            _session(judge_dir / manifest.model, "cpu"),
+            _session(half, "cpu"),
+            texts,
+        )
+        report.notes.append(
+            "opt_fp16 checked on the CPU only (no usable CUDA here): not "
+            "picked for cuda; choose it with `judges.variant: opt_fp16`"
+        )
         return {}
     cuda_ref = _session(judge_dir / manifest.model, "cuda")
     parity = _parity(manifest, tokenizer, cuda_ref, _session(half, "cuda"), texts)
     report.parity["opt_fp16"] = parity
     if parity.max_abs > FP16_MAX_ABS or parity.min_cosine < FP16_MIN_COSINE:
-        report.notes.append(f"opt_fp16 is not close enough to fp32 on CUDA ({parity.summary()})"
-                            ": not picked for cuda")
+        report.notes.append(
+            f"opt_fp16 is not close enough to fp32 on CUDA ({parity.summary()})"
+            ": not picked for cuda"
+        )
         return {}
     return {"cuda": "opt_fp16"}
 
@@ -315,8 +360,9 @@ def load_manifest_or_fail(judge_dir: Path) -> JudgeManifest:
         raise OptimizeError(str(exc)) from exc
 
 
-def _update_manifest(judge_dir: Path, variants: Mapping[str, str],
-                     chosen: Mapping[str, str]) -> None:
+def _update_manifest(
+    judge_dir: Path, variants: Mapping[str, str], chosen: Mapping[str, str]
+) -> None:
     path = judge_dir / "manifest.yaml"
     raw: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
     merged = dict(raw.get("variants") or {})
@@ -330,8 +376,9 @@ def _update_manifest(judge_dir: Path, variants: Mapping[str, str],
     tmp.replace(path)
 
 
-def optimize_repository(repo: Path, judge: str | None = None, **options: Any) -> list[
-        OptimizeReport]:
+def optimize_repository(
+    repo: Path, judge: str | None = None, **options: Any
+) -> list[OptimizeReport]:
     """:func:`optimize_judge` for every judge folder of ``repo`` (or the one named)."""
     if not repo.is_dir():
         raise OptimizeError(f"judge repository {repo} does not exist or is not a folder")
@@ -353,7 +400,7 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "optimize",
         help="write optimised variants of each judge (fused fp32, fp16, int8), checked "
-             "against the plain graph",
+        "against the plain graph",
         description=(
             "For each judge of DIR (or --judge NAME): run ONNX Runtime's transformer optimizer "
             "on model.onnx and write model.opt.onnx (fused Attention, SkipLayerNormalization, "
@@ -365,13 +412,19 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("dir", metavar="DIR", type=Path, help="judge repository")
     p.add_argument("--judge", metavar="NAME", help="only this judge (default: all)")
-    p.add_argument("--no-fp16", dest="fp16", action="store_false",
-                   help="do not write model.opt.fp16.onnx")
-    p.add_argument("--no-int8", dest="int8", action="store_false",
-                   help="do not write model.int8.onnx")
-    p.add_argument("--cpu-variant", choices=["opt", "int8", "plain"], default="opt",
-                   help="the variant the CPU runs by default (provider_variants.cpu; "
-                        "default opt: same results as the plain graph)")
+    p.add_argument(
+        "--no-fp16", dest="fp16", action="store_false", help="do not write model.opt.fp16.onnx"
+    )
+    p.add_argument(
+        "--no-int8", dest="int8", action="store_false", help="do not write model.int8.onnx"
+    )
+    p.add_argument(
+        "--cpu-variant",
+        choices=["opt", "int8", "plain"],
+        default="opt",
+        help="the variant the CPU runs by default (provider_variants.cpu; "
+        "default opt: same results as the plain graph)",
+    )
     p.set_defaults(func=_cmd_optimize)
 
 
@@ -379,12 +432,12 @@ def _cmd_optimize(args: Any) -> int:
     import sys
 
     if args.cpu_variant == "int8" and not args.int8:
-        print("error: --cpu-variant int8 needs the int8 variant (drop --no-int8)",
-              file=sys.stderr)
+        print("error: --cpu-variant int8 needs the int8 variant (drop --no-int8)", file=sys.stderr)
         return 2
     try:
-        reports = optimize_repository(args.dir, args.judge, fp16=args.fp16, int8=args.int8,
-                                      cpu_variant=args.cpu_variant)
+        reports = optimize_repository(
+            args.dir, args.judge, fp16=args.fp16, int8=args.int8, cpu_variant=args.cpu_variant
+        )
     except OptimizeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

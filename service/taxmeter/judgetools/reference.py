@@ -74,30 +74,39 @@ def encode_reference(
         probs /= probs.sum(axis=-1, keepdims=True)
         ctx = (probs @ v).transpose(0, 2, 1, 3).reshape(batch, seq, cfg.hidden_size)
         attn = lin(ctx, f"{n}.attention.output.dense")
-        x = _layer_norm(attn + x, w[f"{n}.attention.output.LayerNorm.weight"],
-                        w[f"{n}.attention.output.LayerNorm.bias"], eps)
+        x = _layer_norm(
+            attn + x,
+            w[f"{n}.attention.output.LayerNorm.weight"],
+            w[f"{n}.attention.output.LayerNorm.bias"],
+            eps,
+        )
         h = lin(x, f"{n}.intermediate.dense")
         h = 0.5 * h * (1.0 + _erf(h / math.sqrt(2.0)))
         out = lin(h, f"{n}.output.dense")
-        x = _layer_norm(out + x, w[f"{n}.output.LayerNorm.weight"],
-                        w[f"{n}.output.LayerNorm.bias"], eps)
+        x = _layer_norm(
+            out + x, w[f"{n}.output.LayerNorm.weight"], w[f"{n}.output.LayerNorm.bias"], eps
+        )
     if pool_tokens is not None:
         mask = mask * (np.arange(seq) < pool_tokens)[None, :]
-    pooled = (x * mask[:, :, None]).sum(axis=1) / np.maximum(mask.sum(axis=1, keepdims=True),
-                                                             1e-9)
+    pooled = (x * mask[:, :, None]).sum(axis=1) / np.maximum(mask.sum(axis=1, keepdims=True), 1e-9)
     norms = np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
     result: np.ndarray = pooled / norms
     return result
 
 
 def heads_reference(
-    e_prompt: np.ndarray, e_response: np.ndarray, response_mask: np.ndarray,
+    e_prompt: np.ndarray,
+    e_response: np.ndarray,
+    response_mask: np.ndarray,
     heads: Sequence[DenseLayer],
 ) -> np.ndarray:
     """The head network on the features of two embeddings and the response's attention mask
     ``[N, S]`` (float64 logits)."""
-    h = features_numpy(np.asarray(e_prompt, np.float64), np.asarray(e_response, np.float64),
-                       np.asarray(response_mask).sum(axis=1))
+    h = features_numpy(
+        np.asarray(e_prompt, np.float64),
+        np.asarray(e_response, np.float64),
+        np.asarray(response_mask).sum(axis=1),
+    )
     for i, layer in enumerate(heads):
         h = h @ np.asarray(layer.weight, np.float64) + np.asarray(layer.bias, np.float64)
         if i < len(heads) - 1:

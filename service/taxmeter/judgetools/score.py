@@ -207,7 +207,10 @@ async def _score_stream(
 
 
 async def _score_chunk(
-    engine: JudgeEngine, chunk: Sequence[tuple[int, str]], dst: TextIO, top: dict[str, str],
+    engine: JudgeEngine,
+    chunk: Sequence[tuple[int, str]],
+    dst: TextIO,
+    top: dict[str, str],
     tally: LabelTally,
 ) -> tuple[int, int]:
     parsed = [(n, *_parse(n, raw)) for n, raw in chunk]
@@ -229,9 +232,13 @@ async def _score_chunk(
         else:
             assert result is not None
             scores = {k: round(v.value, 6) for k, v in result.items()}
-            tally.add({role: (result[key].value if role == "quality"
-                              else float(result[key].decision))
-                       for role, key in top.items()}, labels.get(n))
+            tally.add(
+                {
+                    role: (result[key].value if role == "quality" else float(result[key].decision))
+                    for role, key in top.items()
+                },
+                labels.get(n),
+            )
             record = {"line": n}
             record.update({role: scores[key] for role, key in top.items()})
             record["scores"] = scores

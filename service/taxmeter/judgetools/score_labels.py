@@ -31,8 +31,11 @@ def parse_label(obj: dict[str, Any]) -> tuple[dict[str, float] | None, str | Non
     out: dict[str, float] = {}
     for key, value in raw.items():
         if key == "quality":
-            if isinstance(value, bool) or not isinstance(value, int | float) \
-                    or not 0.0 <= float(value) <= 1.0:
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not 0.0 <= float(value) <= 1.0
+            ):
                 return None, "label.quality must be a number in [0, 1]"
             out[key] = float(value)
         else:
@@ -89,25 +92,35 @@ class LabelTally:
                 fnr = wilson(fn, tp + fn, alpha)
                 fpr = wilson(fp, fp + tn, alpha)
                 if tp + fn > 0 and fnr is not None:
-                    lines.append(f"    false-negative rate {fn / (tp + fn):.3f} "
-                                 f"[{fnr.low:.3f}, {fnr.high:.3f}]")
+                    lines.append(
+                        f"    false-negative rate {fn / (tp + fn):.3f} "
+                        f"[{fnr.low:.3f}, {fnr.high:.3f}]"
+                    )
                 if fp + tn > 0 and fpr is not None:
-                    lines.append(f"    false-positive rate {fp / (fp + tn):.3f} "
-                                 f"[{fpr.low:.3f}, {fpr.high:.3f}]")
+                    lines.append(
+                        f"    false-positive rate {fp / (fp + tn):.3f} "
+                        f"[{fpr.low:.3f}, {fpr.high:.3f}]"
+                    )
                 judge_iv = wilson(h.f_all, h.n_all, alpha)
                 label_iv = wilson(h.m["a"], h.n, alpha)
                 assert judge_iv is not None and label_iv is not None
-                lines.append(f"    rate: judge {h.f_all / h.n_all:.3f} [{judge_iv.low:.3f}, "
-                             f"{judge_iv.high:.3f}]; labels {h.m['a'] / h.n:.3f} "
-                             f"[{label_iv.low:.3f}, {label_iv.high:.3f}]")
+                lines.append(
+                    f"    rate: judge {h.f_all / h.n_all:.3f} [{judge_iv.low:.3f}, "
+                    f"{judge_iv.high:.3f}]; labels {h.m['a'] / h.n:.3f} "
+                    f"[{label_iv.low:.3f}, {label_iv.high:.3f}]"
+                )
             else:
                 mae = (h.m["aa"] - 2 * h.m["afa"] + h.m["fafa"]) / h.n
-                lines.append(f"  quality: {int(h.n)} labelled of {int(h.n_all)} scored; "
-                             f"mean judge {h.f_all / h.n_all:.3f}, mean label "
-                             f"{h.m['a'] / h.n:.3f}, mean squared error {mae:.4f}")
+                lines.append(
+                    f"  quality: {int(h.n)} labelled of {int(h.n_all)} scored; "
+                    f"mean judge {h.f_all / h.n_all:.3f}, mean label "
+                    f"{h.m['a'] / h.n:.3f}, mean squared error {mae:.4f}"
+                )
             if est is not None and est.ci is not None:
-                lines.append(f"    corrected (prediction-powered, λ = {est.lam:.2f}): "
-                             f"{est.point:.3f} [{est.ci.low:.3f}, {est.ci.high:.3f}]")
+                lines.append(
+                    f"    corrected (prediction-powered, λ = {est.lam:.2f}): "
+                    f"{est.point:.3f} [{est.ci.low:.3f}, {est.ci.high:.3f}]"
+                )
             else:
                 lines.append("    corrected: needs at least 2 labelled lines")
         return "\n".join(lines) + "\n"

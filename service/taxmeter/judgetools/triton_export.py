@@ -91,9 +91,7 @@ def graph_tensors(model_path: Path, judge: str) -> tuple[list[TritonTensor], lis
                 f"tensor {value_info.name!r} has ONNX element type {ttype.elem_type}, "
                 "which Triton cannot serve",
             )
-        dims = tuple(
-            d.dim_value if d.HasField("dim_value") else -1 for d in ttype.shape.dim
-        )
+        dims = tuple(d.dim_value if d.HasField("dim_value") else -1 for d in ttype.shape.dim)
         return TritonTensor(value_info.name, dtype, dims)
 
     inputs = [convert(v) for v in model.graph.input if v.name not in initializers]
@@ -257,8 +255,10 @@ def _cmd_export_triton(args: argparse.Namespace) -> int:
     )
     for judge in exported:
         print(f"{judge.name}: {judge.model_dir} ({judge.precision}, from {judge.source_model})")
-    print(f"wrote a Triton model repository with {len(exported)} judge(s) to {args.dir}",
-          file=sys.stderr)
+    print(
+        f"wrote a Triton model repository with {len(exported)} judge(s) to {args.dir}",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -273,18 +273,44 @@ def register(subparsers: Any) -> None:
         ),
     )
     p.add_argument("dir", metavar="DIR", help="output folder (the Triton model repository)")
-    p.add_argument("--judges", default="judges", metavar="REPO",
-                   help="judge repository to export (default: ./judges)")
-    p.add_argument("--only", action="append", metavar="JUDGE",
-                   help="export only this judge (repeatable; default: all)")
+    p.add_argument(
+        "--judges",
+        default="judges",
+        metavar="REPO",
+        help="judge repository to export (default: ./judges)",
+    )
+    p.add_argument(
+        "--only",
+        action="append",
+        metavar="JUDGE",
+        help="export only this judge (repeatable; default: all)",
+    )
     p.add_argument("--fp16", action="store_true", help="export each judge's fp16 variant")
-    p.add_argument("--max-batch-size", type=int, default=64, metavar="N",
-                   help="Triton max_batch_size (default 64; 0 disables batching)")
-    p.add_argument("--max-queue-delay-us", type=int, default=2000, metavar="US",
-                   help="dynamic batching max queue delay in microseconds (default 2000)")
-    p.add_argument("--instance-count", type=int, default=1, metavar="N",
-                   help="model instances per GPU (default 1)")
-    p.add_argument("--cpu", action="store_true",
-                   help="KIND_CPU instance group instead of KIND_GPU (for a CPU-only Triton)")
+    p.add_argument(
+        "--max-batch-size",
+        type=int,
+        default=64,
+        metavar="N",
+        help="Triton max_batch_size (default 64; 0 disables batching)",
+    )
+    p.add_argument(
+        "--max-queue-delay-us",
+        type=int,
+        default=2000,
+        metavar="US",
+        help="dynamic batching max queue delay in microseconds (default 2000)",
+    )
+    p.add_argument(
+        "--instance-count",
+        type=int,
+        default=1,
+        metavar="N",
+        help="model instances per GPU (default 1)",
+    )
+    p.add_argument(
+        "--cpu",
+        action="store_true",
+        help="KIND_CPU instance group instead of KIND_GPU (for a CPU-only Triton)",
+    )
     func: Callable[[argparse.Namespace], int] = _cmd_export_triton
     p.set_defaults(func=func)

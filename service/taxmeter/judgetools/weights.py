@@ -74,8 +74,9 @@ def load_minilm() -> MiniLM:
         for k, v in raw.items()
         if not k.endswith("position_ids") and "pooler" not in k
     }
-    return MiniLM(weights=weights, tokenizer_path=path / "tokenizer.json",
-                  package_version=pkg_version)
+    return MiniLM(
+        weights=weights, tokenizer_path=path / "tokenizer.json", package_version=pkg_version
+    )
 
 
 def judge_tokenizer_json(source: Path, max_length: int) -> str:
@@ -83,7 +84,10 @@ def judge_tokenizer_json(source: Path, max_length: int) -> str:
     (the engine pads each batch itself)."""
     data = json.loads(source.read_text(encoding="utf-8"))
     data["truncation"] = {
-        "direction": "Right", "max_length": max_length, "strategy": "LongestFirst", "stride": 0
+        "direction": "Right",
+        "max_length": max_length,
+        "strategy": "LongestFirst",
+        "stride": 0,
     }
     data["padding"] = None
     return json.dumps(data, ensure_ascii=False, indent=None, separators=(",", ":"))

@@ -29,9 +29,11 @@ __all__ = ["register", "run_replay"]
 # starts: `taxmeter --help` stays instant and works on a client-only install.
 
 
-def _number(kind: type[int] | type[float], low: float, high: float | None = None,
-            *, low_open: bool = False) -> Callable[[str], Any]:
+def _number(
+    kind: type[int] | type[float], low: float, high: float | None = None, *, low_open: bool = False
+) -> Callable[[str], Any]:
     """An argparse type: a number in [low, high] (or (low, high]), else a usage error."""
+
     def parse(text: str) -> Any:
         try:
             value = kind(text)
@@ -55,37 +57,84 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("prompts", nargs="?", help="prompt file, or builtin:demo[:N]")
     p.add_argument("--config", "-c", help="taxmeter YAML (shadow arms, judges, tax)")
-    p.add_argument("--report", type=Path, default=Path("replay-report.html"),
-                   help="HTML report path; .json and .md are written beside it")
-    p.add_argument("--resume", type=Path, default=None,
-                   help="resume log (default: REPORT's stem + .resume.jsonl)")
-    p.add_argument("--fresh", action="store_true",
-                   help="start over, discarding the resume log (and the record)")
-    p.add_argument("--record", type=Path, default=None,
-                   help="keep prompts and answers in DIR/answers.jsonl (production data)")
-    p.add_argument("--from-record", type=Path, default=None, dest="from_record",
-                   help="judge and report a recorded run again, calling no model")
-    p.add_argument("--show-text", action="store_true",
-                   help="include the largest disagreements, with their text (needs a record)")
-    p.add_argument("--concurrency", type=_number(int, 1, 4096), default=None,
-                   help="prompts in flight at once (default: shadow.concurrency)")
-    p.add_argument("--rate", type=_number(float, 0, low_open=True), default=None,
-                   help="at most N prompts per second")
-    p.add_argument("--retries", type=_number(int, 0, 20), default=2,
-                   help="retries of a failed arm call")
-    p.add_argument("--noise-floor-rate", type=_number(float, 0, 1), default=None,
-                   help="share of prompts sent twice to one arm (default: shadow.noise_floor_rate)")
-    p.add_argument("--default-route", default="replay",
-                   help="route of prompts that name none")
+    p.add_argument(
+        "--report",
+        type=Path,
+        default=Path("replay-report.html"),
+        help="HTML report path; .json and .md are written beside it",
+    )
+    p.add_argument(
+        "--resume",
+        type=Path,
+        default=None,
+        help="resume log (default: REPORT's stem + .resume.jsonl)",
+    )
+    p.add_argument(
+        "--fresh",
+        action="store_true",
+        help="start over, discarding the resume log (and the record)",
+    )
+    p.add_argument(
+        "--record",
+        type=Path,
+        default=None,
+        help="keep prompts and answers in DIR/answers.jsonl (production data)",
+    )
+    p.add_argument(
+        "--from-record",
+        type=Path,
+        default=None,
+        dest="from_record",
+        help="judge and report a recorded run again, calling no model",
+    )
+    p.add_argument(
+        "--show-text",
+        action="store_true",
+        help="include the largest disagreements, with their text (needs a record)",
+    )
+    p.add_argument(
+        "--concurrency",
+        type=_number(int, 1, 4096),
+        default=None,
+        help="prompts in flight at once (default: shadow.concurrency)",
+    )
+    p.add_argument(
+        "--rate",
+        type=_number(float, 0, low_open=True),
+        default=None,
+        help="at most N prompts per second",
+    )
+    p.add_argument(
+        "--retries", type=_number(int, 0, 20), default=2, help="retries of a failed arm call"
+    )
+    p.add_argument(
+        "--noise-floor-rate",
+        type=_number(float, 0, 1),
+        default=None,
+        help="share of prompts sent twice to one arm (default: shadow.noise_floor_rate)",
+    )
+    p.add_argument("--default-route", default="replay", help="route of prompts that name none")
     p.add_argument("--judges", type=Path, default=None, help="judge repository (overrides config)")
-    p.add_argument("--simulate", action="store_true",
-                   help="use the demo's simulated endpoints on loopback (a first run)")
-    p.add_argument("--labels", type=Path, default=None,
-                   help="reference labels of some pairs (taxmeter audit import's JSONL, pair_id "
-                   "= prompt index): the report adds judge-error-corrected figures")
-    p.add_argument("--export-audit", type=Path, default=None, dest="export_audit",
-                   help="write the audit sample's prompts and answers to a new 0600 JSONL file "
-                   "for people to label (needs a record)")
+    p.add_argument(
+        "--simulate",
+        action="store_true",
+        help="use the demo's simulated endpoints on loopback (a first run)",
+    )
+    p.add_argument(
+        "--labels",
+        type=Path,
+        default=None,
+        help="reference labels of some pairs (taxmeter audit import's JSONL, pair_id "
+        "= prompt index): the report adds judge-error-corrected figures",
+    )
+    p.add_argument(
+        "--export-audit",
+        type=Path,
+        default=None,
+        dest="export_audit",
+        help="write the audit sample's prompts and answers to a new 0600 JSONL file "
+        "for people to label (needs a record)",
+    )
     p.add_argument("--progress", choices=("auto", "bar", "lines", "none"), default="auto")
     p.set_defaults(func=_cmd_replay)
     return p
@@ -109,6 +158,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     except OSError as exc:
         return _fail(f"{exc.filename or ''}: {exc.strerror or exc}")
     except KeyboardInterrupt:
-        print("taxmeter replay: interrupted; run the same command again to continue",
-              file=sys.stderr)
+        print(
+            "taxmeter replay: interrupted; run the same command again to continue", file=sys.stderr
+        )
         return 130

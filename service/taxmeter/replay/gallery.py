@@ -31,8 +31,10 @@ def largest_disagreements(
         if e.get("status") != "scored":
             continue
         s, arms = e["scores"], e["arms"]
-        unsafe = (arms["unguarded"].get("outcome") != "guard_block"
-                  and s["unguarded"].get(unsafe_head, [0, False])[1])
+        unsafe = (
+            arms["unguarded"].get("outcome") != "guard_block"
+            and s["unguarded"].get(unsafe_head, [0, False])[1]
+        )
         g, u = s["guarded"].get(quality_head), s["unguarded"].get(quality_head)
         if unsafe or g is None or u is None:
             continue  # not eligible (refusing it is the benefit), or not scored by this head
@@ -53,8 +55,12 @@ def largest_disagreements(
         s, arms = e["scores"], e["arms"]
         rec_arms = rec.get("arms") or {}
 
-        def answer(arm: str, s: Mapping[str, Any] = s, arms: Mapping[str, Any] = arms,
-                   rec_arms: Mapping[str, Any] = rec_arms) -> dict[str, Any]:
+        def answer(
+            arm: str,
+            s: Mapping[str, Any] = s,
+            arms: Mapping[str, Any] = arms,
+            rec_arms: Mapping[str, Any] = rec_arms,
+        ) -> dict[str, Any]:
             blocked = arms[arm].get("outcome") == "guard_block"
             text = str((rec_arms.get(arm) or {}).get("text", ""))[:GALLERY_TEXT_CHARS]
             return {
@@ -63,11 +69,16 @@ def largest_disagreements(
                 "refusal": blocked or bool(s[arm].get(refusal_head, [0, False])[1]),
             }
 
-        out.append({
-            "i": i, "category": e.get("category"),
-            "delta": round(float(s["unguarded"][quality_head][0])
-                           - float(s["guarded"][quality_head][0]), 6),
-            "prompt": str(rec.get("prompt", ""))[:GALLERY_TEXT_CHARS],
-            "guarded": answer("guarded"), "unguarded": answer("unguarded"),
-        })
+        out.append(
+            {
+                "i": i,
+                "category": e.get("category"),
+                "delta": round(
+                    float(s["unguarded"][quality_head][0]) - float(s["guarded"][quality_head][0]), 6
+                ),
+                "prompt": str(rec.get("prompt", ""))[:GALLERY_TEXT_CHARS],
+                "guarded": answer("guarded"),
+                "unguarded": answer("unguarded"),
+            }
+        )
     return out

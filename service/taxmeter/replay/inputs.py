@@ -29,11 +29,15 @@ def check_args(args: argparse.Namespace) -> None:
     if args.from_record is None and not args.prompts:
         raise ConfigError("PROMPTS", "a prompt file (or builtin:demo) or --from-record is needed")
     if args.show_text and args.record is None and args.from_record is None:
-        raise ConfigError("show_text", "--show-text needs --record DIR or --from-record DIR "
-                          "(answers are kept only there)")
+        raise ConfigError(
+            "show_text",
+            "--show-text needs --record DIR or --from-record DIR (answers are kept only there)",
+        )
     if args.export_audit is not None and args.record is None and args.from_record is None:
-        raise ConfigError("export_audit", "--export-audit needs --record DIR or --from-record "
-                          "DIR (answers are kept only there)")
+        raise ConfigError(
+            "export_audit",
+            "--export-audit needs --record DIR or --from-record DIR (answers are kept only there)",
+        )
     if args.export_audit is not None and args.export_audit.exists():
         raise ConfigError("export_audit", f"{args.export_audit} exists (never overwritten)")
 
@@ -50,8 +54,9 @@ def config_document(args: argparse.Namespace) -> dict[str, Any]:
         try:
             text = Path(args.config).read_text(encoding="utf-8")
         except OSError as exc:
-            raise ConfigError("", f"cannot read config file {args.config}: {exc.strerror}") \
-                from None
+            raise ConfigError(
+                "", f"cannot read config file {args.config}: {exc.strerror}"
+            ) from None
         try:
             user = yaml.safe_load(text) or {}
         except yaml.YAMLError as exc:
@@ -88,8 +93,10 @@ def build_config(
     elif args.simulate and not judges.get("repository"):
         from taxmeter.judgetools import ensure_default_repository
 
-        print("taxmeter replay: preparing the default judges (first run builds them)...",
-              file=sys.stderr)
+        print(
+            "taxmeter replay: preparing the default judges (first run builds them)...",
+            file=sys.stderr,
+        )
         judges["repository"] = str(ensure_default_repository())
     doc["judges"] = judges
     return config_from_dict(doc, os.environ)
@@ -115,11 +122,25 @@ def source_of(args: argparse.Namespace) -> Source:
     if args.from_record is not None:
         path = args.from_record / "answers.jsonl"
         h = read_header(path)
-        return Source([], h["prompts"], int(h["n"]), str(h.get("source", "")),
-                      set(h.get("categories") or []), path, h.get("arms"))
+        return Source(
+            [],
+            h["prompts"],
+            int(h["n"]),
+            str(h.get("source", "")),
+            set(h.get("categories") or []),
+            path,
+            h.get("arms"),
+        )
     items = load_prompts(args.prompts, default_route=args.default_route)
-    return Source(items, prompts_digest(items), len(items), str(args.prompts),
-                  {it.category for it in items if it.category}, None, None)
+    return Source(
+        items,
+        prompts_digest(items),
+        len(items),
+        str(args.prompts),
+        {it.category for it in items if it.category},
+        None,
+        None,
+    )
 
 
 async def simulated_endpoints(demo_section: Any) -> list[Any]:
@@ -136,9 +157,10 @@ async def simulated_endpoints(demo_section: Any) -> list[Any]:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in ("demo", *err["loc"]))
         raise ConfigError(where, err["msg"]) from None
-    endpoints = [SimulatedEndpoint(persona, demo.routes, demo.seed,
-                                   latency_scale=demo.latency_scale)
-                 for persona in ("guarded", "unguarded")]
+    endpoints = [
+        SimulatedEndpoint(persona, demo.routes, demo.seed, latency_scale=demo.latency_scale)
+        for persona in ("guarded", "unguarded")
+    ]
     for ep in endpoints:
         await ep.start()
     return endpoints
@@ -151,10 +173,14 @@ def options_of(args: argparse.Namespace, config: Config) -> ReplayOptions:
         concurrency=args.concurrency or config.shadow.concurrency,
         rate_per_s=args.rate,
         retries=args.retries,
-        noise_floor_rate=(config.shadow.noise_floor_rate if args.noise_floor_rate is None
-                          else args.noise_floor_rate),
+        noise_floor_rate=(
+            config.shadow.noise_floor_rate
+            if args.noise_floor_rate is None
+            else args.noise_floor_rate
+        ),
         # pairs being judged at once: enough to fill batches, never enough to fill the judges'
         # queue (a full queue sheds)
-        judge_tasks=max(1, min(max(2 * config.judges.max_batch_size, 8),
-                               config.judges.queue_size // 3)),
+        judge_tasks=max(
+            1, min(max(2 * config.judges.max_batch_size, 8), config.judges.queue_size // 3)
+        ),
     )

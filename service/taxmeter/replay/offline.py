@@ -101,8 +101,9 @@ def offline_tax_config(config: Config, categories: Iterable[str | None]) -> TaxC
     return TaxConfig.model_validate({**tax.model_dump(), "categories": allow})
 
 
-_PAIR_CORE = frozenset({"request_id", "route", "category", "prompt", "guarded", "unguarded",
-                        "repeat", "trace_id"})
+_PAIR_CORE = frozenset(
+    {"request_id", "route", "category", "prompt", "guarded", "unguarded", "repeat", "trace_id"}
+)
 _PAIR_EXTRA = tuple(f.name for f in dataclasses.fields(ShadowPair) if f.name not in _PAIR_CORE)
 """Further ``ShadowPair`` fields (plain values), kept in the log so that the aggregator sees them
 as the sidecar's does."""
@@ -119,7 +120,8 @@ def entry_of(scored: ScoredPair, *, with_text: bool) -> dict[str, Any]:
         "arms": {
             "guarded": arm_to_json(pair.guarded, with_text=with_text),
             "unguarded": arm_to_json(pair.unguarded, with_text=with_text),
-            "repeat": None if pair.repeat is None
+            "repeat": None
+            if pair.repeat is None
             else arm_to_json(pair.repeat, with_text=with_text),
         },
         "scores": {
@@ -132,9 +134,13 @@ def entry_of(scored: ScoredPair, *, with_text: bool) -> dict[str, Any]:
     if extra:
         entry["pair"] = extra
     if scored.reference is not None:  # the LLM auditor's labels (``audit import``'s format)
-        entry["reference"] = {arm: dataclasses.asdict(label) for arm, label in
-                              (("guarded", scored.reference.guarded),
-                               ("unguarded", scored.reference.unguarded))}
+        entry["reference"] = {
+            arm: dataclasses.asdict(label)
+            for arm, label in (
+                ("guarded", scored.reference.guarded),
+                ("unguarded", scored.reference.unguarded),
+            )
+        }
     if with_text:
         entry["prompt"] = pair.prompt
     return entry
@@ -161,8 +167,7 @@ def scored_of(entry: Mapping[str, Any]) -> ScoredPair:
         pair=pair,
         guarded=scores_from_json(scores["guarded"]),
         unguarded=scores_from_json(scores["unguarded"]),
-        repeat=None if rep_scores is None or pair.repeat is None
-        else scores_from_json(rep_scores),
+        repeat=None if rep_scores is None or pair.repeat is None else scores_from_json(rep_scores),
         reference=None if ref is None else parse_reference({"label": ref}, pair),
     )
 

@@ -45,8 +45,14 @@ def audit_mode(config: Config, labels: LabelSet | None) -> str:
 
 
 def report_of(
-    config: Config, tax: TaxConfig, log: JsonlLog, n: int, run: dict[str, Any],
-    texts: Path | None, *, labels: LabelSet | None = None,
+    config: Config,
+    tax: TaxConfig,
+    log: JsonlLog,
+    n: int,
+    run: dict[str, Any],
+    texts: Path | None,
+    *,
+    labels: LabelSet | None = None,
 ) -> dict[str, Any]:
     """The report of a finished (or partly finished) run, from its log (and labels) alone."""
     from taxmeter.replay.gallery import largest_disagreements
@@ -61,16 +67,23 @@ def report_of(
             str(entries[i].get("reason")) for i, st in log.status.items() if st != "scored"
         )
         aggregator = aggregate(tax, entries, audit_min_pairs=min_audited, labels=labels)
-        gallery = (largest_disagreements(entries, texts, tax.quality_heads[0],
-                                         tax.refusal_head, tax.unsafe_head)
-                   if texts is not None else None)
+        gallery = (
+            largest_disagreements(
+                entries, texts, tax.quality_heads[0], tax.refusal_head, tax.unsafe_head
+            )
+            if texts is not None
+            else None
+        )
     selected = None
     if mode == "auditor":  # the auditor's sample among the scored pairs (request id = index)
         from taxmeter.audit.stage import in_audit_sample
 
         audit = config.audit
-        selected = sum(1 for i, st in log.status.items()
-                       if st == "scored" and in_audit_sample(str(i), audit.salt, audit.rate))
+        selected = sum(
+            1
+            for i, st in log.status.items()
+            if st == "scored" and in_audit_sample(str(i), audit.salt, audit.rate)
+        )
     engine_heads = [*tax.quality_heads, tax.refusal_head, tax.unsafe_head]
     judge_names = sorted({h.split(".", 1)[0] for h in engine_heads})
     return build_report(
@@ -83,8 +96,11 @@ def report_of(
             "failed_by_reason": dict(sorted(failed_by_reason.items())),
         },
         run=run,
-        judges=judge_info(Path(config.judges.repository), judge_names,
-                          [h.key for h in _heads_of(config)] or engine_heads),
+        judges=judge_info(
+            Path(config.judges.repository),
+            judge_names,
+            [h.key for h in _heads_of(config)] or engine_heads,
+        ),
         gallery=gallery,
         audit={
             "mode": mode,

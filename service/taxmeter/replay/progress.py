@@ -52,10 +52,10 @@ class Progress:
             width = 30
             filled = int(share * width)
             bar = "#" * filled + "." * (width - filled)
-            return (f"\r[{bar}] {self.done}/{self.total} {share:5.1%} {rate:6.1f}/s "
-                    f"ETA {_eta(eta)} ")
-        return (f"replay: {self.done}/{self.total} prompts ({share:.1%}), {rate:.1f}/s, "
-                f"ETA {_eta(eta)}")
+            return f"\r[{bar}] {self.done}/{self.total} {share:5.1%} {rate:6.1f}/s ETA {_eta(eta)} "
+        return (
+            f"replay: {self.done}/{self.total} prompts ({share:.1%}), {rate:.1f}/s, ETA {_eta(eta)}"
+        )
 
     def advance(self, n: int = 1) -> None:
         self.done += n

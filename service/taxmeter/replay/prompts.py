@@ -48,8 +48,7 @@ def _label(
 ) -> str | None:
     if value is None:
         return default
-    if (not isinstance(value, str) or not value or len(value) > 64
-            or not set(value) <= chars):
+    if not isinstance(value, str) or not value or len(value) > 64 or not set(value) <= chars:
         shown = "".join(sorted(chars - set(_ALNUM)))
         raise InvalidRequestError(
             f"line {line}: {field}", f"must be 1-64 characters of [A-Za-z0-9{shown}]"
@@ -129,7 +128,7 @@ def builtin_demo(n: int = BUILTIN_DEMO_DEFAULT_N, seed: int = 7) -> list[PromptI
 def load_prompts(source: str, *, default_route: str = "replay") -> list[PromptItem]:
     """All items of a file or a ``builtin:`` set (a file of 50,000 prompts is a few MB)."""
     if source.startswith(BUILTIN_PREFIX):
-        name, _, count = source[len(BUILTIN_PREFIX):].partition(":")
+        name, _, count = source[len(BUILTIN_PREFIX) :].partition(":")
         if name != "demo":
             raise InvalidRequestError(
                 "PROMPTS", f"unknown built-in set {name!r} (try builtin:demo)"

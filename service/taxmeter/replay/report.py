@@ -96,14 +96,22 @@ def _confusion(layout: Layout, vec: FloatArray, measure: str) -> dict[str, Any]:
     tp, fp = round(cells[True, True]), round(cells[True, False])
     fn, tn = round(cells[False, True]), round(cells[False, False])
     n = tp + fp + fn + tn
-    return {"measure": measure, "n": n, "tp": tp, "fp": fp, "fn": fn, "tn": tn,
-            "error_rate": _r((fp + fn) / n) if n else None,
-            "fpr": _r(fp / (fp + tn)) if fp + tn else None,
-            "fnr": _r(fn / (fn + tp)) if fn + tp else None}
+    return {
+        "measure": measure,
+        "n": n,
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+        "tn": tn,
+        "error_rate": _r((fp + fn) / n) if n else None,
+        "fpr": _r(fp / (fp + tn)) if fp + tn else None,
+        "fnr": _r(fn / (fn + tp)) if fn + tp else None,
+    }
 
 
-def _judge_only(w: WindowSummary, layout: Layout, vec: FloatArray,
-                measure: str) -> tuple[float | None, list[float] | None]:
+def _judge_only(
+    w: WindowSummary, layout: Layout, vec: FloatArray, measure: str
+) -> tuple[float | None, list[float] | None]:
     """The judge-only figure (and its interval, where the report has one) of a measure."""
     if measure == "over_refusal":
         return w.over_refusal.point, _iv(w.over_refusal.ci)
@@ -117,8 +125,9 @@ def _judge_only(w: WindowSummary, layout: Layout, vec: FloatArray,
     return (arm_sum(layout, vec, field, arm) / w.pairs if w.pairs else None), None
 
 
-def audit_report(layout: Layout, w: WindowSummary, vec: FloatArray,
-                 min_audited: int) -> dict[str, Any] | None:
+def audit_report(
+    layout: Layout, w: WindowSummary, vec: FloatArray, min_audited: int
+) -> dict[str, Any] | None:
     """One group's judge-error-corrected figures (``tax/ppi.py`` through the sidecar's
     ``summarize_window``), next to the judge-only ones, and the judge's confusion counts on
     the audited pairs; ``None`` when auditing is off."""
@@ -129,47 +138,71 @@ def audit_report(layout: Layout, w: WindowSummary, vec: FloatArray,
     for name in audit.measures:
         judge, judge_ci = _judge_only(w, layout, vec, name)
         fig = w.corrected.get(name)
-        measures.append({
-            "measure": name, "judge": _r(judge), "judge_ci": judge_ci,
-            "corrected": None if fig is None else _r(fig.point),
-            "ci": None if fig is None else _iv(fig.ci),
-            "lambda": None if fig is None else _r(fig.lam),
-        })
+        measures.append(
+            {
+                "measure": name,
+                "judge": _r(judge),
+                "judge_ci": judge_ci,
+                "corrected": None if fig is None else _r(fig.point),
+                "ci": None if fig is None else _iv(fig.ci),
+                "lambda": None if fig is None else _r(fig.lam),
+            }
+        )
     return {
         "audited": w.audited,
         "min_audited": min_audited,
         "available": bool(w.corrected),
         "measures": measures,
-        "confusion": [_confusion(layout, vec, f"{head}:{arm}")
-                      for head in BINARY_HEADS for arm in ARMS] if w.audited else [],
+        "confusion": [
+            _confusion(layout, vec, f"{head}:{arm}") for head in BINARY_HEADS for arm in ARMS
+        ]
+        if w.audited
+        else [],
     }
 
 
 def group_report(
-    layout: Layout, name: str, vec: FloatArray, *, alpha: float, min_pairs: int,
+    layout: Layout,
+    name: str,
+    vec: FloatArray,
+    *,
+    alpha: float,
+    min_pairs: int,
     min_audited: int | None = None,
 ) -> dict[str, Any]:
     """One group's section of the report from its sufficient-statistics vector."""
-    w: WindowSummary = summarize_window(layout, "all", vec, alpha=alpha,
-                                        min_pairs_for_bounds=min_pairs,
-                                        min_audited=min_audited)
+    w: WindowSummary = summarize_window(
+        layout, "all", vec, alpha=alpha, min_pairs_for_bounds=min_pairs, min_audited=min_audited
+    )
     quality = []
     for head, q in w.quality.items():
         mu = q.mean_unguarded
         rel_ci = (
             [round(q.ci.low / mu, 6), round(q.ci.high / mu, 6)]
-            if q.ci is not None and mu is not None and mu > 0 else None
+            if q.ci is not None and mu is not None and mu > 0
+            else None
         )
-        quality.append({
-            "head": head, "eligible": q.eligible, "point": _r(q.point), "ci": _iv(q.ci),
-            "relative": _r(q.relative), "relative_ci": rel_ci,
-            "mean_guarded": _r(q.mean_guarded), "mean_unguarded": _r(q.mean_unguarded),
-            "win": _r(q.win), "tie": _r(q.tie), "loss": _r(q.loss),
-        })
+        quality.append(
+            {
+                "head": head,
+                "eligible": q.eligible,
+                "point": _r(q.point),
+                "ci": _iv(q.ci),
+                "relative": _r(q.relative),
+                "relative_ci": rel_ci,
+                "mean_guarded": _r(q.mean_guarded),
+                "mean_unguarded": _r(q.mean_unguarded),
+                "win": _r(q.win),
+                "tie": _r(q.tie),
+                "loss": _r(q.loss),
+            }
+        )
     pairs = w.pairs
     noise = {
         arm: {
-            "pairs": n.pairs, "flips": n.flips, "flip_ratio": _r(n.flip_ratio),
+            "pairs": n.pairs,
+            "flips": n.flips,
+            "flip_ratio": _r(n.flip_ratio),
             "flip_ci": _iv(n.flip_ci),
             "abs_delta_mean": {h: _r(v) for h, v in n.abs_delta_mean.items()},
             "abs_delta_p90": {h: _r(v) for h, v in n.abs_delta_p90.items()},
@@ -177,8 +210,11 @@ def group_report(
         for arm, n in w.noise.items()
     }
     lat = _distribution(layout, vec[layout.lat_g], vec[layout.lat_u], w.latency.pairs)
-    lat.update(p50_ratio=_r(w.latency.p50_ratio), p95_ratio=_r(w.latency.p95_ratio),
-               median_delta_s=_r(w.latency.median_delta_s))
+    lat.update(
+        p50_ratio=_r(w.latency.p50_ratio),
+        p95_ratio=_r(w.latency.p95_ratio),
+        median_delta_s=_r(w.latency.median_delta_s),
+    )
     ttft = _distribution(layout, vec[layout.ttft_g], vec[layout.ttft_u], w.ttft.pairs)
     ttft.update(p50_ratio=_r(w.ttft.p50_ratio), p95_ratio=_r(w.ttft.p95_ratio))
     return {
@@ -197,13 +233,13 @@ def group_report(
             for arm in ("guarded", "unguarded")
         },
         "token_overhead": _r(w.token_overhead),
-        "tokens": {arm: int(arm_sum(layout, vec, "tokens", arm))
-                   for arm in ("guarded", "unguarded")},
+        "tokens": {
+            arm: int(arm_sum(layout, vec, "tokens", arm)) for arm in ("guarded", "unguarded")
+        },
         "noise": noise,
         "latency": lat,
         "ttft": ttft,
-        "audit": (audit_report(layout, w, vec, min_audited)
-                  if min_audited is not None else None),
+        "audit": (audit_report(layout, w, vec, min_audited) if min_audited is not None else None),
     }
 
 
@@ -232,13 +268,27 @@ def judge_info(repository: Path, judges: Sequence[str], head_keys: Sequence[str]
             m = metrics.get(str(h.get("name"))) if isinstance(metrics, dict) else None
             error = None
             if isinstance(m, dict) and {"n", "positives", "fpr", "fnr"} <= set(m):
-                error = {k: _r(m[k]) if k in ("fpr", "fnr") else int(m[k])
-                         for k in ("n", "positives", "fpr", "fnr")}
-            heads.append({"key": f"{name}.{h.get('name')}", "role": str(h.get("role", "")),
-                          "threshold": _r(h.get("threshold")), "measured_error": error})
-        out.append({"name": name, "version": str(manifest.get("version", "unknown")),
-                    "description": str(manifest.get("description", "")),
-                    "build_report": bool(metrics), "heads": heads})
+                error = {
+                    k: _r(m[k]) if k in ("fpr", "fnr") else int(m[k])
+                    for k in ("n", "positives", "fpr", "fnr")
+                }
+            heads.append(
+                {
+                    "key": f"{name}.{h.get('name')}",
+                    "role": str(h.get("role", "")),
+                    "threshold": _r(h.get("threshold")),
+                    "measured_error": error,
+                }
+            )
+        out.append(
+            {
+                "name": name,
+                "version": str(manifest.get("version", "unknown")),
+                "description": str(manifest.get("description", "")),
+                "build_report": bool(metrics),
+                "heads": heads,
+            }
+        )
     return out
 
 
@@ -265,10 +315,19 @@ def build_report(
             cats[c] = cats.get(c, np.zeros(layout.size)) + v
         for reason, n in s.unscored.items():
             unscored[reason] = unscored.get(reason, 0) + n
-    kw = {"alpha": cfg.alpha, "min_pairs": cfg.min_pairs_for_bounds,
-          "min_audited": aggregator.audit_min_pairs}
-    audit_doc = {"mode": "none", "labels_source": None, "labels": None, "sample_rate": None,
-                 "selected": None, **(audit or {})}
+    kw = {
+        "alpha": cfg.alpha,
+        "min_pairs": cfg.min_pairs_for_bounds,
+        "min_audited": aggregator.audit_min_pairs,
+    }
+    audit_doc = {
+        "mode": "none",
+        "labels_source": None,
+        "labels": None,
+        "sample_rate": None,
+        "selected": None,
+        **(audit or {}),
+    }
     audit_doc["min_audited"] = aggregator.audit_min_pairs
     order = [c for c in cfg.categories if c in cats] + ([OTHER] if OTHER in cats else [])
     return {
@@ -276,14 +335,20 @@ def build_report(
         "generator": f"taxmeter {__version__}",
         "run": dict(run),
         "counts": {**counts, "unscored": dict(sorted(unscored.items()))},
-        "settings": {"alpha": cfg.alpha, "tie_epsilon": cfg.tie_epsilon,
-                     "refusal_head": cfg.refusal_head, "unsafe_head": cfg.unsafe_head,
-                     "quality_heads": list(cfg.quality_heads)},
+        "settings": {
+            "alpha": cfg.alpha,
+            "tie_epsilon": cfg.tie_epsilon,
+            "refusal_head": cfg.refusal_head,
+            "unsafe_head": cfg.unsafe_head,
+            "quality_heads": list(cfg.quality_heads),
+        },
         "judges": judges,
         "audit": audit_doc,
         "overall": group_report(layout, "overall", overall, **kw),  # type: ignore[arg-type]
-        "categories": [group_report(layout, c, cats[c], **kw)  # type: ignore[arg-type]
-                       for c in order],
+        "categories": [
+            group_report(layout, c, cats[c], **kw)  # type: ignore[arg-type]
+            for c in order
+        ],
         "gallery": gallery,
     }
 
@@ -300,7 +365,10 @@ def deterministic_view(report: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def load_schema() -> dict[str, Any]:
-    text = resources.files("taxmeter.replay").joinpath("report.schema.json").read_text(
-        encoding="utf-8")
+    text = (
+        resources.files("taxmeter.replay")
+        .joinpath("report.schema.json")
+        .read_text(encoding="utf-8")
+    )
     schema: dict[str, Any] = json.loads(text)
     return schema

@@ -82,8 +82,7 @@ class TokenBucket:
             if self._tokens < 1.0:
                 await self._sleep((1.0 - self._tokens) / self._rate)
                 now = self._clock()
-                self._tokens = min(self._burst,
-                                   self._tokens + (now - self._last) * self._rate)
+                self._tokens = min(self._burst, self._tokens + (now - self._last) * self._rate)
                 self._last = now
             self._tokens -= 1.0
 
@@ -138,7 +137,8 @@ class ReplayRunner:
         self._on_done = on_done or (lambda: None)
         self._bucket = (
             TokenBucket(options.rate_per_s, burst=min(options.concurrency, options.rate_per_s))
-            if options.rate_per_s is not None else None
+            if options.rate_per_s is not None
+            else None
         )
         self._rng = random.Random(0)
         self.counts = RunCounts()
@@ -150,8 +150,9 @@ class ReplayRunner:
             todo.put_nowait(item)
         opts = self._options
         judging: asyncio.Queue[ShadowPair | None] = asyncio.Queue(maxsize=2 * opts.judge_tasks)
-        senders = [asyncio.create_task(self._sender(todo, judging))
-                   for _ in range(opts.concurrency)]
+        senders = [
+            asyncio.create_task(self._sender(todo, judging)) for _ in range(opts.concurrency)
+        ]
         judges = [asyncio.create_task(self._judge(judging)) for _ in range(opts.judge_tasks)]
         try:
             for _ in senders:
@@ -201,8 +202,12 @@ class ReplayRunner:
     async def _shadow(self, item: PromptItem) -> ShadowPair | tuple[str, list[ArmResult]]:
         raw = json.dumps(item.body, separators=(",", ":"), ensure_ascii=False).encode()
         request = MirrorRequest(
-            request_id=str(item.index), route=item.route, category=item.category,
-            body=item.body, raw_body=raw, force_sample=True,
+            request_id=str(item.index),
+            route=item.route,
+            category=item.category,
+            body=item.body,
+            raw_body=raw,
+            force_sample=True,
         )
         calls: list[tuple[Arm, bool]] = [(Arm.GUARDED, False), (Arm.UNGUARDED, False)]
         rep = noise_repeat_arm(item.index, self._options.noise_floor_rate)
@@ -255,12 +260,18 @@ class ReplayRunner:
                 self._on_done()
 
     def _finish(
-        self, index: int, what: PromptItem | ShadowPair, status: str,
+        self,
+        index: int,
+        what: PromptItem | ShadowPair,
+        status: str,
         reason: tuple[str, list[ArmResult]] | str,
     ) -> None:
         text, arms = reason if isinstance(reason, tuple) else (reason, [])
         entry = {
-            "i": index, "route": what.route, "category": what.category, "status": status,
+            "i": index,
+            "route": what.route,
+            "category": what.category,
+            "status": status,
             "reason": text,
             "arms": {r.arm.value: arm_to_json(r, with_text=False) for r in arms},
         }

@@ -38,8 +38,13 @@ def _now() -> str:
 
 
 async def _send_or_judge(
-    config: Config, source: Source, log: JsonlLog, record: JsonlLog | None, done: set[int],
-    options: ReplayOptions, progress: Progress,
+    config: Config,
+    source: Source,
+    log: JsonlLog,
+    record: JsonlLog | None,
+    done: set[int],
+    options: ReplayOptions,
+    progress: Progress,
 ) -> int:
     """Replay what is not done (or judge the record again); returns the retries made."""
     from prometheus_client import CollectorRegistry
@@ -48,20 +53,29 @@ async def _send_or_judge(
     from taxmeter.replay.runner import ReplayRunner
     from taxmeter.shadow.endpoint import build_endpoints
 
-    engine, sink, audit = compose_audited(config, log, record,
-                                          CollectorRegistry(auto_describe=True))
+    engine, sink, audit = compose_audited(
+        config, log, record, CollectorRegistry(auto_describe=True)
+    )
     endpoints: tuple[Any, Any] | None = None
     try:
         await engine.start()
         await engine.wait_ready()
         if source.record is not None:
-            runner = ReplayRunner(_Unused(), _Unused(), sink, log, options,
-                                  on_done=progress.advance)
+            runner = ReplayRunner(
+                _Unused(), _Unused(), sink, log, options, on_done=progress.advance
+            )
             await runner.judge_only(_recorded_pairs(source.record, done, log, progress.advance))
         else:
             endpoints = build_endpoints(config.shadow, os.environ)
-            runner = ReplayRunner(endpoints[0], endpoints[1], sink, log, options,
-                                  record=record, on_done=progress.advance)
+            runner = ReplayRunner(
+                endpoints[0],
+                endpoints[1],
+                sink,
+                log,
+                options,
+                record=record,
+                on_done=progress.advance,
+            )
             await runner.run([it for it in source.items if it.index not in done])
         return runner.counts.retries
     finally:
@@ -91,8 +105,9 @@ async def run_replay(args: argparse.Namespace) -> int:
     started = _now()
     source = source_of(args)
     record_path = args.record / "answers.jsonl" if args.record is not None else None
-    simulated = (await simulated_endpoints(demo_section)
-                 if args.simulate and source.record is None else [])
+    simulated = (
+        await simulated_endpoints(demo_section) if args.simulate and source.record is None else []
+    )
     try:
         urls = (simulated[0].base_url, simulated[1].base_url) if simulated else None
         config = build_config(doc, args, urls)
@@ -100,11 +115,19 @@ async def run_replay(args: argparse.Namespace) -> int:
         # a rescored record compares what was recorded
         arms = source.recorded_arms or {
             arm: {"base_url": c.base_url, "model": c.model}
-            for arm, c in (("guarded", config.shadow.guarded),
-                           ("unguarded", config.shadow.unguarded))
+            for arm, c in (
+                ("guarded", config.shadow.guarded),
+                ("unguarded", config.shadow.unguarded),
+            )
         }
-        header = {"version": LOG_VERSION, "prompts": source.digest, "n": source.n,
-                  "source": source.name, "categories": sorted(tax.categories), "arms": arms}
+        header = {
+            "version": LOG_VERSION,
+            "prompts": source.digest,
+            "n": source.n,
+            "source": source.name,
+            "categories": sorted(tax.categories),
+            "arms": arms,
+        }
         if args.fresh:
             for stale in (paths.resume, record_path):
                 if stale is not None and stale.exists():
@@ -120,8 +143,7 @@ async def run_replay(args: argparse.Namespace) -> int:
         retries = 0
         try:
             if len(done) < source.n:
-                retries = await _send_or_judge(config, source, log, record, done, options,
-                                               progress)
+                retries = await _send_or_judge(config, source, log, record, done, options, progress)
         finally:
             log.close()
             if record is not None:
@@ -130,10 +152,15 @@ async def run_replay(args: argparse.Namespace) -> int:
         for ep in simulated:
             await ep.aclose()
     run = {
-        "prompts_source": source.name, "prompts_digest": source.digest,
-        "from_record": source.record is not None, "arms": arms,
-        "concurrency": options.concurrency, "rate_per_s": options.rate_per_s,
-        "started": started, "finished": _now(), "retries": retries,
+        "prompts_source": source.name,
+        "prompts_digest": source.digest,
+        "from_record": source.record is not None,
+        "arms": arms,
+        "concurrency": options.concurrency,
+        "rate_per_s": options.rate_per_s,
+        "started": started,
+        "finished": _now(),
+        "retries": retries,
         "show_text": bool(args.show_text),
     }
     answers = source.record or record_path
@@ -150,28 +177,40 @@ def _export_audit(out: Path | None, config: Config, answers: Path | None) -> Non
     from taxmeter.replay.output import export_audit_sample
 
     written = export_audit_sample(config, answers, out)
-    print(f"taxmeter replay: audit sample of {written} pairs written to {out} (mode 0600; "
-          "production data: label it, rerun with --labels, then delete it)", file=sys.stderr)
+    print(
+        f"taxmeter replay: audit sample of {written} pairs written to {out} (mode 0600; "
+        "production data: label it, rerun with --labels, then delete it)",
+        file=sys.stderr,
+    )
 
 
 def _summary(report: dict[str, Any], n: int, logged: int, paths: Any) -> int:
     """Print what the run did; its exit code."""
     counts = report["counts"]
     missing = n - logged
-    print(f"taxmeter replay: {counts['scored']} of {n} prompts scored, "
-          f"{counts['failed']} failed, {counts['shed']} not judged"
-          + (f", {missing} not replayed" if missing else ""))
+    print(
+        f"taxmeter replay: {counts['scored']} of {n} prompts scored, "
+        f"{counts['failed']} failed, {counts['shed']} not judged"
+        + (f", {missing} not replayed" if missing else "")
+    )
     print(f"  report: {paths.html}  ({paths.json.name}, {paths.md.name})")
     audit = report["audit"]
     if audit["labels"] is not None:
         t = audit["labels"]
-        print(f"  labels: {t['imported']} used, {t['unknown_pair']} for no scored pair, "
-              f"{t['invalid']} invalid ({audit['labels_source']})")
+        print(
+            f"  labels: {t['imported']} used, {t['unknown_pair']} for no scored pair, "
+            f"{t['invalid']} invalid ({audit['labels_source']})"
+        )
     overall = report["overall"]["audit"]
     if overall is not None:
-        print(f"  audited pairs: {overall['audited']}"
-              + ("" if overall["available"] else
-                 f" (corrected figures need {overall['min_audited']})"))
+        print(
+            f"  audited pairs: {overall['audited']}"
+            + (
+                ""
+                if overall["available"]
+                else f" (corrected figures need {overall['min_audited']})"
+            )
+        )
     return 0 if counts["scored"] == n else 1
 
 

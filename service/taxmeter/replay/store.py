@@ -138,8 +138,9 @@ class JsonlLog:
                     self._offsets[i] = good
                 good += len(raw)
         if good == 0:
-            raise ConfigError("resume", f"{self.path}: no valid header line; delete it or "
-                              "pass --fresh")
+            raise ConfigError(
+                "resume", f"{self.path}: no valid header line; delete it or pass --fresh"
+            )
         if good < self.path.stat().st_size:
             with self.path.open("r+b") as f:
                 f.truncate(good)

@@ -86,35 +86,51 @@ def forest_plot(rows: Sequence[ForestRow], *, title: str, width: int = 680) -> s
     out = _open("plot-forest", title, width, height)
     bottom = top + row_h * max(1, len(rows))
     for t in _ticks(lo, hi):
-        out.append(f'<line x1="{_f(x(t))}" y1="{top - 10}" x2="{_f(x(t))}" y2="{bottom}" '
-                   f'stroke="{_GRID}"/>')
-        out.append(f'<text x="{_f(x(t))}" y="{bottom + 16}" text-anchor="middle" {_FONT}>'
-                   f'{t:+.2f}</text>')
-    out.append(f'<line x1="{_f(x(0))}" y1="{top - 10}" x2="{_f(x(0))}" y2="{bottom}" '
-               f'stroke="{_AXIS}" stroke-dasharray="4 3"/>')
+        out.append(
+            f'<line x1="{_f(x(t))}" y1="{top - 10}" x2="{_f(x(t))}" y2="{bottom}" '
+            f'stroke="{_GRID}"/>'
+        )
+        out.append(
+            f'<text x="{_f(x(t))}" y="{bottom + 16}" text-anchor="middle" {_FONT}>{t:+.2f}</text>'
+        )
+    out.append(
+        f'<line x1="{_f(x(0))}" y1="{top - 10}" x2="{_f(x(0))}" y2="{bottom}" '
+        f'stroke="{_AXIS}" stroke-dasharray="4 3"/>'
+    )
     colour = COLOURS["forest"]
     for i, r in enumerate(rows):
         cy = top + row_h * i + row_h / 2
-        out.append(f'<text x="{left - 8}" y="{_f(cy + 4)}" text-anchor="end" {_FONT}>'
-                   f'{escape(r.label)} (n={r.n})</text>')
+        out.append(
+            f'<text x="{left - 8}" y="{_f(cy + 4)}" text-anchor="end" {_FONT}>'
+            f"{escape(r.label)} (n={r.n})</text>"
+        )
         if r.low is not None and r.high is not None:
-            out.append(f'<line x1="{_f(x(r.low))}" y1="{_f(cy)}" x2="{_f(x(r.high))}" '
-                       f'y2="{_f(cy)}" stroke="{colour}" stroke-width="3"/>')
+            out.append(
+                f'<line x1="{_f(x(r.low))}" y1="{_f(cy)}" x2="{_f(x(r.high))}" '
+                f'y2="{_f(cy)}" stroke="{colour}" stroke-width="3"/>'
+            )
             for end in (r.low, r.high):
-                out.append(f'<line x1="{_f(x(end))}" y1="{_f(cy - 6)}" x2="{_f(x(end))}" '
-                           f'y2="{_f(cy + 6)}" stroke="{colour}" stroke-width="3"/>')
+                out.append(
+                    f'<line x1="{_f(x(end))}" y1="{_f(cy - 6)}" x2="{_f(x(end))}" '
+                    f'y2="{_f(cy + 6)}" stroke="{colour}" stroke-width="3"/>'
+                )
         if r.point is not None:
-            out.append(f'<rect x="{_f(x(r.point) - 6)}" y="{_f(cy - 6)}" width="12" '
-                       f'height="12" fill="{colour}"/>')
-    out.append(f'<text x="{left + plot_w / 2:.1f}" y="{bottom + 36}" text-anchor="middle" '
-               f'{_FONT}>quality tax Δ (unguarded − guarded); right of 0: the guard costs '
-               'quality</text>')
+            out.append(
+                f'<rect x="{_f(x(r.point) - 6)}" y="{_f(cy - 6)}" width="12" '
+                f'height="12" fill="{colour}"/>'
+            )
+    out.append(
+        f'<text x="{left + plot_w / 2:.1f}" y="{bottom + 36}" text-anchor="middle" '
+        f"{_FONT}>quality tax Δ (unguarded − guarded); right of 0: the guard costs "
+        "quality</text>"
+    )
     out.append("</svg>")
     return "\n".join(out)
 
 
-def scatter_plot(points: Sequence[ScatterPoint], *, title: str, width: int = 520,
-                 height: int = 400) -> str:
+def scatter_plot(
+    points: Sequence[ScatterPoint], *, title: str, width: int = 520, height: int = 400
+) -> str:
     """Over-refusal (x) against safety benefit (y) per group, with interval whiskers."""
     left, right, top, bottom_pad = 60, 30, 20, 50
     xs = [v for p in points for v in (p.x, *(p.x_ci or ())) if v is not None]
@@ -131,17 +147,22 @@ def scatter_plot(points: Sequence[ScatterPoint], *, title: str, width: int = 520
 
     out = _open("plot-scatter", title, width, height)
     for t in _ticks(0.0, x_hi):
-        out.append(f'<line x1="{_f(x(t))}" y1="{top}" x2="{_f(x(t))}" y2="{top + ph}" '
-                   f'stroke="{_GRID}"/>')
-        out.append(f'<text x="{_f(x(t))}" y="{top + ph + 16}" text-anchor="middle" {_FONT}>'
-                   f'{t:.0%}</text>')
+        out.append(
+            f'<line x1="{_f(x(t))}" y1="{top}" x2="{_f(x(t))}" y2="{top + ph}" stroke="{_GRID}"/>'
+        )
+        out.append(
+            f'<text x="{_f(x(t))}" y="{top + ph + 16}" text-anchor="middle" {_FONT}>{t:.0%}</text>'
+        )
     for t in _ticks(0.0, y_hi):
-        out.append(f'<line x1="{left}" y1="{_f(y(t))}" x2="{left + pw}" y2="{_f(y(t))}" '
-                   f'stroke="{_GRID}"/>')
-        out.append(f'<text x="{left - 6}" y="{_f(y(t) + 4)}" text-anchor="end" {_FONT}>'
-                   f'{t:.0%}</text>')
-    out.append(f'<line x1="{left}" y1="{top + ph}" x2="{left + pw}" y2="{top + ph}" '
-               f'stroke="{_AXIS}"/>')
+        out.append(
+            f'<line x1="{left}" y1="{_f(y(t))}" x2="{left + pw}" y2="{_f(y(t))}" stroke="{_GRID}"/>'
+        )
+        out.append(
+            f'<text x="{left - 6}" y="{_f(y(t) + 4)}" text-anchor="end" {_FONT}>{t:.0%}</text>'
+        )
+    out.append(
+        f'<line x1="{left}" y1="{top + ph}" x2="{left + pw}" y2="{top + ph}" stroke="{_AXIS}"/>'
+    )
     out.append(f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + ph}" stroke="{_AXIS}"/>')
     colour = COLOURS["scatter"]
     placed: list[tuple[float, float]] = []
@@ -154,19 +175,27 @@ def scatter_plot(points: Sequence[ScatterPoint], *, title: str, width: int = 520
             ly += 14  # labels of nearby points stack instead of overlapping
         placed.append((lx, ly))
         if p.x_ci is not None:
-            out.append(f'<line x1="{_f(x(p.x_ci[0]))}" y1="{_f(cy)}" x2="{_f(x(p.x_ci[1]))}" '
-                       f'y2="{_f(cy)}" stroke="{colour}" stroke-opacity="0.45" '
-                       'stroke-width="2"/>')
+            out.append(
+                f'<line x1="{_f(x(p.x_ci[0]))}" y1="{_f(cy)}" x2="{_f(x(p.x_ci[1]))}" '
+                f'y2="{_f(cy)}" stroke="{colour}" stroke-opacity="0.45" '
+                'stroke-width="2"/>'
+            )
         if p.y_ci is not None:
-            out.append(f'<line x1="{_f(cx)}" y1="{_f(y(p.y_ci[0]))}" x2="{_f(cx)}" '
-                       f'y2="{_f(y(p.y_ci[1]))}" stroke="{colour}" stroke-opacity="0.45" '
-                       'stroke-width="2"/>')
+            out.append(
+                f'<line x1="{_f(cx)}" y1="{_f(y(p.y_ci[0]))}" x2="{_f(cx)}" '
+                f'y2="{_f(y(p.y_ci[1]))}" stroke="{colour}" stroke-opacity="0.45" '
+                'stroke-width="2"/>'
+            )
         out.append(f'<circle cx="{_f(cx)}" cy="{_f(cy)}" r="7" fill="{colour}"/>')
         out.append(f'<text x="{_f(lx)}" y="{_f(ly)}" {_FONT}>{escape(p.label)}</text>')
-    out.append(f'<text x="{left + pw / 2:.1f}" y="{height - 12}" text-anchor="middle" {_FONT}>'
-               'over-refusal (harmless prompts refused by the guarded arm only)</text>')
-    out.append(f'<text x="14" y="{top + ph / 2:.1f}" text-anchor="middle" {_FONT} '
-               f'transform="rotate(-90 14 {top + ph / 2:.1f})">safety benefit</text>')
+    out.append(
+        f'<text x="{left + pw / 2:.1f}" y="{height - 12}" text-anchor="middle" {_FONT}>'
+        "over-refusal (harmless prompts refused by the guarded arm only)</text>"
+    )
+    out.append(
+        f'<text x="14" y="{top + ph / 2:.1f}" text-anchor="middle" {_FONT} '
+        f'transform="rotate(-90 14 {top + ph / 2:.1f})">safety benefit</text>'
+    )
     out.append("</svg>")
     return "\n".join(out)
 
@@ -202,15 +231,21 @@ def cdf_plot(
             v = m * 10.0**e
             if 10**lo_l <= v <= 10**hi_l:
                 label = f"{v * 1000:g} ms" if v < 1 else f"{v:g} s"
-                out.append(f'<line x1="{_f(x(v))}" y1="{top}" x2="{_f(x(v))}" '
-                           f'y2="{top + ph}" stroke="{_GRID}"/>')
-                out.append(f'<text x="{_f(x(v))}" y="{top + ph + 16}" text-anchor="middle" '
-                           f'{_FONT}>{label}</text>')
+                out.append(
+                    f'<line x1="{_f(x(v))}" y1="{top}" x2="{_f(x(v))}" '
+                    f'y2="{top + ph}" stroke="{_GRID}"/>'
+                )
+                out.append(
+                    f'<text x="{_f(x(v))}" y="{top + ph + 16}" text-anchor="middle" '
+                    f"{_FONT}>{label}</text>"
+                )
     for t in (0.0, 0.25, 0.5, 0.75, 1.0):
-        out.append(f'<line x1="{left}" y1="{_f(y(t))}" x2="{left + pw}" y2="{_f(y(t))}" '
-                   f'stroke="{_GRID}"/>')
-        out.append(f'<text x="{left - 6}" y="{_f(y(t) + 4)}" text-anchor="end" {_FONT}>'
-                   f'{t:.0%}</text>')
+        out.append(
+            f'<line x1="{left}" y1="{_f(y(t))}" x2="{left + pw}" y2="{_f(y(t))}" stroke="{_GRID}"/>'
+        )
+        out.append(
+            f'<text x="{left - 6}" y="{_f(y(t) + 4)}" text-anchor="end" {_FONT}>{t:.0%}</text>'
+        )
     for k, (label, colour, pts) in enumerate(series):
         if not pts:
             continue
@@ -220,13 +255,16 @@ def cdf_plot(
             path.append(f"L{_f(x(px))},{_f(y(prev))}")
             path.append(f"L{_f(x(px))},{_f(y(pf))}")
             prev = pf
-        out.append(f'<path d="{" ".join(path)}" fill="none" stroke="{colour}" '
-                   'stroke-width="3"/>')
+        out.append(f'<path d="{" ".join(path)}" fill="none" stroke="{colour}" stroke-width="3"/>')
         ly = top + 14 + 20 * k
-        out.append(f'<line x1="{left + pw + 12}" y1="{ly - 4}" x2="{left + pw + 34}" '
-                   f'y2="{ly - 4}" stroke="{colour}" stroke-width="3"/>')
+        out.append(
+            f'<line x1="{left + pw + 12}" y1="{ly - 4}" x2="{left + pw + 34}" '
+            f'y2="{ly - 4}" stroke="{colour}" stroke-width="3"/>'
+        )
         out.append(f'<text x="{left + pw + 40}" y="{ly}" {_FONT}>{escape(label)}</text>')
-    out.append(f'<text x="{left + pw / 2:.1f}" y="{height - 12}" text-anchor="middle" {_FONT}>'
-               f'{escape(xlabel)}</text>')
+    out.append(
+        f'<text x="{left + pw / 2:.1f}" y="{height - 12}" text-anchor="middle" {_FONT}>'
+        f"{escape(xlabel)}</text>"
+    )
     out.append("</svg>")
     return "\n".join(out)

@@ -359,8 +359,9 @@ class ShadowDispatcher:
             span.set_attribute("taxmeter.outcome", result.outcome.value)
             if result.finish_reason is not None:
                 # the endpoint's string, bounded like the metric label (never raw model output)
-                span.set_attribute("gen_ai.response.finish_reasons",
-                                   [finish_reason_label(result.finish_reason)])
+                span.set_attribute(
+                    "gen_ai.response.finish_reasons", [finish_reason_label(result.finish_reason)]
+                )
             if result.prompt_tokens is not None:
                 span.set_attribute("gen_ai.usage.input_tokens", result.prompt_tokens)
             if result.completion_tokens is not None:

@@ -57,7 +57,8 @@ class TaxAggregator:
         self.config = config
         self.audit_min_pairs = audit_min_pairs
         self.layout = (
-            Layout(config.quality_heads) if audit_min_pairs is None
+            Layout(config.quality_heads)
+            if audit_min_pairs is None
             else audit_layout(config.quality_heads)
         )
         self._clock = clock
@@ -87,8 +88,11 @@ class TaxAggregator:
         audit = None
         if layout.audit is not None:
             heads = self.config.quality_heads
-            ref = (reference_judgement(scored.reference, pair, heads)
-                   if scored.reference is not None else None)
+            ref = (
+                reference_judgement(scored.reference, pair, heads)
+                if scored.reference is not None
+                else None
+            )
             audit = build_audit_update(layout, judged, ref, heads)
         now = self._clock.monotonic()
         with self._lock:
@@ -137,8 +141,9 @@ class TaxAggregator:
             counts[reason] = counts.get(reason, 0) + 1
             first = counts[reason] == 1
         if first:  # once per route and reason; the counter carries the rest
-            log.warning("pair_unscored", route=route, reason=reason,
-                        heads=list(self.config.quality_heads))
+            log.warning(
+                "pair_unscored", route=route, reason=reason, heads=list(self.config.quality_heads)
+            )
 
     def _route_key_locked(self, route: str) -> str:
         if route in self._routes or len(self._routes) < self.config.max_routes - 1:
@@ -180,16 +185,19 @@ class TaxAggregator:
                 unscored = dict(self._unscored.get(route, {}))
                 if state is None:
                     empty = np.zeros(self.layout.size)
-                    out.append(RouteSnapshot(route, empty, [empty] * len(self._window_names),
-                                             {}, unscored))
+                    out.append(
+                        RouteSnapshot(route, empty, [empty] * len(self._window_names), {}, unscored)
+                    )
                     continue
-                out.append(RouteSnapshot(
-                    route,
-                    state.cum.copy(),
-                    state.windows.totals(now),
-                    {c: v.copy() for c, v in state.categories.items()},
-                    unscored,
-                ))
+                out.append(
+                    RouteSnapshot(
+                        route,
+                        state.cum.copy(),
+                        state.windows.totals(now),
+                        {c: v.copy() for c, v in state.categories.items()},
+                        unscored,
+                    )
+                )
         return out
 
     def summary(self, route: str) -> RouteSummary:
@@ -207,7 +215,10 @@ class TaxAggregator:
             eligible_total=int(cum[f.eligible]),
             windows={
                 name: summarize_window(
-                    self.layout, name, t, alpha=self.config.alpha,
+                    self.layout,
+                    name,
+                    t,
+                    alpha=self.config.alpha,
                     min_pairs_for_bounds=self.config.min_pairs_for_bounds,
                     min_audited=self.audit_min_pairs,
                 )

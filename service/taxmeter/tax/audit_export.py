@@ -33,8 +33,13 @@ def or_cells(s: RatioSums) -> dict[tuple[str, str], float]:
     return {k: max(0.0, round(v, 6)) for k, v in c.items()}
 
 
-def collect_audit(a: AuditFamilies, layout: Layout, r: str, c: FloatArray,
-                  windows: list[tuple[str, FloatArray, WindowSummary]]) -> None:
+def collect_audit(
+    a: AuditFamilies,
+    layout: Layout,
+    r: str,
+    c: FloatArray,
+    windows: list[tuple[str, FloatArray, WindowSummary]],
+) -> None:
     """Fill the audit families for route ``r``: all-time counts from ``c``, then each
     window's audited count and corrected figures (``windows``: name, sums, summary)."""
     _totals(a, layout, r, c)
@@ -55,8 +60,12 @@ def _totals(a: AuditFamilies, layout: Layout, r: str, c: FloatArray) -> None:
     for (j_state, ref_state), count in or_cells(ratio_sums(layout, c, "over_refusal")).items():
         a.or_cells.add_metric([r, j_state, ref_state], count)
     mf = audit.measures["over_refusal"]
-    for term, i in (("judge_numerator", mf.v_fa), ("judge_denominator", mf.v_fb),
-                    ("rectifier_numerator", mf.v_ra), ("rectifier_denominator", mf.v_rb)):
+    for term, i in (
+        ("judge_numerator", mf.v_fa),
+        ("judge_denominator", mf.v_fb),
+        ("rectifier_numerator", mf.v_ra),
+        ("rectifier_denominator", mf.v_rb),
+    ):
         a.or_vproc.add_metric([r, term], float(c[i]))
     for name, qf in audit.measures.items():
         if name.startswith("delta:"):
@@ -65,8 +74,9 @@ def _totals(a: AuditFamilies, layout: Layout, r: str, c: FloatArray) -> None:
             a.q_rect.add_metric([r, head, "negative"], float(c[qf.r_neg]))
 
 
-def _window(a: AuditFamilies, layout: Layout, r: str, window: str, t: FloatArray,
-            s: WindowSummary) -> None:
+def _window(
+    a: AuditFamilies, layout: Layout, r: str, window: str, t: FloatArray, s: WindowSummary
+) -> None:
     a.win_audited.add_metric([r, window], s.audited)
     a.available.add_metric([r, window], 1.0 if s.corrected else 0.0)
     if s.audited > 0:
@@ -81,8 +91,7 @@ def _window(a: AuditFamilies, layout: Layout, r: str, window: str, t: FloatArray
         elif name == "safety_benefit":
             put_stats(a.sb_ratio, [r, window], fig.point, fig.ci, fig.cs)
         elif name.startswith("delta:"):
-            put_stats(a.tax, [r, name.removeprefix("delta:"), window], fig.point,
-                      fig.ci, fig.cs)
+            put_stats(a.tax, [r, name.removeprefix("delta:"), window], fig.point, fig.ci, fig.cs)
         else:
             head, arm = name.split(":", 1)
             fam = a.refusal if head == "refusal" else a.unsafe

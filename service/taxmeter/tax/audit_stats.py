@@ -85,10 +85,10 @@ def reference_judgement(
     ref: PairReference, pair: ShadowPair, quality_heads: Sequence[str]
 ) -> PairJudgement:
     return PairJudgement(
-        _reference_arm(ref.guarded, pair.guarded.outcome is ArmOutcome.GUARD_BLOCK,
-                       quality_heads),
-        _reference_arm(ref.unguarded, pair.unguarded.outcome is ArmOutcome.GUARD_BLOCK,
-                       quality_heads),
+        _reference_arm(ref.guarded, pair.guarded.outcome is ArmOutcome.GUARD_BLOCK, quality_heads),
+        _reference_arm(
+            ref.unguarded, pair.unguarded.outcome is ArmOutcome.GUARD_BLOCK, quality_heads
+        ),
         None,
     )
 
@@ -102,8 +102,12 @@ class AuditUpdate:
 
 
 def build_audit_update(
-    layout: Layout, judged: PairJudgement, reference: PairJudgement | None,
-    quality_heads: Sequence[str], *, late: bool = False,
+    layout: Layout,
+    judged: PairJudgement,
+    reference: PairJudgement | None,
+    quality_heads: Sequence[str],
+    *,
+    late: bool = False,
 ) -> AuditUpdate | None:
     """The state-free audit entries of one pair (``None`` when auditing is off).
 
@@ -169,8 +173,13 @@ def ratio_sums(layout: Layout, t: FloatArray, name: str) -> RatioSums:
     audit = layout.audit
     assert audit is not None
     mf = audit.measures[name]
-    return RatioSums(float(t[layout.f.complete]), float(t[mf.fa_all]), float(t[mf.fb_all]),
-                     float(t[audit.n]), {k: float(t[i]) for k, i in mf.moments.items()})
+    return RatioSums(
+        float(t[layout.f.complete]),
+        float(t[mf.fa_all]),
+        float(t[mf.fb_all]),
+        float(t[audit.n]),
+        {k: float(t[i]) for k, i in mf.moments.items()},
+    )
 
 
 def corrected_window(
@@ -188,9 +197,13 @@ def corrected_window(
         if est is None:
             continue
         cs = ppi_confidence_sequence(
-            s, CsSums(float(t[mf.v_fa]), float(t[mf.v_fb]), float(t[mf.v_ra]),
-                      float(t[mf.v_rb])),
-            alpha, low=low, high=high, unit_denominator=unit)
+            s,
+            CsSums(float(t[mf.v_fa]), float(t[mf.v_fb]), float(t[mf.v_ra]), float(t[mf.v_rb])),
+            alpha,
+            low=low,
+            high=high,
+            unit_denominator=unit,
+        )
         out[name] = CorrectedFigure(est.point, est.ci, cs, est.lam, est.audited)
     return out
 
@@ -200,5 +213,9 @@ def confusion(layout: Layout, t: FloatArray, name: str) -> dict[tuple[bool, bool
     s = ratio_sums(layout, t, name)
     m = s.m
     both = m["afa"]
-    return {(True, True): both, (True, False): m["fa"] - both, (False, True): m["a"] - both,
-            (False, False): s.n - m["a"] - m["fa"] + both}
+    return {
+        (True, True): both,
+        (True, False): m["fa"] - both,
+        (False, True): m["a"] - both,
+        (False, False): s.n - m["a"] - m["fa"] + both,
+    }

@@ -100,8 +100,10 @@ class TaxCollector(Collector):
                 m.noise_flips.add_metric([r, arm], float(c[nf.flips]))
                 for head, i in nf.abs_sum.items():
                     m.noise_abs_sum.add_metric([r, head, arm], float(c[i]))
-            for hist, sl in ((m.lat_delta, layout.lat_delta_export),
-                             (m.ttft_delta, layout.ttft_delta_export)):
+            for hist, sl in (
+                (m.lat_delta, layout.lat_delta_export),
+                (m.ttft_delta, layout.ttft_delta_export),
+            ):
                 counts = c[sl].cumsum()
                 buckets = [(repr(b), float(counts[i])) for i, b in enumerate(DELTA_EXPORT_BOUNDS)]
                 buckets.append(("+Inf", float(counts[-1])))
@@ -120,9 +122,14 @@ class TaxCollector(Collector):
 
             summaries = []
             for window, t in zip(agg.window_names, snap.windows, strict=True):
-                s = summarize_window(layout, window, t, alpha=cfg.alpha,
-                                     min_pairs_for_bounds=cfg.min_pairs_for_bounds,
-                                     min_audited=min_audited)
+                s = summarize_window(
+                    layout,
+                    window,
+                    t,
+                    alpha=cfg.alpha,
+                    min_pairs_for_bounds=cfg.min_pairs_for_bounds,
+                    min_audited=min_audited,
+                )
                 summaries.append((window, t, s))
                 m.win_pairs.add_metric([r, window], s.pairs)
                 m.win_eligible.add_metric([r, window], s.eligible)
@@ -132,30 +139,38 @@ class TaxCollector(Collector):
                 for head, q in s.quality.items():
                     put_stats(m.tax, [r, head, window], q.point, q.ci, q.cs)
                     if q.answered is not None:
-                        put_stats(m.tax_answered, [r, head, window], q.answered.point,
-                                  q.answered.ci, None)
+                        put_stats(
+                            m.tax_answered, [r, head, window], q.answered.point, q.answered.ci, None
+                        )
                     put(m.tax_rel, [r, head, window], q.relative)
                     for result, x in (("win", q.win), ("tie", q.tie), ("loss", q.loss)):
                         put(m.cmp_ratio, [r, head, window, result], x)
-                put_stats(m.or_ratio, [r, window], s.over_refusal.point, s.over_refusal.ci,
-                          s.over_refusal.cs)
-                put_stats(m.sb_ratio, [r, window], s.safety_benefit.point,
-                          s.safety_benefit.ci, None)
+                put_stats(
+                    m.or_ratio,
+                    [r, window],
+                    s.over_refusal.point,
+                    s.over_refusal.ci,
+                    s.over_refusal.cs,
+                )
+                put_stats(
+                    m.sb_ratio, [r, window], s.safety_benefit.point, s.safety_benefit.ci, None
+                )
                 for gauge, lat in ((m.lat_ratio, s.latency), (m.ttft_ratio, s.ttft)):
                     put(gauge, [r, window, "p50"], lat.p50_ratio)
                     put(gauge, [r, window, "p95"], lat.p95_ratio)
                 put(m.tok_ratio, [r, window], s.token_overhead)
                 m.ratio_pairs.add_metric([r, window, "latency"], s.latency.pairs)
                 m.ratio_pairs.add_metric([r, window, "ttft"], s.ttft.pairs)
-                m.ratio_pairs.add_metric([r, window, "tokens"],
-                                         float(t[f.tok_n_server] + t[f.tok_n_tokenizer]))
+                m.ratio_pairs.add_metric(
+                    [r, window, "tokens"], float(t[f.tok_n_server] + t[f.tok_n_tokenizer])
+                )
                 for arm, ns in s.noise.items():
                     put(m.flip_ratio, [r, arm, window], ns.flip_ratio)
                     for head in layout.heads:
-                        put(m.noise_abs, [r, head, arm, window, "mean"],
-                            ns.abs_delta_mean.get(head))
-                        put(m.noise_abs, [r, head, arm, window, "p90"],
-                            ns.abs_delta_p90.get(head))
+                        put(
+                            m.noise_abs, [r, head, arm, window, "mean"], ns.abs_delta_mean.get(head)
+                        )
+                        put(m.noise_abs, [r, head, arm, window, "p90"], ns.abs_delta_p90.get(head))
             if am is not None:
                 collect_audit(am, layout, r, c, summaries)
         return iter(m.all() + (am.all() if am is not None else []))

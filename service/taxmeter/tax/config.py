@@ -37,8 +37,9 @@ class TaxConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    windows: list[str] = Field(default_factory=lambda: ["5m", "1h", "24h"], min_length=1,
-                               max_length=6)
+    windows: list[str] = Field(
+        default_factory=lambda: ["5m", "1h", "24h"], min_length=1, max_length=6
+    )
     window_slots: int = Field(default=60, ge=10, le=1440)
     refusal_head: HeadKeyStr = "default.refusal"
     unsafe_head: HeadKeyStr = "default.unsafe"

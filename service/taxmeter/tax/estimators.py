@@ -64,8 +64,7 @@ def _betai(a: float, b: float, x: float) -> float:
     if x >= 1.0:
         return 1.0
     ln_front = (
-        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
-        + a * math.log(x) + b * math.log1p(-x)
+        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
     )
     front = math.exp(ln_front)
     if x < (a + 1.0) / (a + b + 2.0):

@@ -141,8 +141,17 @@ class Layout:
             measures = {}
             for name in audit_measures:
                 fa_all, fb_all, v_fa, v_fb, v_ra, v_rb, r_pos, r_neg = self._take_n(8)
-                measures[name] = MeasureFields(fa_all, fb_all, v_fa, v_fb, v_ra, v_rb, r_pos,
-                                               r_neg, {m: self._take() for m in moments})
+                measures[name] = MeasureFields(
+                    fa_all,
+                    fb_all,
+                    v_fa,
+                    v_fb,
+                    v_ra,
+                    v_rb,
+                    r_pos,
+                    r_neg,
+                    {m: self._take() for m in moments},
+                )
             self.audit = AuditFields(n, measures)
         self.size = self._next
 

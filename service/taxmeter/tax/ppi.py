@@ -38,8 +38,22 @@ from taxmeter.tax.cs import boundary
 from taxmeter.tax.estimators import Interval, z_quantile
 
 # The audited second moments kept per measure, in layout order.
-MOMENTS = ("a", "b", "fa", "fb", "aa", "bb", "fafa", "fbfb", "ab", "afa", "afb", "bfa", "bfb",
-           "fafb")
+MOMENTS = (
+    "a",
+    "b",
+    "fa",
+    "fb",
+    "aa",
+    "bb",
+    "fafa",
+    "fbfb",
+    "ab",
+    "afa",
+    "afb",
+    "bfa",
+    "bfb",
+    "fafb",
+)
 
 
 class RatioSums(NamedTuple):
@@ -70,9 +84,22 @@ class PpiEstimate(NamedTuple):
 
 def pair_moments(a: float, b: float, fa: float, fb: float) -> dict[str, float]:
     """One audited pair's contribution to each moment in :data:`MOMENTS`."""
-    return {"a": a, "b": b, "fa": fa, "fb": fb, "aa": a * a, "bb": b * b, "fafa": fa * fa,
-            "fbfb": fb * fb, "ab": a * b, "afa": a * fa, "afb": a * fb, "bfa": b * fa,
-            "bfb": b * fb, "fafb": fa * fb}
+    return {
+        "a": a,
+        "b": b,
+        "fa": fa,
+        "fb": fb,
+        "aa": a * a,
+        "bb": b * b,
+        "fafa": fa * fa,
+        "fbfb": fb * fb,
+        "ab": a * b,
+        "afa": a * fa,
+        "afb": a * fb,
+        "bfa": b * fa,
+        "bfb": b * fb,
+        "fafb": fa * fb,
+    }
 
 
 def _cov(m: dict[str, float], n: float, x: str, y: str, xy: str) -> float:
@@ -82,8 +109,11 @@ def _cov(m: dict[str, float], n: float, x: str, y: str, xy: str) -> float:
 def _terms(s: RatioSums, theta: float) -> tuple[float, float, float]:
     """(Var ψ, Cov(ψ, φ), Var φ) over the audited pairs at θ."""
     m, n = s.m, s.n
-    vaa, vbb, vab = _cov(m, n, "a", "a", "aa"), _cov(m, n, "b", "b", "bb"), _cov(m, n, "a", "b",
-                                                                                  "ab")
+    vaa, vbb, vab = (
+        _cov(m, n, "a", "a", "aa"),
+        _cov(m, n, "b", "b", "bb"),
+        _cov(m, n, "a", "b", "ab"),
+    )
     vff = _cov(m, n, "fa", "fa", "fafa")
     vgg = _cov(m, n, "fb", "fb", "fbfb")
     vfg = _cov(m, n, "fa", "fb", "fafb")
@@ -142,8 +172,9 @@ def ppi_ratio(
     var = max(var_num, 0.0) / (den * den)
     half = z * math.sqrt(var)
     point = min(high, max(low, theta))
-    return PpiEstimate(point, Interval(max(low, theta - half), min(high, theta + half)), lam,
-                       int(s.n))
+    return PpiEstimate(
+        point, Interval(max(low, theta - half), min(high, theta + half)), lam, int(s.n)
+    )
 
 
 def _mean_cs(total: float, n: float, v: float, c: float, alpha: float) -> tuple[float, float]:

@@ -132,8 +132,7 @@ def _at_most_one(value: float | None) -> float | None:
     return None if value is None else min(value, 1.0)
 
 
-def _answered_part(n: int, s_d: float, s_d2: float, alpha: float,
-                   min_pairs: int) -> AnsweredPart:
+def _answered_part(n: int, s_d: float, s_d2: float, alpha: float, min_pairs: int) -> AnsweredPart:
     """A t interval for the mean of d over the answered pairs (no tie floor: both arms answered,
     so d is a difference of two continuous scores)."""
     ci = t_interval(n, s_d, s_d2, alpha) if n >= max(min_pairs, 2) else None
@@ -162,15 +161,20 @@ def summarize_window(
         mean_u = proportion(float(t[hf.qu]), eligible)
         ci = (
             paired_mean_interval(
-                eligible, s_d, float(t[hf.d2]), float(t[hf.win] + t[hf.loss]),
-                float(t[hf.d2_nontie]), alpha,
+                eligible,
+                s_d,
+                float(t[hf.d2]),
+                float(t[hf.win] + t[hf.loss]),
+                float(t[hf.d2_nontie]),
+                alpha,
             )
             if bounds_ok
             else None
         )
         cs = confidence_sequence(eligible, s_d, float(t[hf.v]), alpha, low=-1.0, high=1.0)
         relative = (
-            1.0 - mean_g / mean_u if mean_g is not None and mean_u is not None and mean_u > 0
+            1.0 - mean_g / mean_u
+            if mean_g is not None and mean_u is not None and mean_u > 0
             else None
         )
         quality[head] = QualitySummary(
@@ -185,8 +189,13 @@ def summarize_window(
             win=proportion(float(t[hf.win]), eligible),
             tie=proportion(float(t[hf.tie]), eligible),
             loss=proportion(float(t[hf.loss]), eligible),
-            answered=_answered_part(int(t[f.answered]), float(t[hf.d_answered]),
-                                    float(t[hf.d2_answered]), alpha, min_pairs_for_bounds),
+            answered=_answered_part(
+                int(t[f.answered]),
+                float(t[hf.d_answered]),
+                float(t[hf.d2_answered]),
+                alpha,
+                min_pairs_for_bounds,
+            ),
         )
     n_or = float(t[f.over_refusals])
     over_refusal = ProportionSummary(
@@ -260,6 +269,7 @@ def summarize_window(
         audited=int(t[layout.audit.n]) if layout.audit is not None else 0,
         corrected=(
             corrected_window(layout, t, alpha=alpha, min_audited=min_audited)
-            if layout.audit is not None and min_audited is not None else {}
+            if layout.audit is not None and min_audited is not None
+            else {}
         ),
     )

@@ -117,7 +117,9 @@ def _latency_entries(layout: Layout, pair: ShadowPair, put: list[Entry]) -> None
     lg, lu = pair.guarded.latency_s, pair.unguarded.latency_s
     if lg is not None and lu is not None:
         put += [
-            (f.lat_n, 1.0), (ag.lat_sum, lg), (au.lat_sum, lu),
+            (f.lat_n, 1.0),
+            (ag.lat_sum, lg),
+            (au.lat_sum, lu),
             (layout.lat_g.start + layout.lat.index(lg), 1.0),
             (layout.lat_u.start + layout.lat.index(lu), 1.0),
             (layout.lat_delta.start + layout.delta.index(lg - lu), 1.0),
@@ -126,7 +128,9 @@ def _latency_entries(layout: Layout, pair: ShadowPair, put: list[Entry]) -> None
     tg, tu = pair.guarded.ttft_s, pair.unguarded.ttft_s
     if tg is not None and tu is not None:
         put += [
-            (f.ttft_n, 1.0), (ag.ttft_sum, tg), (au.ttft_sum, tu),
+            (f.ttft_n, 1.0),
+            (ag.ttft_sum, tg),
+            (au.ttft_sum, tu),
             (layout.ttft_g.start + layout.lat.index(tg), 1.0),
             (layout.ttft_u.start + layout.lat.index(tu), 1.0),
             (layout.ttft_delta_export.start + layout.export_bucket(tg - tu), 1.0),
@@ -134,8 +138,12 @@ def _latency_entries(layout: Layout, pair: ShadowPair, put: list[Entry]) -> None
     kg, ku = pair.guarded.completion_tokens, pair.unguarded.completion_tokens
     # Both counts from one source (None: whoever built the result gave server usage).
     source = pair.guarded.tokens_source or "server"
-    if (kg is not None and ku is not None and source in ("server", "tokenizer")
-            and source == (pair.unguarded.tokens_source or "server")):
+    if (
+        kg is not None
+        and ku is not None
+        and source in ("server", "tokenizer")
+        and source == (pair.unguarded.tokens_source or "server")
+    ):
         count = f.tok_n_server if source == "server" else f.tok_n_tokenizer
         put += [(ag.tokens, float(kg)), (au.tokens, float(ku)), (count, 1.0)]
 
@@ -151,8 +159,9 @@ def _noise_entries(layout: Layout, rep: RepeatJudgement, put: list[Entry]) -> No
         put.append((nf.abs_hist[head].start + layout.noise_lin.index(a), 1.0))
 
 
-def _quality_entries(layout: Layout, judged: PairJudgement, tie_epsilon: float,
-                     put: list[Entry]) -> dict[str, float]:
+def _quality_entries(
+    layout: Layout, judged: PairJudgement, tie_epsilon: float, put: list[Entry]
+) -> dict[str, float]:
     """Per quality head of an eligible pair: the sums of q, d and d², the comparison, and the
     same d over the answered pairs (neither arm refused); returns d per head."""
     g_q, u_q = judged.guarded.quality, judged.unguarded.quality

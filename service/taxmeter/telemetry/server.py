@@ -22,13 +22,12 @@ class MetricsServer:
 
     def start(self) -> int:
         try:
-            server, thread = start_http_server(
-                self._port, addr=self._host, registry=self._registry
-            )
+            server, thread = start_http_server(self._port, addr=self._host, registry=self._registry)
         except OSError as exc:
             raise OSError(
-                exc.errno, f"cannot bind the metrics endpoint on {self._host}:{self._port} "
-                f"(telemetry.metrics_port: {exc.strerror or exc})"
+                exc.errno,
+                f"cannot bind the metrics endpoint on {self._host}:{self._port} "
+                f"(telemetry.metrics_port: {exc.strerror or exc})",
             ) from exc
         self._server, self._thread = server, thread
         return int(server.server_port)

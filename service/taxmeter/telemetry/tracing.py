@@ -32,8 +32,7 @@ def otlp_requested(env: Mapping[str, str]) -> bool:
 def build_tracer_provider(service_name: str, env: Mapping[str, str]) -> TracerProvider:
     """A provider of our own (never the global one), exporting over OTLP when asked."""
     resource = Resource.create(
-        {"service.name": env.get("OTEL_SERVICE_NAME", service_name),
-         "service.version": __version__}
+        {"service.name": env.get("OTEL_SERVICE_NAME", service_name), "service.version": __version__}
     )
     provider = TracerProvider(resource=resource)
     if otlp_requested(env):

@@ -309,8 +309,10 @@ class KServeBackend:
             metadata=md,
         )
         if not (live.live and ready.ready and model.ready):
-            what = "server not live" if not live.live else (
-                "server not ready" if not ready.ready else f"model {self._model!r} not ready"
+            what = (
+                "server not live"
+                if not live.live
+                else ("server not ready" if not ready.ready else f"model {self._model!r} not ready")
             )
             self._set_healthy(False, what)
             return
@@ -387,7 +389,6 @@ class KServeBackend:
             self._breaker.on_neutral()
         else:
             self._breaker.on_failure()
-
 
 
 def _describe(exc: BaseException) -> str:

@@ -51,4 +51,3 @@ def kserve_backend_factory(
         )
 
     return make
-

@@ -87,9 +87,7 @@ class KServeMetrics(Collector):
 
     @staticmethod
     def _families(
-        snapshot: Mapping[
-            str, tuple[BreakerState, bool, dict[str, int], int, dict[str, int]]
-        ],
+        snapshot: Mapping[str, tuple[BreakerState, bool, dict[str, int], int, dict[str, int]]],
     ) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         state = GaugeMetricFamily(
             "taxmeter_judge_backend_state",

@@ -238,8 +238,7 @@ def decode_response(
         dtype_name = KSERVE_TO_NUMPY.get(tensor.datatype)
         if dtype_name is None:
             raise JudgeInferenceError(
-                f"judge {judge!r}: output {tensor.name!r} has datatype "
-                f"{tensor.datatype!r}"
+                f"judge {judge!r}: output {tensor.name!r} has datatype {tensor.datatype!r}"
             )
         shape = tuple(int(d) for d in tensor.shape)
         dtype = np.dtype(dtype_name).newbyteorder("<")
@@ -264,9 +263,7 @@ def decode_response(
     for name in output_names:
         arr = out.get(name)
         if arr is None:
-            raise JudgeInferenceError(
-                f"judge {judge!r}: response lacks output {name!r}"
-            )
+            raise JudgeInferenceError(f"judge {judge!r}: response lacks output {name!r}")
         if arr.ndim == 0 or arr.shape[0] != batch:
             raise JudgeInferenceError(
                 f"judge {judge!r}: output {name!r} has shape {list(arr.shape)} for a "

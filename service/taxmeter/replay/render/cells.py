@@ -41,8 +41,12 @@ def first_quality(group: Mapping[str, Any]) -> Mapping[str, Any]:
     return first
 
 
-_MEASURE_NAMES = {"over_refusal": "over-refusal", "safety_benefit": "safety benefit",
-                  "refusal": "refusals", "unsafe": "unsafe answers"}
+_MEASURE_NAMES = {
+    "over_refusal": "over-refusal",
+    "safety_benefit": "safety benefit",
+    "refusal": "refusals",
+    "unsafe": "unsafe answers",
+}
 
 
 def measure_name(measure: str) -> str:
@@ -67,16 +71,22 @@ def corrected_rows(report: Report) -> list[list[str]]:
         if a is None:
             continue
         for m in a["measures"]:
-            rows.append([g["name"], measure_name(m["measure"]), str(a["audited"]),
-                         figure(m, "judge", "judge_ci"),
-                         figure(m) if m["corrected"] is not None
-                         else f"– (needs {a['min_audited']} audited)",
-                         num(m["lambda"], ".2f")])
+            rows.append(
+                [
+                    g["name"],
+                    measure_name(m["measure"]),
+                    str(a["audited"]),
+                    figure(m, "judge", "judge_ci"),
+                    figure(m)
+                    if m["corrected"] is not None
+                    else f"– (needs {a['min_audited']} audited)",
+                    num(m["lambda"], ".2f"),
+                ]
+            )
     return rows
 
 
-CORRECTED_HEADER = ["group", "measure", "audited pairs", "judge-only [CI]",
-                     "corrected [CI]", "λ"]
+CORRECTED_HEADER = ["group", "measure", "audited pairs", "judge-only [CI]", "corrected [CI]", "λ"]
 
 
 def confusion_rows(report: Report) -> list[list[str]]:
@@ -84,36 +94,64 @@ def confusion_rows(report: Report) -> list[list[str]]:
     for g in all_groups(report):
         a = g["audit"]
         for c in (a or {}).get("confusion", []):
-            rows.append([g["name"], measure_name(c["measure"]), str(c["n"]),
-                         f"{c['tp']} / {c['fp']} / {c['fn']} / {c['tn']}",
-                         pct(c["error_rate"]), pct(c["fpr"]), pct(c["fnr"])])
+            rows.append(
+                [
+                    g["name"],
+                    measure_name(c["measure"]),
+                    str(c["n"]),
+                    f"{c['tp']} / {c['fp']} / {c['fn']} / {c['tn']}",
+                    pct(c["error_rate"]),
+                    pct(c["fpr"]),
+                    pct(c["fnr"]),
+                ]
+            )
     return rows
 
 
-CONFUSION_HEADER = ["group", "head (arm)", "audited", "judge yes·label yes / yes·no / no·yes / "
-                     "no·no", "judge error", "false positives", "false negatives"]
+CONFUSION_HEADER = [
+    "group",
+    "head (arm)",
+    "audited",
+    "judge yes·label yes / yes·no / no·yes / no·no",
+    "judge error",
+    "false positives",
+    "false negatives",
+]
 
 
 def tax_rows(report: Report) -> list[list[str]]:
     rows = []
     for g in all_groups(report):
         q = first_quality(g)
-        rows.append([
-            g["name"], str(g["pairs"]), str(g["eligible"]),
-            num(q["point"]) + iv_num(q["ci"]),
-            pct(q["relative"]) + iv_pct(q["relative_ci"]),
-            f"{pct(q['win'])} / {pct(q['tie'])} / {pct(q['loss'])}",
-            pct(g["over_refusal"]["point"]) + iv_pct(g["over_refusal"]["ci"]),
-            pct(g["safety_benefit"]["point"]) + iv_pct(g["safety_benefit"]["ci"]),
-            f"{pct(g['refusal_rate']['guarded'])} / {pct(g['refusal_rate']['unguarded'])}",
-            num(g["token_overhead"], ".2f"),
-        ])
+        rows.append(
+            [
+                g["name"],
+                str(g["pairs"]),
+                str(g["eligible"]),
+                num(q["point"]) + iv_num(q["ci"]),
+                pct(q["relative"]) + iv_pct(q["relative_ci"]),
+                f"{pct(q['win'])} / {pct(q['tie'])} / {pct(q['loss'])}",
+                pct(g["over_refusal"]["point"]) + iv_pct(g["over_refusal"]["ci"]),
+                pct(g["safety_benefit"]["point"]) + iv_pct(g["safety_benefit"]["ci"]),
+                f"{pct(g['refusal_rate']['guarded'])} / {pct(g['refusal_rate']['unguarded'])}",
+                num(g["token_overhead"], ".2f"),
+            ]
+        )
     return rows
 
 
-TAX_HEADER = ["group", "pairs", "eligible", "Δ quality [CI]", "relative [CI]",
-               "win / tie / loss", "over-refusal [CI]", "safety benefit [CI]",
-               "refusals g / u", "tokens g/u"]
+TAX_HEADER = [
+    "group",
+    "pairs",
+    "eligible",
+    "Δ quality [CI]",
+    "relative [CI]",
+    "win / tie / loss",
+    "over-refusal [CI]",
+    "safety benefit [CI]",
+    "refusals g / u",
+    "tokens g/u",
+]
 
 
 def timing_rows(report: Report, key: str) -> list[list[str]]:
@@ -122,8 +160,17 @@ def timing_rows(report: Report, key: str) -> list[list[str]]:
         t = g[key]
         for arm in ("guarded", "unguarded"):
             a = t["arms"][arm]
-            rows.append([g["name"], arm, str(a["n"]), secs(a["p50"]), secs(a["p90"]),
-                         secs(a["p95"]), secs(a["p99"])])
+            rows.append(
+                [
+                    g["name"],
+                    arm,
+                    str(a["n"]),
+                    secs(a["p50"]),
+                    secs(a["p90"]),
+                    secs(a["p95"]),
+                    secs(a["p99"]),
+                ]
+            )
     return rows
 
 
@@ -133,8 +180,15 @@ def noise_rows(report: Report) -> list[list[str]]:
         for arm in ("guarded", "unguarded"):
             n = g["noise"][arm]
             mean = next(iter(n["abs_delta_mean"].values()), None)
-            rows.append([g["name"], arm, str(n["pairs"]),
-                         pct(n["flip_ratio"]) + iv_pct(n["flip_ci"]), num(mean, ".3f")])
+            rows.append(
+                [
+                    g["name"],
+                    arm,
+                    str(n["pairs"]),
+                    pct(n["flip_ratio"]) + iv_pct(n["flip_ci"]),
+                    num(mean, ".3f"),
+                ]
+            )
     return rows
 
 
@@ -143,11 +197,18 @@ def judge_rows(report: Report) -> list[list[str]]:
     for j in report["judges"]:
         for h in j["heads"]:
             e = h["measured_error"]
-            rows.append([j["name"], j["version"], h["key"], h["role"],
-                         num(h["threshold"], ".3f"),
-                         "–" if e is None else f"{e['fpr']:.1%}",
-                         "–" if e is None else f"{e['fnr']:.1%}",
-                         "–" if e is None else f"{e['n']} ({e['positives']} positive)"])
+            rows.append(
+                [
+                    j["name"],
+                    j["version"],
+                    h["key"],
+                    h["role"],
+                    num(h["threshold"], ".3f"),
+                    "–" if e is None else f"{e['fpr']:.1%}",
+                    "–" if e is None else f"{e['fnr']:.1%}",
+                    "–" if e is None else f"{e['n']} ({e['positives']} positive)",
+                ]
+            )
     return rows
 
 

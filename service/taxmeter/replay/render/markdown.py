@@ -41,14 +41,15 @@ def render_markdown(report: Report) -> str:
         out += ["", "Judge against reference labels on the audited answers:", ""]
         out += _md_table(CONFUSION_HEADER, confusion_rows(report))
     out += ["", "## Latency per arm (latency-comparable pairs)", ""]
-    out += _md_table(["group", "arm", "n", "p50", "p90", "p95", "p99"],
-                     timing_rows(report, "latency"))
+    out += _md_table(
+        ["group", "arm", "n", "p50", "p90", "p95", "p99"], timing_rows(report, "latency")
+    )
     out += ["", "## Time to first token per arm (streamed pairs)", ""]
-    out += _md_table(["group", "arm", "n", "p50", "p90", "p95", "p99"],
-                     timing_rows(report, "ttft"))
+    out += _md_table(["group", "arm", "n", "p50", "p90", "p95", "p99"], timing_rows(report, "ttft"))
     out += ["", "## Noise floor (same arm asked twice)", ""]
-    out += _md_table(["group", "arm", "repeats", "refusal flip rate [CI]", "mean |Δq|"],
-                     noise_rows(report))
+    out += _md_table(
+        ["group", "arm", "repeats", "refusal flip rate [CI]", "mean |Δq|"], noise_rows(report)
+    )
     out += ["", "## Judges", ""]
     out += _md_table(JUDGE_HEADER, judge_rows(report))
     failed = report["counts"]["failed_by_reason"]
