@@ -288,3 +288,34 @@ async def test_client_that_disconnects_mid_body_is_counted_as_rejected(sink: Sin
     assert (rejected.transport, rejected.route) == (Transport.HTTP, "chat")
     assert isinstance(rejected.error, InvalidRequestError)
     assert rejected.error.field == "body"
+
+
+async def test_a_sender_that_stalls_mid_body_gets_408_and_is_counted() -> None:
+    """A slow or stalled body (slowloris) cannot hold a handler open: after
+    ``http_body_timeout_s`` the sink answers 408 and counts one rejected request."""
+    import asyncio
+
+    intake = RecordingIntake()
+    config = IngressConfig(host="127.0.0.1", http_port=0, http_body_timeout_s=0.3)
+    http = HttpSink(config, intake, RouteNormalizer(frozenset({"chat"})))
+    port = await http.start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nx-taxmeter-route: chat\r\n"
+            b'Content-Type: application/json\r\nContent-Length: 5000\r\n\r\n{"messa'
+        )
+        await writer.drain()
+        # the sender stays connected and sends nothing more; the answer comes from the sink's
+        # own timeout (no deadline here: on a loaded machine it may take longer than 0.3 s)
+        head = await reader.readuntil(b"\r\n\r\n")
+        writer.close()
+        assert head.startswith(b"HTTP/1.1 408 "), head
+    finally:
+        await http.stop()
+    assert intake.submitted == []
+    [rejected] = intake.rejected
+    assert (rejected.transport, rejected.route) == (Transport.HTTP, "chat")
+    assert isinstance(rejected.error, InvalidRequestError)
+    assert rejected.error.field == "body"
+    assert "http_body_timeout_s" in str(rejected.error)

@@ -77,6 +77,14 @@ class IngressConfig(BaseModel):
     http_force_sample_header: str = Field(default="x-taxmeter-force-sample", min_length=1)
     default_route: str = Field(default="default", min_length=1, max_length=128)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    http_body_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="Longest time the HTTP sink waits for a mirror's body once its headers "
+        "arrived. A sender slower than this (or one that stalls mid-body) gets 408 and the "
+        "request is counted as rejected; it cannot hold a connection and a handler open.",
+    )
     max_messages: int = Field(default=256, ge=1, le=100_000)
     max_request_id_bytes: int = Field(default=128, ge=8, le=4096)
     max_stream_items: int = Field(default=100_000, ge=1)

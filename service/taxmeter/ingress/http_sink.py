@@ -148,7 +148,16 @@ class HttpSink:
                 raise RequestTooLargeError(
                     "body", f"{length} bytes, over the limit of {cfg.max_body_bytes}"
                 )
-            body = await request.read()
+            async with asyncio.timeout(cfg.http_body_timeout_s):
+                body = await request.read()
+        except TimeoutError:
+            return self._reject_early(
+                request,
+                BodyTimeoutError(
+                    "body",
+                    f"not received within {cfg.http_body_timeout_s:g} s (http_body_timeout_s)",
+                ),
+            )
         except web.HTTPRequestEntityTooLarge:
             return self._reject_early(
                 request,
@@ -200,8 +209,17 @@ class HttpSink:
         return web.Response(status=503, content_type=_JSON, text='{"status":"not ready"}')
 
 
+class BodyTimeoutError(InvalidRequestError):
+    """The sender did not finish its body within ``http_body_timeout_s``."""
+
+
 def _error_response(error: InvalidRequestError) -> web.Response:
-    status = 413 if isinstance(error, RequestTooLargeError) and error.field == "body" else 400
+    if isinstance(error, BodyTimeoutError):
+        status = 408
+    elif isinstance(error, RequestTooLargeError) and error.field == "body":
+        status = 413
+    else:
+        status = 400
     return web.Response(
         status=status,
         content_type=_JSON,
