@@ -275,9 +275,14 @@ class App:
         await self.grpc.stop(1.0)
         if self.http is not None:
             await self.http.stop()
+        # One grace period for the whole drain: audits of pairs that completed while draining
+        # get what the shadow drain left of it, not a second period (a pod must be gone within
+        # its terminationGracePeriodSeconds).
+        deadline = asyncio.get_running_loop().time() + grace
         await self.dispatcher.drain(grace)
         if self.audit is not None:
-            await self.audit.aclose(grace)
+            left = max(0.0, deadline - asyncio.get_running_loop().time())
+            await self.audit.aclose(left)
         if self.audit_desk is not None:
             await self.audit_desk.aclose()
         await self.engine.aclose()
