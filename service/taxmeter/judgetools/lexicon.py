@@ -19,7 +19,7 @@ __all__ = ["Lexicon", "lexicon_hits_graph", "lexicon_hits_numpy", "opening_mask_
 
 
 class OpBuilder(Protocol):
-    """What these functions need of the graph builder (``graph._Builder``)."""
+    """What these functions need of the graph builder (``onnx_builder.GraphBuilder``)."""
 
     @property
     def onnx_dtype(self) -> int: ...

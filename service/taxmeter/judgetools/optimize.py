@@ -1,5 +1,6 @@
 """``taxmeter judges optimize DIR [--judge NAME]``: faster variants of a judge's graph, checked
-against the plain graph (the graph transforms themselves: ``judgetools/fusion.py``).
+against the plain graph (the graph transforms themselves: ``judgetools/fusion.py``; the
+comparison: ``judgetools/parity.py``).
 
 For each judge folder, from its plain fp32 ``model`` (kept as the reference):
 
@@ -24,21 +25,25 @@ cost (score differences, decisions that flip) is reported. The manifest gets the
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import onnx
-import onnxruntime as ort
 import yaml
-from onnx import helper
 
 from taxmeter.judges.manifest import JudgeManifest, load_manifest
 from taxmeter.judges.tokenize import JudgeTokenizer, load_tokenizer
 from taxmeter.judgetools.fusion import fp16_encoder, fused_graph, quantize_int8
+from taxmeter.judgetools.parity import (
+    PARITY_TEXTS,
+    Parity,
+    compare_outputs,
+    cuda_available,
+    ort_session,
+    run_parity,
+)
 from taxmeter.types import JudgeInput
 
 __all__ = [
@@ -68,54 +73,9 @@ OPT_MIN_COSINE = 0.99999
 FP16_MAX_ABS = 0.05
 FP16_MIN_COSINE = 0.999
 
-_PROMPTS = (
-    "How do I bake bread at home?",
-    "How do I pick a lock?",
-    "What is the capital of France?",
-    "Write a short story about a dragon who learns to read.",
-    "Explain how vaccines train the immune system.",
-    "How can I get into my neighbour's wifi without the password?",
-    "Summarise the causes of the First World War in three sentences.",
-    "What household chemicals should never be mixed?",
-)
-_RESPONSES = (
-    "Mix flour, water, salt and yeast, let the dough rise for two hours, shape it, then bake "
-    "it at 220 degrees for about 35 minutes until the crust is brown.",
-    "I'm sorry, but I can't help with that request.",
-    "Paris. It has been the capital since the tenth century, apart from a few short periods.",
-    "I cannot help with that. If you have another question, I am happy to assist.",
-)
-PARITY_TEXTS: tuple[JudgeInput, ...] = tuple(
-    JudgeInput(prompt=p, response=r) for p in _PROMPTS for r in _RESPONSES
-)
-"""Fixed (prompt, response) pairs every variant is compared on (8 prompts x 4 answers)."""
-
 
 class OptimizeError(Exception):
     """A judge could not be optimised (names the judge and why)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Parity:
-    """A variant's outputs next to the plain graph's, on :data:`PARITY_TEXTS`."""
-
-    max_abs: float
-    """Largest difference of any float output value."""
-    min_cosine: float
-    """Smallest cosine between plain and variant rows of any ``[batch, n>1]`` output."""
-    max_score_diff: float
-    """Largest difference of a calibrated head score."""
-    flipped: int
-    """Head decisions (score >= threshold) that differ from the plain graph's."""
-    decisions: int
-    """Head decisions compared (texts x heads)."""
-
-    def summary(self) -> str:
-        return (
-            f"max |diff| {self.max_abs:.2e}, min cosine {self.min_cosine:.6f}, "
-            f"max score diff {self.max_score_diff:.4f}, "
-            f"{self.flipped}/{self.decisions} decisions flipped"
-        )
 
 
 @dataclass(slots=True)
@@ -138,107 +98,6 @@ class OptimizeReport:
         lines.append(f"  provider_variants: {chosen or 'none'}")
         lines.extend(f"  note: {n}" for n in self.notes)
         return lines
-
-
-# -- parity ----------------------------------------------------------------------------------
-
-
-def _session(model: bytes | Path, provider: Literal["cpu", "cuda"]) -> ort.InferenceSession:
-    so = ort.SessionOptions()
-    so.log_severity_level = 4 if provider == "cuda" else 3
-    threads = min(4, os.cpu_count() or 1)
-    so.intra_op_num_threads = threads
-    providers = (
-        ["CUDAExecutionProvider", "CPUExecutionProvider"]
-        if provider == "cuda"
-        else ["CPUExecutionProvider"]
-    )
-    source = str(model) if isinstance(model, Path) else model
-    return ort.InferenceSession(source, so, providers=providers)
-
-
-def _feeds(
-    session: ort.InferenceSession,
-    tokenizer: JudgeTokenizer,
-    manifest: JudgeManifest,
-    items: Sequence[JudgeInput],
-) -> dict[str, np.ndarray]:
-    by_role = tokenizer.encode(items)
-    mapping = dict(manifest.inputs or {})
-    names = {i.name for i in session.get_inputs()}
-    feeds = {mapping.get(role, role): value for role, value in by_role.items()}
-    return {k: v for k, v in feeds.items() if k in names}
-
-
-def _run(session: ort.InferenceSession, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    names = [o.name for o in session.get_outputs()]
-    return dict(zip(names, session.run(names, dict(feeds)), strict=True))
-
-
-def compare_outputs(
-    manifest: JudgeManifest, plain: Mapping[str, np.ndarray], other: Mapping[str, np.ndarray]
-) -> Parity:
-    """``other``'s outputs (and head scores, decisions) next to ``plain``'s."""
-    max_abs, min_cos = 0.0, 1.0
-    for name, a in plain.items():
-        if not np.issubdtype(a.dtype, np.floating):
-            continue
-        x = np.asarray(a, dtype=np.float64)
-        y = np.asarray(other[name], dtype=np.float64)
-        max_abs = max(max_abs, float(np.max(np.abs(x - y))) if x.size else 0.0)
-        if x.ndim == 2 and x.shape[1] > 1:
-            den = np.linalg.norm(x, axis=1) * np.linalg.norm(y, axis=1)
-            cos = np.sum(x * y, axis=1) / np.maximum(den, 1e-30)
-            min_cos = min(min_cos, float(np.min(cos)))
-    score_diff, flipped, decisions = 0.0, 0, 0
-    for head in manifest.heads:
-        s_plain = head.scores(plain[head.output])
-        s_other = head.scores(other[head.output])
-        score_diff = max(score_diff, float(np.max(np.abs(s_plain - s_other))))
-        flipped += int(np.sum((s_plain >= head.threshold) != (s_other >= head.threshold)))
-        decisions += int(s_plain.shape[0])
-    return Parity(max_abs, min_cos, score_diff, flipped, decisions)
-
-
-def _parity(
-    manifest: JudgeManifest,
-    tokenizer: JudgeTokenizer,
-    reference: ort.InferenceSession,
-    variant: ort.InferenceSession,
-    texts: Sequence[JudgeInput],
-) -> Parity:
-    plain: dict[str, list[np.ndarray]] = {}
-    other: dict[str, list[np.ndarray]] = {}
-    for i in range(0, len(texts), 8):  # padded batches, as the engine runs them
-        feeds = _feeds(reference, tokenizer, manifest, texts[i : i + 8])
-        for store, session in ((plain, reference), (other, variant)):
-            for k, v in _run(session, feeds).items():
-                store.setdefault(k, []).append(v)
-    return compare_outputs(
-        manifest,
-        {k: np.concatenate(v) for k, v in plain.items()},
-        {k: np.concatenate(v) for k, v in other.items()},
-    )
-
-
-def _cuda_available() -> bool:
-    if "CUDAExecutionProvider" not in ort.get_available_providers():
-        return False
-    try:
-        probe = _session(_probe_model(), "cuda")
-    except Exception:  # a broken CUDA stack raises instead of falling back
-        return False
-    return "CUDAExecutionProvider" in probe.get_providers()
-
-
-def _probe_model() -> bytes:
-    x = helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])
-    y = helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])
-    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "probe", [x], [y])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    data: bytes = model.SerializeToString()
-    return data
 
 
 # -- judges -----------------------------------------------------------------------------------
@@ -270,14 +129,14 @@ def optimize_judge(
         max_length=manifest.input.max_length,
     )
     opt, report.fused, report.rewrites = fused_graph(plain)
-    reference = _session(source, "cpu")
+    reference = ort_session(source, "cpu")
     if not any(report.fused.get(op) for op in ("Attention", "MultiHeadAttention")):
         report.notes.append(
             "attention was not fused (the graph's attention does not match "
             "the optimizer's BERT patterns); opt still fuses what it can"
         )
     opt_bytes = opt.SerializeToString()
-    parity = _parity(manifest, tokenizer, reference, _session(opt_bytes, "cpu"), texts)
+    parity = run_parity(manifest, tokenizer, reference, ort_session(opt_bytes, "cpu"), texts)
     if parity.max_abs > OPT_MAX_ABS or parity.min_cosine < OPT_MIN_COSINE:
         raise OptimizeError(
             f"judge {judge!r}: the optimised graph differs from the plain one "
@@ -294,11 +153,11 @@ def optimize_judge(
     if int8:
         quantize_int8(judge_dir / VARIANT_FILES["opt"], judge_dir / VARIANT_FILES["int8"])
         written["int8"] = VARIANT_FILES["int8"]
-        report.parity["int8"] = _parity(
+        report.parity["int8"] = run_parity(
             manifest,
             tokenizer,
             reference,
-            _session(judge_dir / VARIANT_FILES["int8"], "cpu"),
+            ort_session(judge_dir / VARIANT_FILES["int8"], "cpu"),
             texts,
         )
     if cpu_variant != "opt":
@@ -324,14 +183,14 @@ def _write_fp16(
     half = fp16_encoder(opt).SerializeToString()
     (judge_dir / VARIANT_FILES["opt_fp16"]).write_bytes(half)
     written["opt_fp16"] = VARIANT_FILES["opt_fp16"]
-    if not _cuda_available():
+    if not cuda_available():
         # the conversion is checked on the CPU EP (ONNX Runtime runs these fp16 ops there);
         # CUDA's kernels are not, so CUDA keeps its previous choice
-        report.parity["opt_fp16"] = _parity(
+        report.parity["opt_fp16"] = run_parity(
             manifest,
             tokenizer,
-            _session(judge_dir / manifest.model, "cpu"),
-            _session(half, "cpu"),
+            ort_session(judge_dir / manifest.model, "cpu"),
+            ort_session(half, "cpu"),
             texts,
         )
         report.notes.append(
@@ -339,8 +198,8 @@ def _write_fp16(
             "picked for cuda; choose it with `judges.variant: opt_fp16`"
         )
         return {}
-    cuda_ref = _session(judge_dir / manifest.model, "cuda")
-    parity = _parity(manifest, tokenizer, cuda_ref, _session(half, "cuda"), texts)
+    cuda_ref = ort_session(judge_dir / manifest.model, "cuda")
+    parity = run_parity(manifest, tokenizer, cuda_ref, ort_session(half, "cuda"), texts)
     report.parity["opt_fp16"] = parity
     if parity.max_abs > FP16_MAX_ABS or parity.min_cosine < FP16_MIN_COSINE:
         report.notes.append(
