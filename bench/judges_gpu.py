@@ -3,9 +3,9 @@
 the same encoder in PyTorch fp16, on the same card, in one run.
 
 The encoder is MiniLM-L6-shaped with SEEDED RANDOM weights (no weights need to travel), built
-by ``service/taxmeter/judges/build/graph.py``, which this script loads by file path (the
-taxmeter package and its dependencies need not be installed). Needs numpy, onnx,
-onnxruntime(-gpu); torch is optional (imported lazily; its section is skipped if absent).
+by ``taxmeter.judgetools.graph``, imported from this checkout's ``service/`` (the taxmeter
+package need not be installed). Needs numpy, onnx, onnxruntime(-gpu); torch is optional
+(imported lazily; its section is skipped if absent).
 
 Each row: sequences/s of the response branch (the prompt branch gets a 2-token sequence, so
 it costs almost nothing; torch runs only the response encoder), and parity as cosine of the
@@ -20,7 +20,7 @@ Writes ``$OUT/judges_gpu.json`` when ``$OUT`` is set.
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import importlib
 import json
 import os
 import platform
@@ -33,17 +33,15 @@ from typing import Any
 
 import numpy as np
 
-GRAPH_PY = Path(__file__).resolve().parent.parent / "service/taxmeter/judges/build/graph.py"
+SERVICE = Path(__file__).resolve().parent.parent / "service"
 
 
 def load_graph_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("taxmeter_judge_graph", GRAPH_PY)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {GRAPH_PY}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    """``taxmeter.judgetools.graph`` from this checkout (it was a file-path load of a module
+    that has since moved and gained package imports)."""
+    if str(SERVICE) not in sys.path:
+        sys.path.insert(0, str(SERVICE))
+    return importlib.import_module("taxmeter.judgetools.graph")
 
 
 def make_batch(rng: np.random.Generator, batch: int, seq: int, vocab: int) -> dict[str, Any]:
