@@ -44,6 +44,25 @@ if [ ! -x "${TOOLS}/usr/bin/promtool" ] || [ ! -x "${TOOLS}/usr/bin/prometheus-a
   done
   rm -rf "${debs}"
 fi
+# Debian's Alertmanager reads its default notification template from a fixed path,
+# /usr/share/prometheus/alertmanager/default.tmpl, which only an installed package provides
+# (without it every start fails: "failed to parse templates"). The unpacked copy is patched to
+# read it from ./alertmanager-shared-for-the-test (a path of the same length, relative to its
+# working directory) instead; the tests start it in a folder where that name links to
+# ${TOOLS}/usr/share/prometheus/alertmanager (tests/ops_fixtures/servers.py). Idempotent.
+"${PYTHON:-python3}" - "${TOOLS}/usr/bin/prometheus-alertmanager" <<'PY'
+import sys
+from pathlib import Path
+
+binary = Path(sys.argv[1])
+old, new = b"/usr/share/prometheus/alertmanager", b"./alertmanager-shared-for-the-test"
+assert len(old) == len(new)
+data = binary.read_bytes()
+if old in data:
+    binary.write_bytes(data.replace(old, new))
+elif new not in data:
+    sys.exit(f"{binary}: neither the Debian template path nor the patched one found")
+PY
 export PATH="${PWD}/${TOOLS}/usr/bin:${PATH}"
 
 kubectl_ok() {

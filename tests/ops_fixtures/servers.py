@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from .tools import require_tool
+from .tools import ALERTMANAGER_SHARE, require_tool
 
 
 def free_port() -> int:
@@ -47,10 +47,12 @@ def wait_http_ok(url: str, timeout_s: float, proc: subprocess.Popen[bytes] | Non
 
 
 @contextmanager
-def process(args: list[str], log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+def process(
+    args: list[str], log_path: Path, cwd: Path | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
     """Runs ``args`` with output to ``log_path``; terminates it (then kills) on exit."""
     with log_path.open("wb") as log:
-        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=cwd)
         try:
             yield proc
         finally:
@@ -149,7 +151,12 @@ def run_alertmanager(workdir: Path, *, webhook_url: str, port: int) -> Iterator[
         "--cluster.listen-address=",
         "--log.level=warn",
     ]
-    with process(args, workdir / "alertmanager.log") as proc:
+    # The unpacked Debian binary reads its default template from this relative path (patched by
+    # scripts/install_ops_tools.sh; an installed package reads /usr/share and ignores it).
+    shared = workdir / "alertmanager-shared-for-the-test"
+    if not shared.exists():
+        shared.symlink_to(ALERTMANAGER_SHARE.resolve(), target_is_directory=True)
+    with process(args, workdir / "alertmanager.log", cwd=workdir) as proc:
         wait_http_ok(f"http://127.0.0.1:{port}/-/ready", 30, proc)
         yield f"http://127.0.0.1:{port}"
 

@@ -15,6 +15,8 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 LOCAL_TOOLS = REPO_ROOT / ".tools" / "usr" / "bin"
+# Alertmanager's templates and UI, unpacked from its Debian package next to the binary.
+ALERTMANAGER_SHARE = REPO_ROOT / ".tools" / "usr" / "share" / "prometheus" / "alertmanager"
 """Where scripts/install_ops_tools.sh unpacks the Debian packages (never installed)."""
 
 
