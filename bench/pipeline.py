@@ -142,6 +142,13 @@ class UniquePlan(TrafficPlan):
         return dataclasses.replace(planned, prompt=f"{planned.prompt} (request {planned.index})")
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 async def prompt_sharing(
     g_url: str, u_url: str, plan: TrafficPlan, n: int, tokenizer: JudgeTokenizer
 ) -> tuple[float, float]:
@@ -321,7 +328,7 @@ def main() -> None:
     )
     ap.add_argument(
         "--share-sample",
-        type=int,
+        type=_positive_int,
         default=100,
         help="demo prompts for the prompt-sharing token count",
     )
