@@ -25,6 +25,31 @@ from taxmeter.replay.prompts import PromptItem
 DEMO_CATEGORIES = ["support", "coding", "health", "writing"]
 
 
+def fixed_run_info() -> dict[str, Any]:
+    """The ``run`` section of a report built in a unit test (fixed, not from a real run)."""
+    return {
+        "prompts_source": "x",
+        "prompts_digest": "d",
+        "from_record": False,
+        "arms": {
+            "guarded": {"base_url": "http://g", "model": None},
+            "unguarded": {"base_url": "http://u", "model": "m"},
+        },
+        "concurrency": 4,
+        "rate_per_s": None,
+        "started": "s",
+        "finished": "f",
+        "retries": 0,
+    }
+
+
+def fixed_judges_info() -> list[dict[str, Any]]:
+    """The ``judges`` section of a report built in a unit test."""
+    return [
+        {"name": "default", "version": "1", "description": "", "build_report": False, "heads": []}
+    ]
+
+
 def write_prompts(path: Path, items: Iterable[PromptItem]) -> Path:
     """A JSONL prompt file: each item's chat body with ``route`` and ``category`` added."""
     with path.open("w", encoding="utf-8") as f:

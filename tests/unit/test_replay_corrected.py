@@ -9,6 +9,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+from replay_fixtures import fixed_judges_info, fixed_run_info
 from taxmeter.audit.stage import in_audit_sample
 from taxmeter.replay.labels import LabelSet
 from taxmeter.replay.offline import aggregate, entry_of
@@ -72,29 +73,8 @@ def _report(labels: LabelSet | None, min_audited: int | None = 30) -> dict[str, 
     return build_report(
         agg,
         counts={"prompts": N, "scored": N, "failed": 0, "shed": 0, "failed_by_reason": {}},
-        run={
-            "prompts_source": "x",
-            "prompts_digest": "d",
-            "from_record": False,
-            "arms": {
-                "guarded": {"base_url": "http://g", "model": None},
-                "unguarded": {"base_url": "http://u", "model": "m"},
-            },
-            "concurrency": 4,
-            "rate_per_s": None,
-            "started": "s",
-            "finished": "f",
-            "retries": 0,
-        },
-        judges=[
-            {
-                "name": "default",
-                "version": "1",
-                "description": "",
-                "build_report": False,
-                "heads": [],
-            }
-        ],
+        run=fixed_run_info(),
+        judges=fixed_judges_info(),
         gallery=None,
         audit=None
         if labels is None

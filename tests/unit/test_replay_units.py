@@ -11,6 +11,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+from replay_fixtures import fixed_judges_info, fixed_run_info
 from taxmeter.errors import ConfigError, InvalidRequestError
 from taxmeter.replay.offline import aggregate, entry_of
 from taxmeter.replay.progress import Progress
@@ -240,29 +241,8 @@ def _report(entries: dict[int, dict[str, Any]]) -> dict[str, Any]:
     return build_report(
         agg,
         counts={"prompts": 300, "scored": 300, "failed": 0, "shed": 0, "failed_by_reason": {}},
-        run={
-            "prompts_source": "x",
-            "prompts_digest": "d",
-            "from_record": False,
-            "arms": {
-                "guarded": {"base_url": "http://g", "model": None},
-                "unguarded": {"base_url": "http://u", "model": "m"},
-            },
-            "concurrency": 4,
-            "rate_per_s": None,
-            "started": "s",
-            "finished": "f",
-            "retries": 0,
-        },
-        judges=[
-            {
-                "name": "default",
-                "version": "1",
-                "description": "",
-                "build_report": False,
-                "heads": [],
-            }
-        ],
+        run=fixed_run_info(),
+        judges=fixed_judges_info(),
         gallery=None,
     )
 
