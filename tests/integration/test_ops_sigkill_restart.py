@@ -230,7 +230,12 @@ async def test_sigkill_and_restart_keep_rates_and_rules_sane(tmp_path: Path) -> 
 
         # recording rules across the reset: the 24 h pair counts keep the pre-kill pairs and
         # add the new ones; no step jumps by the pre-kill total (a doubled count) and none
-        # falls by more than increase()'s extrapolation (a few %, while the target is down)
+        # falls by anything like it (pre-kill pairs lost). Steps do fall a little: when the
+        # killed process's series stops, increase() stops extrapolating it to the window's end,
+        # up to about one scrape interval's worth, and the pre-kill series spans only ~8 of
+        # them (PHASE_S at 1 s scrapes): ~12 %, more when scrapes stretch under load (-10.6 %
+        # seen in CI); a quarter is far from
+        # the lost-pairs failure (about -100 %) and out of reach of that artefact.
         pairs_before = prom.query(
             f"sum(increase(taxmeter_pairs_total[{math.ceil(killed_at - t0) + 2}s] "
             f"@ {killed_at:.3f}))"
@@ -248,7 +253,7 @@ async def test_sigkill_and_restart_keep_rates_and_rules_sane(tmp_path: Path) -> 
             steps = [b - a for a, b in itertools.pairwise(vals)]
             assert all(v >= 0 for v in vals), (expr, vals)
             assert max(steps) < 0.5 * before, (expr, vals)
-            assert min(steps) > -0.1 * before, (expr, vals)
+            assert min(steps) > -0.25 * before, (expr, vals)
             assert vals[-1] > 0.8 * max(vals[: len(vals) // 3]), (expr, vals)
         low = _range(prom, "taxmeter_route_judge:alignment_tax_cs_low:24h", t0, t1)
         high = _range(prom, "taxmeter_route_judge:alignment_tax_cs_high:24h", t0, t1)
