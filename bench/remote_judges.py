@@ -35,6 +35,7 @@ from prometheus_client import CollectorRegistry
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
+from judges import WORDS  # noqa: E402  (bench/judges.py: one word list for both benches)
 from remote_fixtures.mlserver import (  # noqa: E402
     mlserver_available,
     start_mlserver,
@@ -51,29 +52,6 @@ from taxmeter.judges.remote.factory import (  # noqa: E402
 )
 from taxmeter.judgetools.triton_export import export_triton_repository  # noqa: E402
 from taxmeter.types import JudgeInput  # noqa: E402
-
-WORDS = (
-    "the",
-    "quick",
-    "brown",
-    "fox",
-    "jumps",
-    "over",
-    "lazy",
-    "dog",
-    "while",
-    "seven",
-    "cats",
-    "quietly",
-    "pack",
-    "boxes",
-    "with",
-    "old",
-    "books",
-    "and",
-    "red",
-    "apples",
-)
 
 
 def items(n: int, words: int) -> list[JudgeInput]:
