@@ -188,7 +188,7 @@ def frozen_states(
     return states, mask
 
 
-def train_branch(
+def train_branch(  # noqa: PLR0915 (one training loop, kept in one piece)
     top_layers: list[dict[str, np.ndarray]],
     heads: int,
     states: np.ndarray,
