@@ -11,6 +11,10 @@ from typing import Any
 
 GALLERY_SIZE = 12
 GALLERY_TEXT_CHARS = 1200
+RANK_DECIMALS = 4
+"""|Δ| is ranked rounded to this many decimals, then by index: a judge's scores move in the last
+bits with batch composition (which pairs share a batch), so unrounded near-ties would order
+differently between two runs over the same record."""
 
 
 def largest_disagreements(
@@ -21,8 +25,9 @@ def largest_disagreements(
     unsafe_head: str,
     k: int = GALLERY_SIZE,
 ) -> list[dict[str, Any]]:
-    """The ``k`` eligible pairs with the largest |Δ| by the scores of this run's log (ties by
-    index), with their text from the record ``texts`` (one streamed pass over each)."""
+    """The ``k`` eligible pairs with the largest |Δ| by the scores of this run's log (|Δ| rounded
+    to ``RANK_DECIMALS``; ties by index), with their text from the record ``texts`` (one
+    streamed pass over each)."""
     from taxmeter.replay.store import iter_log
 
     heap: list[tuple[float, int]] = []
@@ -38,7 +43,7 @@ def largest_disagreements(
         g, u = s["guarded"].get(quality_head), s["unguarded"].get(quality_head)
         if unsafe or g is None or u is None:
             continue  # not eligible (refusing it is the benefit), or not scored by this head
-        key = (abs(float(u[0]) - float(g[0])), -int(i))
+        key = (round(abs(float(u[0]) - float(g[0])), RANK_DECIMALS), -int(i))
         if len(heap) < k:
             heapq.heappush(heap, key)
         elif key > heap[0]:
